@@ -1,0 +1,34 @@
+//! # cms: a dual-server call-data collector
+//!
+//! A phone switch streams ACD events over two links to two collectors; each turns its
+//! stream into exact interval tables in SQLite, and `cms backup` / `cms restore` merge
+//! what one server missed from the other. Start with `README.md` and
+//! `../shared/DOMAIN.md`; the wire protocol is `proto/acd-link.md`, the items are
+//! `docs/data-items.md`.
+//!
+//! # Layout
+//! Data flows one way: link -> events -> intervals -> store (-> archive -> merge).
+//! - [`proto`]: the ACD link wire format (frames, encode/decode). No I/O.
+//! - [`items`]: the interval table layout (tables, keys, items), shared by all.
+//! - [`interval`]: local-clock interval boundaries (IANA zones, DST).
+//! - [`agg`]: the collector's aggregation: events in, closed interval rows and
+//!   interval status out. Pure, deterministic, checkpointable. No I/O.
+//! - [`store`]: the SQLite database: schema and migrations, interval rows, status,
+//!   checkpoints, summaries, retention.
+//! - [`config`]: the TOML configuration and its embedded default.
+//! - [`link`]: the collector side of a link session: connect, handshake, heartbeats,
+//!   reconnect with backoff.
+//! - [`collect`]: `cms collect`: link + agg + store, checkpoints and the one shutdown path.
+//! - [`report`]: `cms status` and `cms gaps`.
+//! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.
+
+pub mod agg;
+pub mod collect;
+pub mod config;
+pub mod interval;
+pub mod items;
+pub mod link;
+pub mod proto;
+pub mod report;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,1 @@
+//! The simulated switch (in progress).

@@ -1,0 +1,315 @@
+//! The SQLite database: schema and migrations, interval rows and their status,
+//! checkpoints, administration data and summaries.
+//!
+//! Owns every SQL statement that touches the collector's tables. It does not decide what
+//! an item means (that is `agg`) nor when to write (that is `collect`): it offers short
+//! transactions that the collector and a concurrent restore can interleave.
+
+pub mod summary;
+
+use crate::items::{TableDef, TABLES};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Schema version 1 (see `schema_v1.sql`).
+pub const SCHEMA_V1: &str = include_str!("schema_v1.sql");
+
+/// The migrations, append-only: entry `i` takes the database from `user_version` `i` to
+/// `i + 1`. Never edit a shipped entry; add a new one.
+pub const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long a writer waits for another writer's transaction before giving up. Restore and
+/// collector interleave short transactions, so a second is plenty; longer means a bug.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path}: database schema version {found} is newer than this release supports ({supported}); \
+         upgrade cms or restore the database kept aside before the upgrade"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{path}: {what}")]
+    Io {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An open database: the connection and the path it came from (for messages).
+pub struct Store {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it to
+    /// [`SCHEMA_VERSION`].
+    ///
+    /// # Errors
+    /// The file cannot be opened or created, it is not a database, or its schema is newer
+    /// than this build ([`StoreError::TooNew`], nothing is changed).
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_err(path, e))?;
+        restrict_mode(path)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.prepare()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only (reports, backup snapshots). Never migrates.
+    ///
+    /// # Errors
+    /// The file does not exist or is not a database of a version this build can read.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                what: "no database here (has `cms collect` run with this config?)".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_err(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| sql_err(path, e))?;
+        let v = store.user_version()?;
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: v,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(store)
+    }
+
+    /// All connection settings in one place.
+    fn prepare(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        // WAL: readers (reports, backup snapshots) never block the collector's writer, and
+        // a restore's short write transactions interleave with it.
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql_err(&p, e))?;
+        // NORMAL is durable across application crashes in WAL mode; a power cut can lose
+        // the last transactions, which the switch replays from our acknowledged checkpoint
+        // because we only acknowledge what a checkpoint made durable (FULL on commit of a
+        // checkpoint: see `save_checkpoint`).
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sql_err(&p, e))?;
+        self.conn
+            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| sql_err(&p, e))?;
+        self.conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+
+    pub fn user_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| sql_err(&self.path, e))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let found = self.user_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let p = self.path.clone();
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err(&p, e))?;
+            tx.execute_batch(sql).map_err(|e| sql_err(&p, e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| sql_err(&p, e))?;
+            tx.commit().map_err(|e| sql_err(&p, e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a local setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM local_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_err(&self.path, e))
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO local_settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| sql_err(&self.path, e))
+    }
+}
+
+pub(crate) fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Database files are readable only by the service (promise 7).
+fn restrict_mode(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Io {
+                path: path.to_owned(),
+                what: "cannot restrict file mode to 0600".into(),
+                source: e,
+            }
+        })?;
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// The `SELECT` list of an interval table in canonical order: keys then items.
+pub fn select_columns(t: &TableDef) -> String {
+    let mut cols: Vec<&str> = vec!["acd"];
+    cols.extend(t.keys);
+    cols.push("istart");
+    cols.extend(t.items.iter().map(|(n, _)| *n));
+    cols.join(", ")
+}
+
+/// Row count and content checksum of one ACD interval over every `h*` table:
+/// blake3 over the table name, then each row's key and items as little-endian i64, rows
+/// ordered by key (docs/data-items.md, "Interval status").
+///
+/// # Errors
+/// A database error.
+pub fn interval_checksum(
+    conn: &Connection,
+    acd: u16,
+    istart: i64,
+) -> rusqlite::Result<(i64, String)> {
+    let mut h = blake3::Hasher::new();
+    let mut rows = 0i64;
+    for t in TABLES {
+        h.update(t.name.as_bytes());
+        let keys = t.keys.join(", ");
+        let items: Vec<&str> = t.items.iter().map(|(n, _)| *n).collect();
+        let sql = format!(
+            "SELECT {keys}, {} FROM h{} WHERE acd = ?1 AND istart = ?2 ORDER BY {keys}",
+            items.join(", "),
+            t.name
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let ncols = t.keys.len() + items.len();
+        let mut q = stmt.query(params![acd, istart])?;
+        while let Some(r) = q.next()? {
+            rows += 1;
+            for i in 0..ncols {
+                let v: i64 = r.get(i)?;
+                h.update(&v.to_le_bytes());
+            }
+        }
+    }
+    Ok((rows, h.finalize().to_hex().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_matches_item_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        for t in TABLES {
+            for prefix in ["h", "d", "w", "m"] {
+                let table = format!("{prefix}{}", t.name);
+                let mut stmt = s
+                    .conn
+                    .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .unwrap();
+                let cols: Vec<String> = stmt
+                    .query_map([], |r| r.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                for (item, _) in t.items {
+                    assert!(cols.iter().any(|c| c == item), "{table} lacks {item}");
+                }
+                let expected_extra = if prefix == "h" { 5 } else { 3 };
+                assert_eq!(
+                    cols.len(),
+                    t.keys.len() + t.items.len() + expected_extra,
+                    "{table}: {cols:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        {
+            let s = Store::open(&p).unwrap();
+            s.conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = Store::open(&p).err().unwrap().to_string();
+        assert!(
+            err.contains("99") && err.contains(&SCHEMA_VERSION.to_string()),
+            "{err}"
+        );
+    }
+}
