@@ -105,7 +105,7 @@ pub const TABLES: [&TableDef; 4] = [&SPLIT, &AGENT, &VDN, &TKGRP];
 /// Items whose values are seconds (accrued in milliseconds, stored as whole seconds,
 /// rounded down once per row at interval close).
 pub fn is_seconds(item: &str) -> bool {
-    item.ends_with("time") || item.starts_with("i_auxtime") || item == "maxocwtime"
+    item.ends_with("time") || item.starts_with("i_auxtime") || item == "i_inocc"
 }
 
 #[cfg(test)]
