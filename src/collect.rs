@@ -1,1 +1,402 @@
-//! (in progress)
+//! `cms collect`: link + aggregation + store for every configured ACD, with periodic
+//! checkpoints and one shutdown path.
+//!
+//! [`run`] takes the configuration and one shutdown future (SIGTERM, Ctrl-C and the
+//! Windows service Stop event all resolve it). Each ACD gets its own task and database
+//! connection; on shutdown every task checkpoints what it holds and acknowledges it to
+//! the switch before [`run`] returns.
+//!
+//! Durability rule: closed intervals and the aggregation state are committed in the same
+//! transaction, and only then acknowledged, so a crash at any point resumes from a state
+//! whose intervals are all stored and replays exactly what came after.
+
+use crate::agg::{reason, Aggregator, ClosedInterval};
+use crate::config::{AcdConfig, Config};
+use crate::link::{self, Backoff, LinkError, Start};
+use crate::proto::{EventKind, Frame};
+use crate::store::intervals::{now_secs, Checkpoint, Commit};
+use crate::store::{summary, Store};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// How long shutdown waits for the ACD tasks to checkpoint and close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Creates the data directory, private to the service (promise 7).
+///
+/// # Errors
+/// The directory cannot be created or its mode set.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create data directory", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("{}: cannot set mode 0700", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs the collector until `shutdown` resolves. `ready` is called once every database
+/// is open and every checkpoint recovered (systemd `READY=1`).
+///
+/// # Errors
+/// The data directory or a database cannot be opened; errors after start-up are logged
+/// and retried, not returned.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> anyhow::Result<()> {
+    ensure_data_dir(&cfg.data_dir)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = vec![];
+    for acd in cfg.acds.clone() {
+        let store = Store::open(&cfg.db_path())?;
+        store.set_setting("server_id", &cfg.server_id)?;
+        let agg = recover(&store, &cfg, acd.acd)?;
+        info!(
+            acd = acd.acd,
+            switch = %acd.primary,
+            epoch = agg.epoch(),
+            seq = agg.last_seq(),
+            "collector ready"
+        );
+        let cfg = cfg.clone();
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            AcdTask::new(cfg, acd, store, agg, rx).run().await
+        }));
+    }
+    ready();
+    shutdown.await;
+    info!("stopping: checkpointing");
+    let _ = stop_tx.send(true);
+    let all = futures::future::join_all(tasks);
+    match tokio::time::timeout(SHUTDOWN_GRACE, all).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("final checkpoint failed: {e:#}"),
+                    Err(e) => warn!("collector task failed: {e}"),
+                }
+            }
+        }
+        Err(_) => warn!("collector tasks did not stop within {SHUTDOWN_GRACE:?}"),
+    }
+    Ok(())
+}
+
+/// Loads the checkpoint of `acd`, or starts fresh (saying why).
+fn recover(store: &Store, cfg: &Config, acd: u16) -> anyhow::Result<Aggregator> {
+    let grid = cfg.grid();
+    match store.load_checkpoint(acd)? {
+        None => Ok(Aggregator::new(grid)),
+        Some(ck) => match Aggregator::from_checkpoint(grid, &ck.state) {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                warn!(acd, "{}: {e}", store.path.display());
+                Ok(Aggregator::new(grid))
+            }
+        },
+    }
+}
+
+struct AcdTask {
+    cfg: Config,
+    acd: AcdConfig,
+    store: Store,
+    agg: Aggregator,
+    stop: watch::Receiver<bool>,
+    /// Intervals closed since the last commit.
+    closed: Vec<ClosedInterval>,
+    /// Translations changed since the last commit.
+    admin_dirty: bool,
+}
+
+enum Ended {
+    Stopped,
+}
+
+impl AcdTask {
+    fn new(
+        cfg: Config,
+        acd: AcdConfig,
+        store: Store,
+        agg: Aggregator,
+        stop: watch::Receiver<bool>,
+    ) -> AcdTask {
+        AcdTask {
+            cfg,
+            acd,
+            store,
+            agg,
+            stop,
+            closed: vec![],
+            admin_dirty: false,
+        }
+    }
+
+    async fn run(mut self) -> anyhow::Result<()> {
+        let mut backoff = Backoff::new(self.cfg.backoff_max_ms);
+        let id = self.acd.acd;
+        loop {
+            if *self.stop.borrow() {
+                break;
+            }
+            let addr = backoff.address(self.acd.primary, self.acd.secondary);
+            self.link_state("connecting", &addr.to_string(), "");
+            let conn = tokio::select! {
+                c = link::connect(addr) => c,
+                _ = self.stop.changed() => break,
+            };
+            let mut conn = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    let delay = backoff.fail(self.acd.secondary.is_some());
+                    warn!(acd = id, peer = %addr, "cannot connect: {e}; retrying in {delay:?}");
+                    self.link_state("down", &addr.to_string(), &format!("connect: {e}"));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = self.stop.changed() => break,
+                    }
+                }
+            };
+            info!(acd = id, peer = %addr, "connected");
+            let result = self.session(&mut conn, addr, &mut backoff).await;
+            // Whatever happened, make what we have durable before anything else.
+            let ack = self.commit();
+            match result {
+                Ok(Ended::Stopped) => {
+                    if let Ok(Some((epoch, seq))) = ack {
+                        let _ = link::send(&mut conn, addr, Frame::Ack { epoch, seq }).await;
+                    }
+                    ack?;
+                    break;
+                }
+                Err(e) => {
+                    if let Err(ce) = ack {
+                        warn!(acd = id, "{ce:#}");
+                    }
+                    let delay = backoff.fail(self.acd.secondary.is_some());
+                    warn!(acd = id, "session ended: {e}; reconnecting in {delay:?}");
+                    let state = if e.is_bad_input() {
+                        "down (bad input)"
+                    } else {
+                        "down"
+                    };
+                    self.link_state(state, &addr.to_string(), &e.to_string());
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.stop.changed() => break,
+                    }
+                }
+            }
+        }
+        self.commit()?;
+        self.link_state("stopped", "", "");
+        Ok(())
+    }
+
+    fn link_state(&self, state: &str, peer: &str, detail: &str) {
+        if let Err(e) = self.store.set_link_state(self.acd.acd, state, peer, detail) {
+            warn!(acd = self.acd.acd, "{e}");
+        }
+    }
+
+    /// Commits closed intervals, translations and the checkpoint together; returns what
+    /// may now be acknowledged.
+    fn commit(&mut self) -> anyhow::Result<Option<(u64, u64)>> {
+        if !self.agg.started() {
+            return Ok(None);
+        }
+        let grid = self.cfg.grid();
+        let admin = self.admin_dirty.then(|| {
+            (
+                self.agg.skills().cloned().collect(),
+                self.agg.vdns().cloned().collect(),
+                self.agg.tkgrps().cloned().collect(),
+            )
+        });
+        let ck = Checkpoint {
+            epoch: self.agg.epoch(),
+            seq: self.agg.last_seq(),
+            ts: self.agg.switch_time().unwrap_or(0),
+            open_istart: self.agg.open_interval().unwrap_or(0),
+            state: self.agg.checkpoint(),
+            saved_at: now_secs(),
+        };
+        self.store.commit(Commit {
+            acd: self.acd.acd,
+            grid: &grid,
+            closed: &self.closed,
+            checkpoint: Some(ck),
+            admin,
+        })?;
+        self.admin_dirty = false;
+        for ci in std::mem::take(&mut self.closed) {
+            let next = grid.next(ci.istart);
+            let day = grid.local_date(ci.istart);
+            if grid.local_date(next) != day {
+                summary::build_day(
+                    &mut self.store,
+                    self.acd.acd,
+                    &grid,
+                    self.cfg.week_start,
+                    day,
+                )?;
+                let purged = summary::purge(
+                    &mut self.store,
+                    self.acd.acd,
+                    &grid,
+                    &self.cfg.retention,
+                    grid.local_date(next),
+                )?;
+                info!(acd = self.acd.acd, day = %day, purged, "daily summary built");
+            }
+            if !ci.complete() {
+                let reasons: Vec<&str> = ci.reasons.iter().map(String::as_str).collect();
+                info!(acd = self.acd.acd, istart = ci.istart, reasons = %reasons.join(","), "interval closed incomplete");
+            }
+        }
+        Ok(Some((self.agg.epoch(), self.agg.last_seq())))
+    }
+
+    async fn session(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        backoff: &mut Backoff,
+    ) -> Result<Ended, LinkError> {
+        let id = self.acd.acd;
+        let epoch = self.agg.epoch();
+        let resume_from = if epoch != 0 {
+            self.agg.last_seq() + 1
+        } else {
+            0
+        };
+        self.link_state("handshake", &peer.to_string(), "");
+        let start =
+            link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
+        let mut first = None;
+        let welcome = match start {
+            Start::Replay(w) => {
+                if epoch == 0 {
+                    self.agg.start_epoch(w.epoch);
+                }
+                info!(acd = id, peer = %peer, epoch = w.epoch, from = w.first_seq, "replay");
+                w
+            }
+            Start::Pumpup {
+                welcome,
+                pumpup,
+                gap,
+                first: f,
+            } => {
+                let why = if !self.agg.started() {
+                    reason::COLLECTION_START
+                } else if welcome.epoch != epoch {
+                    reason::EPOCH_CHANGE
+                } else {
+                    reason::REPLAY_GAP
+                };
+                warn!(
+                    acd = id, peer = %peer, epoch = welcome.epoch, as_of = pumpup.as_of_seq,
+                    gap = ?gap, reason = why,
+                    "pump-up: intervals from our last event to now are incomplete"
+                );
+                self.agg.pumpup(pumpup, why, &mut self.closed);
+                self.admin_dirty = true;
+                first = f;
+                welcome
+            }
+        };
+        self.link_state("data_transfer", &peer.to_string(), "");
+        backoff.reset();
+        let silence = link::silence_limit(&welcome);
+        let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);
+        let hb_every = Duration::from_millis(self.cfg.heartbeat_ms);
+        let mut next_ck = Instant::now() + ck_every;
+        let mut next_hb = Instant::now() + hb_every;
+        let mut stop = self.stop.clone();
+        loop {
+            let frame = match first.take() {
+                Some(f) => f,
+                None => {
+                    tokio::select! {
+                        biased;
+                        f = link::next_frame(conn, peer, silence) => f?,
+                        _ = tokio::time::sleep_until(next_ck) => {
+                            next_ck = Instant::now() + ck_every;
+                            match self.commit() {
+                                Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await?,
+                                Ok(None) => {}
+                                Err(e) => warn!(acd = id, "checkpoint failed, will retry: {e:#}"),
+                            }
+                            continue;
+                        }
+                        _ = tokio::time::sleep_until(next_hb) => {
+                            next_hb = Instant::now() + hb_every;
+                            link::send(conn, peer, Frame::Heartbeat { ts: now_secs() * 1000, last_seq: 0 }).await?;
+                            continue;
+                        }
+                        _ = stop.changed() => return Ok(Ended::Stopped),
+                    }
+                }
+            };
+            match frame {
+                Frame::Event(ev) => {
+                    link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts())
+                        .map_err(|what| LinkError::Protocol { peer, what })?;
+                    if matches!(
+                        ev.kind,
+                        EventKind::SkillDef(_) | EventKind::VdnDef(_) | EventKind::TrunkGroupDef(_)
+                    ) {
+                        self.admin_dirty = true;
+                    }
+                    self.agg.apply(&ev, &mut self.closed);
+                }
+                Frame::Heartbeat { ts, .. } => self.agg.tick(ts, &mut self.closed),
+                other => {
+                    return Err(LinkError::Protocol {
+                        peer,
+                        what: format!(
+                            "frame type 0x{:02x} is not valid during data transfer",
+                            other.type_code()
+                        ),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Tells systemd the service is ready, when run under it with `Type=notify`.
+pub fn notify_ready() {
+    #[cfg(target_os = "linux")]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        use std::os::unix::net::UnixDatagram;
+        let p = path.to_string_lossy().to_string();
+        let sock = UnixDatagram::unbound();
+        let res = sock.and_then(|s| {
+            if let Some(abs) = p.strip_prefix('@') {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(abs.as_bytes())?;
+                s.send_to_addr(b"READY=1\n", &addr)
+            } else {
+                s.send_to(b"READY=1\n", &p)
+            }
+        });
+        if let Err(e) = res {
+            warn!("{p}: cannot notify systemd: {e}");
+        }
+    }
+}

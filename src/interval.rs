@@ -18,7 +18,10 @@ pub struct Grid {
 
 impl Grid {
     pub fn new(tz: Tz, minutes: u32) -> Grid {
-        assert!(matches!(minutes, 15 | 30 | 60), "interval must be 15, 30 or 60");
+        assert!(
+            matches!(minutes, 15 | 30 | 60),
+            "interval must be 15, 30 or 60"
+        );
         Grid { tz, minutes }
     }
 
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn weeks_and_months() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(); // a Sunday
-        assert_eq!(week_of(d, chrono::Weekday::Mon), NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
+        assert_eq!(
+            week_of(d, chrono::Weekday::Mon),
+            NaiveDate::from_ymd_opt(2026, 11, 16).unwrap()
+        );
         assert_eq!(week_of(d, chrono::Weekday::Sun), d);
         assert_eq!(month_of(d), NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
     }

@@ -1,1 +1,374 @@
-//! (in progress)
+//! The collector side of an ACD link session (proto/acd-link.md, "Session").
+//!
+//! Owns the socket work: connecting to the primary or secondary switch address with
+//! bounded exponential backoff and jitter, the HELLO/WELCOME handshake, receiving a
+//! pump-up, and checking each frame against the session rules (sequence contiguity,
+//! monotonic time, frame types valid in the state). It hands frames to the caller and
+//! knows nothing about intervals or the database.
+
+use crate::agg::Pumpup;
+use crate::proto::codec::{CodecError, LinkCodec};
+use crate::proto::{
+    Event, EventKind, Frame, Hello, StartMode, Welcome, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+/// How long a TCP connect may take before the next address is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the switch may take to answer HELLO.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most snapshot records accepted in one pump-up (bounds memory against a hostile peer).
+pub const MAX_PUMPUP_RECORDS: usize = 1_000_000;
+/// A timestamp more than this far after the previous one is refused as bad input.
+pub const MAX_TIME_STEP_MS: i64 = 24 * 3600 * 1000;
+
+pub type Conn = Framed<TcpStream, LinkCodec>;
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{peer}: {source}")]
+    Codec {
+        peer: SocketAddr,
+        #[source]
+        source: CodecError,
+    },
+    #[error("{peer}: connection closed by the switch")]
+    Closed { peer: SocketAddr },
+    #[error("{peer}: no frame for {0:?} (dead or half-open link)", .waited)]
+    Silent { peer: SocketAddr, waited: Duration },
+    #[error("{peer}: protocol violation: {what}")]
+    Protocol { peer: SocketAddr, what: String },
+    #[error("{peer}: switch rejected the session (code {code}): {text}")]
+    Rejected {
+        peer: SocketAddr,
+        code: u16,
+        text: String,
+    },
+}
+
+impl LinkError {
+    /// True when the peer sent something invalid (as opposed to going away).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Protocol { .. }
+                | LinkError::Codec {
+                    source: CodecError::Proto(_),
+                    ..
+                }
+        )
+    }
+}
+
+/// Bounded exponential backoff with ±20 % jitter, alternating addresses.
+pub struct Backoff {
+    next_ms: u64,
+    max_ms: u64,
+    attempt: u64,
+}
+
+impl Backoff {
+    pub const INITIAL_MS: u64 = 200;
+
+    pub fn new(max_ms: u64) -> Backoff {
+        Backoff {
+            next_ms: Self::INITIAL_MS,
+            max_ms,
+            attempt: 0,
+        }
+    }
+    /// The address to try now: primary, then secondary, in turn.
+    pub fn address(&self, primary: SocketAddr, secondary: Option<SocketAddr>) -> SocketAddr {
+        match secondary {
+            Some(s) if self.attempt % 2 == 1 => s,
+            _ => primary,
+        }
+    }
+    /// The delay before the next attempt (grows after each full round of addresses).
+    pub fn fail(&mut self, has_secondary: bool) -> Duration {
+        self.attempt += 1;
+        let base = self.next_ms;
+        if !has_secondary || self.attempt % 2 == 0 {
+            self.next_ms = (self.next_ms * 2).min(self.max_ms);
+        }
+        let j = rand::thread_rng().gen_range(0.8..1.2);
+        Duration::from_millis(((base as f64) * j) as u64)
+    }
+    pub fn reset(&mut self) {
+        self.next_ms = Self::INITIAL_MS;
+        self.attempt = 0;
+    }
+}
+
+/// Connects with a bounded wait.
+///
+/// # Errors
+/// The connect failed or took longer than [`CONNECT_TIMEOUT`].
+pub async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
+    let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    s.set_nodelay(true)?;
+    Ok(Framed::new(s, LinkCodec))
+}
+
+/// Reads the next frame within `wait`.
+pub async fn next_frame(
+    conn: &mut Conn,
+    peer: SocketAddr,
+    wait: Duration,
+) -> Result<Frame, LinkError> {
+    match tokio::time::timeout(wait, conn.next()).await {
+        Err(_) => Err(LinkError::Silent { peer, waited: wait }),
+        Ok(None) => Err(LinkError::Closed { peer }),
+        Ok(Some(Err(e))) => Err(LinkError::Codec { peer, source: e }),
+        Ok(Some(Ok(f))) => Ok(f),
+    }
+}
+
+pub async fn send(conn: &mut Conn, peer: SocketAddr, f: Frame) -> Result<(), LinkError> {
+    conn.send(f)
+        .await
+        .map_err(|e| LinkError::Codec { peer, source: e })
+}
+
+fn violation(peer: SocketAddr, what: impl Into<String>) -> LinkError {
+    LinkError::Protocol {
+        peer,
+        what: what.into(),
+    }
+}
+
+/// What the handshake established.
+pub enum Start {
+    /// Events continue from `welcome.first_seq`.
+    Replay(Welcome),
+    /// A pump-up replaced the missing stream; `gap` is the announced lost range, and
+    /// `first` a live frame already read while looking for the GAP notice.
+    Pumpup {
+        welcome: Welcome,
+        pumpup: Pumpup,
+        gap: Option<(u64, u64)>,
+        first: Option<Frame>,
+    },
+}
+
+/// Sends HELLO and receives WELCOME (and the pump-up, if one follows).
+///
+/// # Errors
+/// Rejection, a timeout, or a frame that breaks the session rules.
+pub async fn handshake(
+    conn: &mut Conn,
+    peer: SocketAddr,
+    acd: u16,
+    server_id: &str,
+    epoch: u64,
+    resume_from: u64,
+) -> Result<Start, LinkError> {
+    send(
+        conn,
+        peer,
+        Frame::Hello(Hello {
+            version_min: PROTOCOL_VERSION_MIN,
+            version_max: PROTOCOL_VERSION_MAX,
+            acd,
+            server_id: server_id.to_string(),
+            epoch,
+            resume_from,
+        }),
+    )
+    .await?;
+    let welcome = match next_frame(conn, peer, HANDSHAKE_TIMEOUT).await? {
+        Frame::Welcome(w) => w,
+        Frame::Reject { code, text } => return Err(LinkError::Rejected { peer, code, text }),
+        other => {
+            return Err(violation(
+                peer,
+                format!(
+                    "expected WELCOME, got frame type 0x{:02x}",
+                    other.type_code()
+                ),
+            ))
+        }
+    };
+    if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&welcome.version) {
+        return Err(violation(
+            peer,
+            format!("WELCOME version {} not offered", welcome.version),
+        ));
+    }
+    if welcome.acd != acd {
+        return Err(violation(
+            peer,
+            format!("WELCOME for ACD {}, we asked for {acd}", welcome.acd),
+        ));
+    }
+    if welcome.epoch == 0 {
+        return Err(violation(peer, "WELCOME epoch 0"));
+    }
+    let wait = silence_limit(&welcome);
+    match welcome.mode {
+        StartMode::Replay => {
+            let ok = if epoch == welcome.epoch && resume_from > 0 {
+                welcome.first_seq == resume_from
+            } else {
+                epoch == 0 && resume_from == 0 && welcome.first_seq == 1
+            };
+            if !ok {
+                return Err(violation(
+                    peer,
+                    format!(
+                        "replay from epoch {} seq {} does not continue our epoch {epoch} seq {resume_from}",
+                        welcome.epoch, welcome.first_seq
+                    ),
+                ));
+            }
+            Ok(Start::Replay(welcome))
+        }
+        StartMode::Pumpup => {
+            let (as_of_seq, ts) = match next_frame(conn, peer, wait).await? {
+                Frame::PumpupBegin { as_of_seq, ts } => (as_of_seq, ts),
+                other => {
+                    return Err(violation(
+                        peer,
+                        format!("expected PUMPUP_BEGIN, got 0x{:02x}", other.type_code()),
+                    ))
+                }
+            };
+            if welcome.first_seq != as_of_seq + 1 {
+                return Err(violation(
+                    peer,
+                    "PUMPUP_BEGIN as_of_seq does not precede first_seq",
+                ));
+            }
+            let mut p = Pumpup {
+                epoch: welcome.epoch,
+                as_of_seq,
+                ts,
+                ..Default::default()
+            };
+            let mut n = 0usize;
+            loop {
+                n += 1;
+                if n > MAX_PUMPUP_RECORDS {
+                    return Err(violation(peer, "pump-up exceeds the record limit"));
+                }
+                match next_frame(conn, peer, wait).await? {
+                    Frame::SnapSkill(s) => p.skills.push(s),
+                    Frame::SnapVdn(v) => p.vdns.push(v),
+                    Frame::SnapTrunkGroup(t) => p.tkgrps.push(t),
+                    Frame::SnapAgent(a) => p.agents.push(a),
+                    Frame::SnapCall(c) => p.calls.push(c),
+                    Frame::Heartbeat { .. } => {}
+                    Frame::PumpupEnd => break,
+                    other => {
+                        return Err(violation(
+                            peer,
+                            format!("frame type 0x{:02x} inside a pump-up", other.type_code()),
+                        ))
+                    }
+                }
+            }
+            let (gap, first) = match next_frame(conn, peer, wait).await? {
+                Frame::Gap { from, to } => (Some((from, to)), None),
+                f => (None, Some(f)),
+            };
+            Ok(Start::Pumpup {
+                welcome,
+                pumpup: p,
+                gap,
+                first,
+            })
+        }
+    }
+}
+
+/// No frame for this long means the link is dead (3 × the switch's heartbeat).
+pub fn silence_limit(w: &Welcome) -> Duration {
+    Duration::from_millis(3 * (w.heartbeat_ms.clamp(100, 60_000) as u64))
+}
+
+/// Checks an event against the session rules: the next sequence number, time that does
+/// not go back (except across a clock change) or jump more than a day.
+///
+/// # Errors
+/// The violation, described for the log.
+pub fn check_event(ev: &Event, expected_seq: u64, last_ts: i64) -> Result<(), String> {
+    if ev.seq != expected_seq {
+        return Err(format!(
+            "event seq {} where {expected_seq} was expected",
+            ev.seq
+        ));
+    }
+    if last_ts != i64::MIN && !matches!(ev.kind, EventKind::ClockChange { .. }) {
+        if ev.ts < last_ts {
+            return Err(format!(
+                "event seq {} time {} ms goes back before {last_ts} ms without a clock change",
+                ev.seq, ev.ts
+            ));
+        }
+        if ev.ts - last_ts > MAX_TIME_STEP_MS {
+            return Err(format!(
+                "event seq {} time jumps {} s ahead",
+                ev.seq,
+                (ev.ts - last_ts) / 1000
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_alternates() {
+        let p: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let s: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut b = Backoff::new(1000);
+        assert_eq!(b.address(p, Some(s)), p);
+        let d1 = b.fail(true);
+        assert_eq!(b.address(p, Some(s)), s);
+        assert!((160..=240).contains(&d1.as_millis()), "{d1:?}");
+        let mut last = d1;
+        for _ in 0..20 {
+            last = b.fail(true);
+        }
+        assert!(
+            last.as_millis() <= 1200 && last.as_millis() >= 800,
+            "{last:?}"
+        );
+        b.reset();
+        assert_eq!(b.address(p, Some(s)), p);
+    }
+
+    #[test]
+    fn event_checks() {
+        let ev = |seq, ts| Event {
+            seq,
+            ts,
+            kind: EventKind::CallAbandoned { call: 1 },
+        };
+        assert!(check_event(&ev(5, 1000), 5, 1000).is_ok());
+        assert!(check_event(&ev(6, 1000), 5, 1000)
+            .unwrap_err()
+            .contains("seq 6"));
+        assert!(check_event(&ev(5, 999), 5, 1000)
+            .unwrap_err()
+            .contains("goes back"));
+        assert!(check_event(&ev(5, 1000 + MAX_TIME_STEP_MS + 1), 5, 1000).is_err());
+        let cc = Event {
+            seq: 5,
+            ts: 0,
+            kind: EventKind::ClockChange { old_ts: 1000 },
+        };
+        assert!(check_event(&cc, 5, 1000).is_ok());
+    }
+}

@@ -1,1 +1,409 @@
-//! (in progress)
+//! Read-only reports over a database: `cms status`, `cms gaps` and `cms compare`.
+//!
+//! Owns the queries and their human and JSON renderings. Never writes.
+
+use crate::interval::Grid;
+use crate::items::TABLES;
+use crate::store::{intervals::now_secs, select_columns, Store};
+use chrono::NaiveDate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+pub struct AcdStatus {
+    pub acd: u16,
+    pub link_state: String,
+    pub link_since: Option<String>,
+    pub peer: String,
+    pub detail: String,
+    pub epoch: u64,
+    pub last_seq: u64,
+    pub current_interval: Option<String>,
+    pub last_complete_interval: Option<String>,
+    pub checkpoint_age_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub server_id: Option<String>,
+    pub database: String,
+    pub database_bytes: u64,
+    pub acds: Vec<AcdStatus>,
+}
+
+fn fmt_local(grid: &Grid, istart: i64) -> String {
+    grid.local(istart).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+fn fmt_ts(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Status of every configured ACD.
+///
+/// # Errors
+/// A database error.
+pub fn status(store: &Store, grid: &Grid, acds: &[u16]) -> anyhow::Result<Status> {
+    let mut out = vec![];
+    let now = now_secs();
+    for &acd in acds {
+        let link: Option<(String, i64, String, String)> = store
+            .conn
+            .query_row(
+                "SELECT state, since, peer, detail FROM link_state WHERE acd = ?1",
+                [acd],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let ck: Option<(i64, i64, i64, i64)> = store
+            .conn
+            .query_row(
+                "SELECT epoch, seq, open_istart, saved_at FROM checkpoint WHERE acd = ?1",
+                [acd],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let last_complete: Option<i64> = store.conn.query_row(
+            "SELECT MAX(istart) FROM interval_status WHERE acd = ?1 AND status = 'complete'",
+            [acd],
+            |r| r.get(0),
+        )?;
+        let (state, since, peer, detail) =
+            link.unwrap_or_else(|| ("never connected".into(), 0, String::new(), String::new()));
+        out.push(AcdStatus {
+            acd,
+            link_state: state,
+            link_since: (since > 0).then(|| fmt_ts(since)),
+            peer,
+            detail,
+            epoch: ck.map(|c| c.0 as u64).unwrap_or(0),
+            last_seq: ck.map(|c| c.1 as u64).unwrap_or(0),
+            current_interval: ck.filter(|c| c.2 > 0).map(|c| fmt_local(grid, c.2)),
+            last_complete_interval: last_complete.map(|t| fmt_local(grid, t)),
+            checkpoint_age_seconds: ck.map(|c| now - c.3),
+        });
+    }
+    let mut bytes = 0;
+    for ext in ["", "-wal"] {
+        let p = format!("{}{ext}", store.path.display());
+        bytes += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    }
+    Ok(Status {
+        server_id: store.setting("server_id")?,
+        database: store.path.display().to_string(),
+        database_bytes: bytes,
+        acds: out,
+    })
+}
+
+pub fn render_status(s: &Status) -> String {
+    let mut o = format!(
+        "server {}  database {} ({:.1} MB)\n",
+        s.server_id.as_deref().unwrap_or("?"),
+        s.database,
+        s.database_bytes as f64 / 1e6
+    );
+    for a in &s.acds {
+        o += &format!(
+            "ACD {}: link {}{}{}\n",
+            a.acd,
+            a.link_state,
+            a.link_since
+                .as_ref()
+                .map(|t| format!(" since {t}"))
+                .unwrap_or_default(),
+            if a.peer.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", a.peer)
+            }
+        );
+        if !a.detail.is_empty() {
+            o += &format!("  last error: {}\n", a.detail);
+        }
+        o += &format!(
+            "  current interval {}  last complete {}  epoch {} seq {}  checkpoint {}\n",
+            a.current_interval.as_deref().unwrap_or("-"),
+            a.last_complete_interval.as_deref().unwrap_or("-"),
+            a.epoch,
+            a.last_seq,
+            a.checkpoint_age_seconds
+                .map(|s| format!("{s} s ago"))
+                .unwrap_or_else(|| "never".into())
+        );
+    }
+    o
+}
+
+/// One run of consecutive intervals that are missing, or incomplete for the same
+/// reasons, or restored from the same source.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GapRange {
+    pub acd: u16,
+    /// UTC start of the first interval and end of the last, seconds.
+    pub from: i64,
+    pub to: i64,
+    pub from_local: String,
+    pub to_local: String,
+    pub intervals: u32,
+    /// `missing`, `incomplete` or `restored`.
+    pub kind: String,
+    pub reasons: String,
+}
+
+/// The intervals of `[from, to)` (UTC seconds) that are missing or incomplete, and the
+/// ones restored from another server, grouped into ranges.
+///
+/// # Errors
+/// A database error.
+pub fn gaps(
+    conn: &Connection,
+    grid: &Grid,
+    acd: u16,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<Vec<GapRange>> {
+    let mut st = conn.prepare(
+        "SELECT istart, status, reasons, source FROM interval_status
+         WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
+    )?;
+    let rows: BTreeMap<i64, (String, String, String)> = st
+        .query_map(params![acd, from, to], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out: Vec<GapRange> = vec![];
+    let mut t = grid.start_of(from);
+    while t < to {
+        let (kind, reasons) = match rows.get(&t) {
+            None => ("missing".to_string(), String::new()),
+            Some((s, r, _)) if s == "incomplete" => ("incomplete".to_string(), r.clone()),
+            Some((_, _, src)) if src.starts_with("restored") => {
+                ("restored".to_string(), src.clone())
+            }
+            Some(_) => {
+                t = grid.next(t);
+                continue;
+            }
+        };
+        let end = grid.next(t);
+        match out.last_mut() {
+            Some(g) if g.to == t && g.kind == kind && g.reasons == reasons => {
+                g.to = end;
+                g.to_local = fmt_local(grid, end);
+                g.intervals += 1;
+            }
+            _ => out.push(GapRange {
+                acd,
+                from: t,
+                to: end,
+                from_local: fmt_local(grid, t),
+                to_local: fmt_local(grid, end),
+                intervals: 1,
+                kind,
+                reasons,
+            }),
+        }
+        t = end;
+    }
+    Ok(out)
+}
+
+/// The default range for `cms gaps`: from the first interval ever recorded (or the
+/// given date) to the interval being collected (or the end of the given date).
+pub fn gap_range(
+    conn: &Connection,
+    grid: &Grid,
+    acd: u16,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> anyhow::Result<Option<(i64, i64)>> {
+    let first: Option<i64> = conn.query_row(
+        "SELECT MIN(istart) FROM interval_status WHERE acd = ?1",
+        [acd],
+        |r| r.get(0),
+    )?;
+    let open: Option<i64> = conn
+        .query_row(
+            "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
+            [acd],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let last: Option<i64> = conn.query_row(
+        "SELECT MAX(istart) FROM interval_status WHERE acd = ?1",
+        [acd],
+        |r| r.get(0),
+    )?;
+    let start = match from {
+        Some(d) => grid.day_start(d),
+        None => match first {
+            Some(f) => f,
+            None => return Ok(None),
+        },
+    };
+    let end = match to {
+        Some(d) => grid.day_start(d.succ_opt().expect("date in range")),
+        None => match (open, last) {
+            (Some(o), _) => o,
+            (None, Some(l)) => grid.next(l),
+            (None, None) => return Ok(None),
+        },
+    };
+    Ok(Some((start, end)))
+}
+
+pub fn render_gaps(acd: u16, ranges: &[GapRange]) -> String {
+    let bad: u32 = ranges
+        .iter()
+        .filter(|g| g.kind != "restored")
+        .map(|g| g.intervals)
+        .sum();
+    let mut o = if bad == 0 {
+        format!("ACD {acd}: no missing or incomplete intervals\n")
+    } else {
+        format!("ACD {acd}: {bad} intervals missing or incomplete\n")
+    };
+    for g in ranges {
+        o += &format!(
+            "  {} .. {}  {:>4} intervals  {:<10} {}\n",
+            g.from_local, g.to_local, g.intervals, g.kind, g.reasons
+        );
+    }
+    o
+}
+
+/// One difference between two databases.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Diff {
+    pub acd: u16,
+    pub istart: i64,
+    /// `h{table}` and the row key, or `status` for the interval as a whole.
+    pub table: String,
+    pub key: Vec<i64>,
+    pub item: String,
+    pub left: Option<i64>,
+    pub right: Option<i64>,
+}
+
+/// Status of every interval of an ACD in `[from, to)`: istart -> (complete, checksum).
+pub fn interval_states(
+    conn: &Connection,
+    acd: u16,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<BTreeMap<i64, (bool, String)>> {
+    let mut st = conn.prepare(
+        "SELECT istart, status = 'complete', checksum FROM interval_status
+         WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
+    )?;
+    let rows = st.query_map(params![acd, from, to], |r| {
+        Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+    })?;
+    rows.collect()
+}
+
+fn interval_rows(
+    conn: &Connection,
+    acd: u16,
+    istart: i64,
+    t: &crate::items::TableDef,
+) -> rusqlite::Result<BTreeMap<Vec<i64>, Vec<i64>>> {
+    let sql = format!(
+        "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
+        select_columns(t),
+        t.name
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let nk = t.keys.len();
+    let rows = st.query_map(params![acd, istart], |r| {
+        let mut key = vec![];
+        for i in 0..nk {
+            key.push(r.get::<_, i64>(1 + i)?);
+        }
+        let mut items = vec![];
+        for i in 0..t.items.len() {
+            items.push(r.get::<_, i64>(2 + nk + i)?);
+        }
+        Ok((key, items))
+    })?;
+    rows.collect()
+}
+
+/// Item-by-item differences of one interval between two databases.
+pub fn diff_interval(
+    a: &Connection,
+    b: &Connection,
+    acd: u16,
+    istart: i64,
+) -> rusqlite::Result<Vec<Diff>> {
+    let mut out = vec![];
+    for t in TABLES {
+        let ra = interval_rows(a, acd, istart, t)?;
+        let rb = interval_rows(b, acd, istart, t)?;
+        let keys: std::collections::BTreeSet<&Vec<i64>> = ra.keys().chain(rb.keys()).collect();
+        for k in keys {
+            let va = ra.get(k);
+            let vb = rb.get(k);
+            for (i, (name, _)) in t.items.iter().enumerate() {
+                let x = va.map(|v| v[i]).unwrap_or(0);
+                let y = vb.map(|v| v[i]).unwrap_or(0);
+                if x != y {
+                    out.push(Diff {
+                        acd,
+                        istart,
+                        table: format!("h{}", t.name),
+                        key: k.clone(),
+                        item: name.to_string(),
+                        left: va.map(|v| v[i]),
+                        right: vb.map(|v| v[i]),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Compares every interval of `[from, to)` that is complete in both databases; returns
+/// the differences. Intervals complete in only one are listed as `status` differences
+/// when `strict`.
+pub fn compare(
+    a: &Connection,
+    b: &Connection,
+    acd: u16,
+    from: i64,
+    to: i64,
+    strict: bool,
+) -> rusqlite::Result<Vec<Diff>> {
+    let sa = interval_states(a, acd, from, to)?;
+    let sb = interval_states(b, acd, from, to)?;
+    let mut out = vec![];
+    let all: std::collections::BTreeSet<i64> = sa.keys().chain(sb.keys()).copied().collect();
+    for t in all {
+        match (sa.get(&t), sb.get(&t)) {
+            (Some((true, ca)), Some((true, cb))) => {
+                if ca != cb {
+                    out.extend(diff_interval(a, b, acd, t)?);
+                }
+            }
+            (x, y) if strict => {
+                let st = |v: Option<&(bool, String)>| v.map(|(c, _)| *c as i64);
+                out.push(Diff {
+                    acd,
+                    istart: t,
+                    table: "status".into(),
+                    key: vec![],
+                    item: "complete".into(),
+                    left: st(x),
+                    right: st(y),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

@@ -192,7 +192,9 @@ impl Open {
         }
     }
     fn split(&mut self, s: u16) -> &mut [i64] {
-        self.split.entry(s).or_insert_with(|| vec![0; idx::split::N])
+        self.split
+            .entry(s)
+            .or_insert_with(|| vec![0; idx::split::N])
     }
     fn agent(&mut self, a: u32, s: u16) -> &mut [i64] {
         self.agent
@@ -203,7 +205,9 @@ impl Open {
         self.vdn.entry(v).or_insert_with(|| vec![0; idx::vdn::N])
     }
     fn tkgrp(&mut self, t: u16) -> &mut [i64] {
-        self.tkgrp.entry(t).or_insert_with(|| vec![0; idx::tkgrp::N])
+        self.tkgrp
+            .entry(t)
+            .or_insert_with(|| vec![0; idx::tkgrp::N])
     }
 }
 
@@ -215,6 +219,8 @@ struct State {
     last_seq: u64,
     /// Highest effective switch time seen (ms); time never goes back below it.
     hwm: i64,
+    /// Raw timestamp of the last event (ms), for the session's monotonicity check.
+    last_raw_ts: i64,
     started: bool,
     skills: BTreeMap<u16, SkillDef>,
     vdns: BTreeMap<u16, VdnDef>,
@@ -262,6 +268,7 @@ impl Aggregator {
                 epoch: 0,
                 last_seq: 0,
                 hwm: i64::MIN,
+                last_raw_ts: i64::MIN,
                 started: false,
                 skills: BTreeMap::new(),
                 vdns: BTreeMap::new(),
@@ -305,6 +312,10 @@ impl Aggregator {
     pub fn switch_time(&self) -> Option<i64> {
         self.st.started.then_some(self.st.hwm)
     }
+    /// Raw switch timestamp of the last event applied (ms), `i64::MIN` if none.
+    pub fn last_raw_ts(&self) -> i64 {
+        self.st.last_raw_ts
+    }
     pub fn started(&self) -> bool {
         self.st.started
     }
@@ -343,6 +354,7 @@ impl Aggregator {
             self.st.hwm
         };
         self.st.last_seq = ev.seq;
+        self.st.last_raw_ts = ev.ts;
         {
             let o = self.st.open.as_mut().expect("open interval");
             if o.first_seq == 0 {
@@ -375,7 +387,12 @@ impl Aggregator {
             }
             self.st.agents.clear();
             self.st.calls.clear();
-            for l in self.st.queued.values_mut().chain(self.st.staffed.values_mut()) {
+            for l in self
+                .st
+                .queued
+                .values_mut()
+                .chain(self.st.staffed.values_mut())
+            {
                 l.now = 0;
                 l.dirty = false;
             }
@@ -392,6 +409,7 @@ impl Aggregator {
             self.st.open = Some(o);
         }
         let ts = self.st.hwm;
+        self.st.last_raw_ts = p.ts;
         self.st.epoch = p.epoch;
         self.st.last_seq = p.as_of_seq;
         for s in p.skills {
@@ -516,7 +534,12 @@ impl Aggregator {
     }
 
     fn commit_levels(&mut self) {
-        for l in self.st.queued.values_mut().chain(self.st.staffed.values_mut()) {
+        for l in self
+            .st
+            .queued
+            .values_mut()
+            .chain(self.st.staffed.values_mut())
+        {
             if l.dirty {
                 l.max = l.max.max(l.now);
                 l.dirty = false;
@@ -593,7 +616,13 @@ impl Aggregator {
             let out: Vec<i64> = v
                 .iter()
                 .zip(def.items)
-                .map(|(x, (name, _))| if items::is_seconds(name) { x.div_euclid(1000) } else { *x })
+                .map(|(x, (name, _))| {
+                    if items::is_seconds(name) {
+                        x.div_euclid(1000)
+                    } else {
+                        *x
+                    }
+                })
                 .collect();
             out.iter().any(|x| *x != 0).then_some(out)
         };
@@ -1051,8 +1080,12 @@ impl Aggregator {
             return;
         }
         c.ended = Some((ts, kind));
-        let (g, tainted, offered, answered) =
-            (c.tkgrp, c.tainted, c.offered_ts, c.first_answer_ts.is_some());
+        let (g, tainted, offered, answered) = (
+            c.tkgrp,
+            c.tainted,
+            c.offered_ts,
+            c.first_answer_ts.is_some(),
+        );
         let outstanding = c.outstanding;
         self.trunk_change(g, -1, ts);
         if tainted {

@@ -131,10 +131,28 @@ fn worked_example() {
         },
     );
     r.ev(t(9, 58, 12), st(AgentState::Ring, 1));
-    r.ev(t(9, 58, 16), EventKind::CallAnswered { call: 7, agent: 100 });
+    r.ev(
+        t(9, 58, 16),
+        EventKind::CallAnswered {
+            call: 7,
+            agent: 100,
+        },
+    );
     r.ev(t(9, 58, 16), st(AgentState::Acd, 1));
-    r.ev(t(10, 1, 0), EventKind::CallHeld { call: 7, agent: 100 });
-    r.ev(t(10, 1, 30), EventKind::CallRetrieved { call: 7, agent: 100 });
+    r.ev(
+        t(10, 1, 0),
+        EventKind::CallHeld {
+            call: 7,
+            agent: 100,
+        },
+    );
+    r.ev(
+        t(10, 1, 30),
+        EventKind::CallRetrieved {
+            call: 7,
+            agent: 100,
+        },
+    );
     r.ev(
         t(10, 4, 16),
         EventKind::CallReleased {
@@ -208,10 +226,19 @@ fn indices_match_catalogue() {
     assert_eq!(TKGRP.n_items(), idx::tkgrp::N);
     assert_eq!(SPLIT.index_of("acdcalls3"), Some(idx::split::ACDCALLS1 + 2));
     assert_eq!(SPLIT.index_of("maxstaffed"), Some(idx::split::MAXSTAFFED));
-    assert_eq!(SPLIT.index_of("i_auxtime9"), Some(idx::split::I_AUXTIME0 + 9));
-    assert_eq!(AGENT.index_of("i_auxtime9"), Some(idx::agent::I_AUXTIME0 + 9));
+    assert_eq!(
+        SPLIT.index_of("i_auxtime9"),
+        Some(idx::split::I_AUXTIME0 + 9)
+    );
+    assert_eq!(
+        AGENT.index_of("i_auxtime9"),
+        Some(idx::agent::I_AUXTIME0 + 9)
+    );
     assert_eq!(VDN.index_of("maxocwtime"), Some(idx::vdn::MAXOCWTIME));
-    assert_eq!(TKGRP.index_of("allinusetime"), Some(idx::tkgrp::ALLINUSETIME));
+    assert_eq!(
+        TKGRP.index_of("allinusetime"),
+        Some(idx::tkgrp::ALLINUSETIME)
+    );
 }
 
 /// Overflow: queued to 1 then 2, answered in 2 → outflow in 1, inflow in 2.
@@ -366,7 +393,11 @@ fn pumpup_after_gap_marks_exactly_the_touched_intervals() {
         },
     );
     r.agg.tick(t(11, 0, 0), &mut r.out);
-    let status: Vec<(i64, bool)> = r.out.iter().map(|c| (c.istart * 1000, c.complete())).collect();
+    let status: Vec<(i64, bool)> = r
+        .out
+        .iter()
+        .map(|c| (c.istart * 1000, c.complete()))
+        .collect();
     assert_eq!(
         status,
         vec![

@@ -5,6 +5,7 @@
 //! an item means (that is `agg`) nor when to write (that is `collect`): it offers short
 //! transactions that the collector and a concurrent restore can interleave.
 
+pub mod intervals;
 pub mod summary;
 
 use crate::items::{TableDef, TABLES};

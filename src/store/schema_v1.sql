@@ -602,6 +602,8 @@ CREATE TABLE checkpoint (
     epoch INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     ts INTEGER NOT NULL,
+    -- UTC start of the interval being collected (0 before the first event)
+    open_istart INTEGER NOT NULL DEFAULT 0,
     state BLOB NOT NULL,
     saved_at INTEGER NOT NULL
 );
@@ -644,4 +646,15 @@ CREATE TABLE tkgrp_def (
 CREATE TABLE local_settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+
+-- Which summary periods have been built from their intervals (retention never purges
+-- intervals of a day whose daily summary is not built yet).
+CREATE TABLE summary_state (
+    acd INTEGER NOT NULL,
+    -- 'day', 'week' or 'month'
+    period TEXT NOT NULL,
+    row_date TEXT NOT NULL,
+    built_at INTEGER NOT NULL,
+    PRIMARY KEY (acd, period, row_date)
 );
