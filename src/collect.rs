@@ -171,7 +171,11 @@ impl AcdTask {
                 }
             };
             info!(acd = id, peer = %addr, "connected");
-            let result = self.session(&mut conn, addr, &mut backoff).await;
+            let mut stop = self.stop.clone();
+            let result = tokio::select! {
+                r = self.session(&mut conn, addr, &mut backoff) => r,
+                _ = stop.changed() => Ok(Ended::Stopped),
+            };
             // Whatever happened, make what we have durable before anything else.
             let ack = self.commit();
             match result {

@@ -369,6 +369,8 @@ impl Aggregator {
     pub fn tick(&mut self, ts: i64, out: &mut Vec<ClosedInterval>) {
         if self.st.started {
             self.advance(ts, out);
+            // Later events may not be older than a tick (proto/acd-link.md, heartbeats).
+            self.st.last_raw_ts = self.st.last_raw_ts.max(ts);
         }
     }
 

@@ -1,0 +1,545 @@
+//! A real `cms collect` process against a scripted switch built from the spec's frames:
+//! replay, pump-up, link drops inside and beyond the replay buffer, kill -9 and restart,
+//! a clock set back, and every class of malformed input. Expected values are worked by
+//! hand from `docs/data-items.md` (the worked example, without hold).
+
+mod common;
+
+use cms::proto::{AgentSnapshot, AgentState, EventKind, Frame, SkillLevel, StartMode};
+use common::*;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EPOCH: u64 = 7;
+
+/// ms timestamp of HH:MM:SS on 2026-11-02 UTC.
+fn t(h: i64, m: i64, s: i64) -> i64 {
+    (1_762_041_600 + h * 3600 + m * 60 + s) * 1000
+}
+
+struct Collector {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Collector {
+    fn start(switch: std::net::SocketAddr) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "server_id = \"test-a\"\ndata_dir = \"data\"\ntime_zone = \"UTC\"\n\
+             checkpoint_seconds = 0.1\nbackoff_max_seconds = 0.5\n\
+             [[acd]]\nid = 1\nswitch = \"{switch}\"\n"
+        );
+        std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
+        let mut c = Collector { child: None, dir };
+        c.spawn();
+        c
+    }
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("collector.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cms"))
+            .arg("--config")
+            .arg(self.dir.path().join("cms.toml"))
+            .arg("collect")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("cms.db")
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+    /// SIGTERM, and it must exit 0 within 10 s.
+    fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "collector exited {st:?}\n{}", self.log());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector did not stop within 10 s of SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    fn cms(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_cms"))
+            .arg("--config")
+            .arg(self.dir.path().join("cms.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+    /// Waits (bounded) until the checkpoint covers `seq`.
+    fn wait_checkpoint(&self, seq: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(c) = open(&self.db_path()) {
+                let got: Option<i64> = c
+                    .query_row("SELECT seq FROM checkpoint WHERE acd = 1", [], |r| r.get(0))
+                    .ok();
+                if got.is_some_and(|g| g as u64 >= seq) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "checkpoint never reached seq {seq}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn open(p: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
+fn item(c: &Connection, table: &str, key: &str, istart_ms: i64, col: &str) -> i64 {
+    c.query_row(
+        &format!(
+            "SELECT COALESCE(SUM({col}), 0) FROM {table} WHERE acd = 1 AND istart = ?1 AND {key}"
+        ),
+        [istart_ms / 1000],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn status(c: &Connection, istart_ms: i64) -> Option<(String, String)> {
+    c.query_row(
+        "SELECT status, reasons FROM interval_status WHERE acd = 1 AND istart = ?1",
+        [istart_ms / 1000],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .ok()
+}
+
+/// The whole stream of the reference scenario: translations and agent 100 logging in at
+/// 09:50, the worked-example call offered at 09:58, a heartbeat at 10:15 (seq 14 last).
+fn stream() -> Vec<Frame> {
+    let mut v = translations(1, t(9, 50, 0));
+    v.extend(agent_login(4, t(9, 50, 0), 100, &[SKILL]));
+    v.extend(answered_call(6, t(9, 58, 0), &CallSpec::default()));
+    assert_contiguous(&v, 1);
+    v
+}
+
+fn from_seq(frames: &[Frame], first: u64) -> Vec<Frame> {
+    frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Event(e) if e.seq >= first))
+        .cloned()
+        .collect()
+}
+
+fn tick(ts: i64, last_seq: u64) -> Frame {
+    Frame::Heartbeat { ts, last_seq }
+}
+
+/// The hand-worked values of the reference scenario.
+fn assert_reference_intervals(c: &Connection) {
+    let a = t(9, 45, 0);
+    let b = t(10, 0, 0);
+    assert_eq!(status(c, a), Some(("complete".into(), "".into())));
+    assert_eq!(status(c, b), Some(("complete".into(), "".into())));
+    let ag = "agent = 100 AND split = 1";
+    assert_eq!(item(c, "hagent", ag, a, "i_availtime"), 492);
+    assert_eq!(item(c, "hagent", ag, a, "i_ringtime"), 4);
+    assert_eq!(item(c, "hagent", ag, a, "i_acdtime"), 104);
+    assert_eq!(item(c, "hagent", ag, a, "i_stafftime"), 600);
+    assert_eq!(item(c, "hsplit", "split = 1", a, "acdcalls"), 0);
+    assert_eq!(item(c, "hsplit", "split = 1", a, "i_arrived"), 1);
+    for (col, v) in [
+        ("callsoffered", 1),
+        ("acdcalls", 1),
+        ("anstime", 16),
+        ("acceptable", 1),
+        ("acdcalls3", 1),
+        ("acdtime", 360),
+        ("acwtime", 60),
+        ("i_acdtime", 256),
+        ("i_acwtime", 60),
+        ("i_stafftime", 900),
+    ] {
+        assert_eq!(item(c, "hsplit", "split = 1", b, col), v, "hsplit {col}");
+    }
+    assert_eq!(item(c, "hvdn", "vdn = 1", b, "incalls"), 1);
+    assert_eq!(item(c, "hvdn", "vdn = 1", b, "acceptable"), 1);
+    assert_eq!(item(c, "htkgrp", "tkgrp = 1", b, "intime"), 376);
+    let integrity: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn replay_from_the_start_gives_exact_complete_intervals() {
+    let sw = ScriptedSwitch::bind();
+    let all = stream();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(|h| {
+                assert_eq!((h.epoch, h.resume_from), (0, 0), "a fresh collector");
+                vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))]
+            })
+            .send(all.clone())
+            .send(vec![tick(t(10, 15, 0), 14)])
+            .wait_ack(14),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    c.stop();
+    assert_reference_intervals(&open(&c.db_path()).unwrap());
+    let (code, out) = c.cms(&["gaps"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no missing or incomplete intervals"), "{out}");
+    let (code, out) = c.cms(&["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["acds"][0]["last_seq"], 14);
+    assert_eq!(v["acds"][0]["epoch"], EPOCH);
+}
+
+#[test]
+fn link_drop_inside_the_buffer_replays_and_loses_nothing() {
+    let sw = ScriptedSwitch::bind();
+    let all = stream();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(from_seq(&all, 1)[..10].to_vec())
+            .wait_ack(10)
+            .close(),
+    );
+    let rest = all.clone();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH, 11));
+                let mut v = vec![welcome(EPOCH, StartMode::Replay, 11, t(10, 0, 0))];
+                v.extend(from_seq(&rest, 11));
+                v.push(tick(t(10, 15, 0), 14));
+                v
+            })
+            .wait_ack(14),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    assert_reference_intervals(&open(&c.db_path()).unwrap());
+}
+
+#[test]
+fn link_drop_beyond_the_buffer_marks_exactly_the_gap_incomplete() {
+    let sw = ScriptedSwitch::bind();
+    let mut first = translations(1, t(9, 50, 0));
+    first.extend(agent_login(4, t(9, 50, 0), 100, &[SKILL]));
+    first.push(tick(t(10, 5, 0), 5));
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(first)
+            .wait_ack(5)
+            .close(),
+    );
+    // The switch lost seqs 6..=49 (10:05..10:40); agent 100 is AVAIL at the pump-up.
+    let mut live = answered_call(
+        50,
+        t(10, 50, 0),
+        &CallSpec {
+            call: 2,
+            ..CallSpec::default()
+        },
+    );
+    live.push(tick(t(11, 30, 0), 58));
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH, 6));
+                let mut v = vec![welcome(EPOCH, StartMode::Pumpup, 50, t(10, 40, 0))];
+                v.extend(pumpup(
+                    49,
+                    t(10, 40, 0),
+                    vec![Frame::SnapAgent(AgentSnapshot {
+                        agent: 100,
+                        state: AgentState::Avail,
+                        work_skill: 0,
+                        skills: vec![SkillLevel { skill: 1, level: 1 }],
+                    })],
+                ));
+                v.push(Frame::Gap { from: 6, to: 49 });
+                v.extend(live);
+                v
+            })
+            .wait_ack(58),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    let db = open(&c.db_path()).unwrap();
+    assert_eq!(status(&db, t(9, 45, 0)).unwrap().0, "complete");
+    for m in [0, 15, 30] {
+        let s = status(&db, t(10, m, 0)).unwrap();
+        assert_eq!(s, ("incomplete".into(), "replay_gap".into()), "10:{m:02}");
+    }
+    for (h, m) in [(10, 45), (11, 0), (11, 15)] {
+        assert_eq!(status(&db, t(h, m, 0)).unwrap().0, "complete", "{h}:{m:02}");
+    }
+    // The call after the gap is exact: offered 10:50, released 10:56:16, ACW to 10:57:16.
+    assert_eq!(
+        item(&db, "hsplit", "split = 1", t(10, 45, 0), "acdcalls"),
+        1
+    );
+    assert_eq!(
+        item(&db, "hagent", "agent = 100", t(11, 0, 0), "i_availtime"),
+        900
+    );
+    let (code, out) = c.cms(&["gaps", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ranges = v.as_array().unwrap();
+    assert_eq!(ranges.len(), 1, "{out}");
+    assert_eq!(ranges[0]["intervals"], 3);
+    assert_eq!(ranges[0]["kind"], "incomplete");
+    assert_eq!(ranges[0]["reasons"], "replay_gap");
+    assert_eq!(ranges[0]["from"], t(10, 0, 0) / 1000);
+    let (code, _) = c.cms(&["gaps", "--fail-on-gaps"]);
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn kill9_and_restart_inside_the_buffer_loses_nothing() {
+    let sw = ScriptedSwitch::bind();
+    let all = stream();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(from_seq(&all, 1)[..12].to_vec())
+            .wait_ack(12)
+            .expect_closed_within(Duration::from_secs(30)),
+    );
+    let rest = all.clone();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!(h.epoch, EPOCH);
+                assert!(h.resume_from >= 13, "resumes after its checkpoint");
+                let mut v = vec![welcome(
+                    EPOCH,
+                    StartMode::Replay,
+                    h.resume_from,
+                    t(10, 0, 0),
+                )];
+                v.extend(from_seq(&rest, h.resume_from));
+                v.push(tick(t(10, 15, 0), 14));
+                v
+            })
+            .wait_ack(14),
+    );
+    let mut c = Collector::start(sw.addr());
+    c.wait_checkpoint(12);
+    c.kill9();
+    sw.connection_blocking(0).assert_ok();
+    c.spawn();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    assert_reference_intervals(&open(&c.db_path()).unwrap());
+}
+
+#[test]
+fn clock_set_back_never_makes_two_rows_for_one_interval() {
+    let sw = ScriptedSwitch::bind();
+    let mut v = translations(1, t(9, 50, 0));
+    v.extend(agent_login(4, t(9, 50, 0), 100, &[SKILL]));
+    v.push(tick(t(10, 20, 0), 5));
+    // 10:20: the switch clock is set back to 09:58 (across the 10:00 and 10:15 boundaries).
+    v.push(event(
+        6,
+        t(9, 58, 0),
+        EventKind::ClockChange {
+            old_ts: t(10, 20, 0),
+        },
+    ));
+    v.extend(answered_call(
+        7,
+        t(9, 59, 0),
+        &CallSpec {
+            call: 3,
+            talk_ms: 60_000,
+            ..CallSpec::default()
+        },
+    ));
+    v.push(tick(t(10, 45, 0), 15));
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(v)
+            .wait_ack(15),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    c.stop();
+    let db = open(&c.db_path()).unwrap();
+    // 09:45..10:15 were closed before the change and are left exactly as they were.
+    assert_eq!(status(&db, t(9, 45, 0)).unwrap().0, "complete");
+    assert_eq!(status(&db, t(10, 0, 0)).unwrap().0, "complete");
+    assert_eq!(
+        item(&db, "hagent", "agent = 100", t(10, 0, 0), "i_availtime"),
+        900
+    );
+    // Everything after the change went into the open interval, marked.
+    let s = status(&db, t(10, 15, 0)).unwrap();
+    assert_eq!(s, ("incomplete".into(), "clock_change".into()));
+    assert_eq!(
+        item(&db, "hsplit", "split = 1", t(10, 15, 0), "acdcalls"),
+        1
+    );
+    let dup: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT istart FROM interval_status GROUP BY row_date, starttime HAVING COUNT(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dup, 0, "one status row per local interval");
+    assert_eq!(status(&db, t(10, 30, 0)).unwrap().0, "complete");
+}
+
+/// Each class of bad input: the session is dropped with a logged reason naming the peer,
+/// the collector reconnects and resumes after its last good event, nothing already
+/// collected is harmed.
+#[test]
+fn malformed_input_drops_the_session_and_harms_nothing() {
+    let good = stream();
+    let bad_event =
+        |seq: u64, ts: i64| event(seq, ts, EventKind::CallAbandoned { call: 99 }).to_bytes();
+    let mut invalid_enum = event(
+        6,
+        t(9, 58, 0),
+        EventKind::AgentState {
+            agent: 100,
+            state: AgentState::Avail,
+            skill: 0,
+        },
+    )
+    .to_bytes();
+    invalid_enum[4 + 1 + 16 + 4] = 9; // state byte
+    let mut truncated = good[5].to_bytes();
+    truncated.truncate(truncated.len() - 3);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage",
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            "exceeds the maximum",
+        ),
+        (
+            "frame too long",
+            vec![0, 1, 0, 0, 0x20, 0, 0],
+            "exceeds the maximum",
+        ),
+        ("unknown type", vec![0, 0, 0, 1, 0x7e], "unknown frame type"),
+        ("invalid enum", invalid_enum, "invalid agent state"),
+        ("truncated then close", truncated, "closed inside a frame"),
+        ("seq backwards", bad_event(3, t(9, 58, 0)), "seq 3 where 6"),
+        (
+            "time far in the future",
+            bad_event(6, t(9, 58, 0) + 3 * 86_400_000),
+            "jumps",
+        ),
+        (
+            "snapshot outside pump-up",
+            Frame::PumpupEnd.to_bytes(),
+            "not valid during data transfer",
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        let sw = ScriptedSwitch::bind();
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+                .send(from_seq(&good, 1)[..5].to_vec())
+                .wait_ack(5)
+                .send_raw(bytes)
+                .close(),
+        );
+        let rest = good.clone();
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .respond(move |h| {
+                    assert_eq!(
+                        (h.epoch, h.resume_from),
+                        (EPOCH, 6),
+                        "resumes after the last good event"
+                    );
+                    let mut v = vec![welcome(EPOCH, StartMode::Replay, 6, t(9, 58, 0))];
+                    v.extend(from_seq(&rest, 6));
+                    v.push(tick(t(10, 15, 0), 14));
+                    v
+                })
+                .wait_ack(14),
+        );
+        let mut c = Collector::start(sw.addr());
+        sw.connection_blocking(0).assert_ok();
+        sw.connection_blocking(1).assert_ok();
+        c.stop();
+        let log = c.log();
+        assert!(
+            log.contains(expect) && log.contains(&sw.addr().to_string()),
+            "{name}: log should name the peer and say {expect:?}:\n{log}"
+        );
+        assert_reference_intervals(&open(&c.db_path()).unwrap());
+    }
+}
