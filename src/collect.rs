@@ -317,7 +317,7 @@ impl AcdTask {
                     gap = ?gap, reason = why,
                     "pump-up: intervals from our last event to now are incomplete"
                 );
-                self.agg.pumpup(pumpup, why, &mut self.closed);
+                self.agg.pumpup(*pumpup, why, &mut self.closed);
                 self.admin_dirty = true;
                 first = f;
                 welcome

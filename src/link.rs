@@ -153,7 +153,7 @@ pub enum Start {
     /// `first` a live frame already read while looking for the GAP notice.
     Pumpup {
         welcome: Welcome,
-        pumpup: Pumpup,
+        pumpup: Box<Pumpup>,
         gap: Option<(u64, u64)>,
         first: Option<Frame>,
     },
@@ -281,7 +281,7 @@ pub async fn handshake(
             };
             Ok(Start::Pumpup {
                 welcome,
-                pumpup: p,
+                pumpup: Box::new(p),
                 gap,
                 first,
             })

@@ -385,11 +385,10 @@ pub fn compare(
     let all: std::collections::BTreeSet<i64> = sa.keys().chain(sb.keys()).copied().collect();
     for t in all {
         match (sa.get(&t), sb.get(&t)) {
-            (Some((true, ca)), Some((true, cb))) => {
-                if ca != cb {
-                    out.extend(diff_interval(a, b, acd, t)?);
-                }
+            (Some((true, ca)), Some((true, cb))) if ca != cb => {
+                out.extend(diff_interval(a, b, acd, t)?);
             }
+            (Some((true, _)), Some((true, _))) => {}
             (x, y) if strict => {
                 let st = |v: Option<&(bool, String)>| v.map(|(c, _)| *c as i64);
                 out.push(Diff {
