@@ -44,6 +44,43 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lock a running collector holds on its data directory: a second collector on the
+/// same database is refused, and `cms restore --include-local` can tell collection is on.
+pub const LOCK_FILE: &str = "collect.lock";
+
+/// Takes the collector lock of `dir`.
+///
+/// # Errors
+/// Another collector holds it, or the file cannot be created.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let p = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .with_context(|| format!("{}: cannot create lock file", p.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{}: another cms collect is already running on this data directory",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("{}: cannot lock", p.display()))
+        }
+    }
+}
+
+/// Whether a collector is running on `dir` (holds its lock).
+pub fn collection_running(dir: &Path) -> bool {
+    let p = dir.join(LOCK_FILE);
+    match std::fs::OpenOptions::new().write(true).open(&p) {
+        Err(_) => false,
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+    }
+}
+
 /// Runs the collector until `shutdown` resolves. `ready` is called once every database
 /// is open and every checkpoint recovered (systemd `READY=1`).
 ///
@@ -56,6 +93,7 @@ pub async fn run(
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     ensure_data_dir(&cfg.data_dir)?;
+    let _lock = lock_data_dir(&cfg.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = vec![];
     for acd in cfg.acds.clone() {

@@ -19,16 +19,24 @@
 //! - [`link`]: the collector side of a link session: connect, handshake, heartbeats,
 //!   reconnect with backoff.
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints and the one shutdown path.
-//! - [`report`]: `cms status` and `cms gaps`.
+//! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
+//! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
+//!   verification. No database.
+//! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive, plan per
+//!   interval, apply in short transactions beside a running collector.
 //! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.
 
 pub mod agg;
+pub mod archive;
 pub mod collect;
 pub mod config;
 pub mod interval;
 pub mod items;
 pub mod link;
+pub mod merge;
 pub mod proto;
 pub mod report;
 pub mod sim;
 pub mod store;
+#[cfg(windows)]
+pub mod winsvc;

@@ -37,6 +37,10 @@ enum Cmd {
     Collect,
     /// Check the configuration and print it (used by the service's ExecStartPre).
     CheckConfig,
+    /// Run as the Windows service (started by the service control manager).
+    #[cfg(windows)]
+    #[command(hide = true)]
+    Service,
     /// Link state per ACD, current and last complete interval, checkpoint age, database size.
     Status {
         #[arg(long)]
@@ -58,6 +62,62 @@ enum Cmd {
         /// Exit with code 3 when any interval is missing or incomplete.
         #[arg(long)]
         fail_on_gaps: bool,
+    },
+    /// Maintenance backup: one consistent snapshot of the chosen data into FILE, while
+    /// collection goes on. Written to a temporary file, synced, then renamed; mode 0600.
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// First local date (YYYY-MM-DD); default: everything.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last local date, inclusive.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Only this ACD (repeatable).
+        #[arg(long)]
+        acd: Vec<u16>,
+        /// Data categories: history, admin, local.
+        #[arg(long, default_value = "history,admin,local")]
+        data: String,
+        /// Incremental: only intervals changed since this time (RFC 3339) or since the
+        /// backup FILE given was taken.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup file's structure, checksums and MAC without a database, and print
+    /// what it holds.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge a backup into this server: fill missing intervals, replace incomplete ones
+    /// with complete copies, keep complete ones, report conflicts. Runs beside a running
+    /// collector.
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        #[arg(long)]
+        acd: Vec<u16>,
+        /// Data categories to restore: history, admin (local needs --include-local).
+        #[arg(long, default_value = "history,admin")]
+        data: String,
+        /// Allow restoring local system administration data (only from this same server,
+        /// with collection off).
+        #[arg(long)]
+        include_local: bool,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Compare this server's intervals with another database (the peer's, or a ground
     /// truth), item by item, for every interval complete in both.
@@ -107,6 +167,32 @@ fn acds_of(cfg: &Config, chosen: &[u16]) -> anyhow::Result<Vec<u16>> {
     Ok(chosen.to_vec())
 }
 
+/// The site key for authenticated backups, if one is configured.
+fn site_key(cfg: &Config) -> anyhow::Result<Option<[u8; 32]>> {
+    let Some(p) = &cfg.site_key_file else {
+        return Ok(None);
+    };
+    let bytes =
+        std::fs::read(p).with_context(|| format!("{}: cannot read site key", p.display()))?;
+    cms::archive::site_key_from_key_file(&bytes)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+/// `--since`: an RFC 3339 time, or a previous backup file (its creation time).
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let p = std::path::Path::new(s);
+    if p.exists() {
+        let rd = cms::archive::ArchiveReader::open(p, None)
+            .with_context(|| format!("{s}: --since takes a time or a previous backup file"))?;
+        return Ok(rd.header().created_at);
+    }
+    anyhow::bail!("--since {s:?}: neither an RFC 3339 time nor an existing backup file")
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -140,6 +226,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cms::collect::notify_ready,
             ))?;
             tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(windows)]
+        Cmd::Service => {
+            cms::winsvc::run(cli.config.clone())?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::CheckConfig => {
@@ -202,6 +293,156 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(3)
             } else {
                 ExitCode::SUCCESS
+            })
+        }
+        Cmd::Backup {
+            out,
+            from,
+            to,
+            acd,
+            data,
+            since,
+            json,
+        } => {
+            let categories = cms::merge::Categories::parse(&data).map_err(anyhow::Error::msg)?;
+            let since = since.map(|s| parse_since(&s)).transpose()?;
+            let mut store = Store::open_read_only(&cfg.db_path())?;
+            let opts = cms::merge::backup::BackupOptions {
+                out,
+                sel: cms::merge::Selection {
+                    acds: acds_of(&cfg, &acd)?,
+                    from,
+                    to,
+                    grid: cfg.grid(),
+                    categories,
+                },
+                since,
+                server_id: cfg.server_id.clone(),
+                time_zone: cfg.time_zone.name().to_string(),
+                key: site_key(&cfg)?,
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let sum = cms::merge::backup::backup(&mut store, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sum)?);
+            } else {
+                print!("{}", sum.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify { file, json } => {
+            let key = site_key(&cfg)?;
+            let mut rd = cms::archive::ArchiveReader::open(&file, key.as_ref())?;
+            let rep = rd.verify_all()?;
+            let h = rd.header().clone();
+            let complete = rd
+                .manifest()
+                .iter()
+                .filter(|e| e.status == cms::archive::Status::Complete)
+                .count();
+            let first = rd.manifest().iter().map(|e| e.istart).min();
+            let last = rd.manifest().iter().map(|e| e.istart).max();
+            let fmt = |t: Option<i64>| {
+                t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_else(|| "-".into())
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "file": file.display().to_string(),
+                        "ok": true,
+                        "format_version": rd.format_version(),
+                        "schema_version": h.schema_version,
+                        "server_id": h.server_id,
+                        "created_at": h.created_at,
+                        "acds": h.acds,
+                        "categories": h.categories,
+                        "authenticated": rd.authenticated(),
+                        "intervals": rep.intervals,
+                        "complete_intervals": complete,
+                        "first_interval": fmt(first),
+                        "last_interval": fmt(last),
+                        "interval_rows": rep.interval_rows,
+                        "summary_rows": rep.summary_rows,
+                        "admin_rows": rep.admin_rows,
+                        "local_rows": rep.local_rows,
+                        "blocks": rep.blocks,
+                    }))?
+                );
+            } else {
+                println!(
+                    "{}: ok (format {}, schema {})",
+                    file.display(),
+                    rd.format_version(),
+                    h.schema_version
+                );
+                println!(
+                    "  from server {} at {}, ACDs {:?}, {}",
+                    h.server_id,
+                    fmt(Some(h.created_at)),
+                    h.acds,
+                    if rd.authenticated() {
+                        "authenticated (MAC verified)"
+                    } else {
+                        "not authenticated"
+                    }
+                );
+                println!(
+                    "  {} intervals ({} complete) from {} to {}; {} interval rows, {} summary rows, {} admin rows, {} local rows in {} blocks",
+                    rep.intervals, complete, fmt(first), fmt(last), rep.interval_rows,
+                    rep.summary_rows, rep.admin_rows, rep.local_rows, rep.blocks
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore {
+            file,
+            from,
+            to,
+            acd,
+            data,
+            include_local,
+            dry_run,
+            json,
+        } => {
+            let categories = cms::merge::Categories::parse(&data).map_err(anyhow::Error::msg)?;
+            cms::collect::ensure_data_dir(&cfg.data_dir)?;
+            let mut store = Store::open(&cfg.db_path())?;
+            store.set_setting("week_start", &cfg.week_start.to_string())?;
+            let grid = cfg.grid();
+            let opts = cms::merge::restore::RestoreOptions {
+                file,
+                sel: cms::merge::Selection {
+                    // Empty: every ACD the backup holds (each must be configured here).
+                    acds: if acd.is_empty() {
+                        vec![]
+                    } else {
+                        acds_of(&cfg, &acd)?
+                    },
+                    from,
+                    to,
+                    grid,
+                    categories,
+                },
+                configured_acds: cfg.acds.iter().map(|a| a.acd).collect(),
+                dry_run,
+                include_local,
+                key: site_key(&cfg)?,
+                server_id: cfg.server_id.clone(),
+                collection_running: cms::collect::collection_running(&cfg.data_dir),
+            };
+            let rep = cms::merge::restore::restore(&mut store, &grid, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                print!("{}", rep.render(&grid));
+            }
+            Ok(if rep.conflicts.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
             })
         }
         Cmd::Compare {

@@ -15,10 +15,12 @@ use thiserror::Error;
 
 /// Schema version 1 (see `schema_v1.sql`).
 pub const SCHEMA_V1: &str = include_str!("schema_v1.sql");
+/// Schema version 2: the restore log.
+pub const SCHEMA_V2: &str = include_str!("schema_v2.sql");
 
 /// The migrations, append-only: entry `i` takes the database from `user_version` `i` to
 /// `i + 1`. Never edit a shipped entry; add a new one.
-pub const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -83,6 +85,7 @@ impl Store {
         };
         store.prepare()?;
         store.migrate()?;
+        store.match_owner_of_dir();
         Ok(store)
     }
 
@@ -159,6 +162,9 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        if found >= 1 && found < SCHEMA_VERSION {
+            self.keep_aside(found)?;
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let p = self.path.clone();
             let tx = self
@@ -171,6 +177,63 @@ impl Store {
             tx.commit().map_err(|e| sql_err(&p, e))?;
         }
         Ok(())
+    }
+
+    /// Before migrating, keeps a consistent copy of the database as it was
+    /// (`cms.db.pre-v{N}`), so a failed upgrade can be rolled back by putting it back.
+    fn keep_aside(&self, version: i64) -> Result<()> {
+        let aside = aside_path(&self.path, version);
+        if aside.exists() {
+            return Ok(());
+        }
+        self.conn
+            .execute("VACUUM INTO ?1", [aside.to_string_lossy()])
+            .map_err(|e| sql_err(&aside, e))?;
+        restrict_mode(&aside)?;
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            kept = %aside.display(),
+            "migrating database; the pre-upgrade copy is kept aside"
+        );
+        Ok(())
+    }
+
+    /// When run as root (an administrator's `cms restore` on an installed system), leaves
+    /// the database files owned by the owner of the data directory (the service user), so
+    /// the service can still open them.
+    pub fn match_owner_of_dir(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return;
+            }
+            let Some(dir) = self.path.parent() else {
+                return;
+            };
+            let Ok(md) = std::fs::metadata(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) else {
+                return;
+            };
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.path.as_os_str().to_os_string();
+                p.push(suffix);
+                let p = PathBuf::from(p);
+                if p.exists() {
+                    if let Err(e) = std::os::unix::fs::chown(&p, Some(md.uid()), Some(md.gid())) {
+                        tracing::warn!(
+                            "{}: cannot give the file back to its owner: {e}",
+                            p.display()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Reads a local setting.
@@ -195,6 +258,13 @@ impl Store {
             .map(|_| ())
             .map_err(|e| sql_err(&self.path, e))
     }
+}
+
+/// Where the pre-upgrade copy of a schema-`version` database is kept.
+pub fn aside_path(db: &Path, version: i64) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".pre-v{version}"));
+    db.with_file_name(name)
 }
 
 pub(crate) fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -297,6 +367,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn schema_of(c: &Connection) -> Vec<(String, String)> {
+        let mut st = c
+            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn upgraded_database_equals_a_fresh_one_and_keeps_the_old_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        {
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(SCHEMA_V1).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute("INSERT INTO local_settings VALUES ('server_id', 'a')", [])
+                .unwrap();
+        }
+        let upgraded = Store::open(&old).unwrap();
+        let fresh = Store::open(&dir.path().join("fresh.db")).unwrap();
+        assert_eq!(upgraded.user_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(schema_of(&upgraded.conn), schema_of(&fresh.conn));
+        assert_eq!(upgraded.setting("server_id").unwrap().as_deref(), Some("a"));
+        let aside = Connection::open(aside_path(&old, 1)).unwrap();
+        let v: i64 = aside
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1, "the copy kept aside is the pre-upgrade database");
     }
 
     #[test]

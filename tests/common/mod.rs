@@ -18,6 +18,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod collector;
+
 use cms::proto::codec::{CodecError, LinkCodec};
 use cms::proto::{
     AgentState, Event, EventKind, Frame, Hello, ReleasedBy, SkillDef, SkillLevel, StartMode,

@@ -1,0 +1,395 @@
+//! `cms backup`: one consistent snapshot of the chosen categories, ACDs and dates,
+//! streamed into a backup file (proto/backup-format.md) while collection goes on.
+//!
+//! The snapshot is a single SQLite read transaction (WAL: the collector keeps writing
+//! and never waits for us). The file is written to a temporary name in the destination
+//! directory, fsynced, then renamed, so a failed or killed backup never leaves a file
+//! that looks valid.
+
+use super::{Categories, Selection};
+use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
+use crate::items::TABLES;
+use crate::store::{select_columns, Store, SCHEMA_VERSION};
+use anyhow::{bail, Context};
+use rusqlite::params;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a finished backup holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupSummary {
+    pub file: String,
+    pub intervals: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub raw_bytes: u64,
+    pub seconds: f64,
+}
+
+impl BackupSummary {
+    pub fn render(&self) -> String {
+        format!(
+            "backup {}: {} intervals, {} rows, {} bytes ({:.1}x smaller than raw), {:.2} s\n",
+            self.file,
+            self.intervals,
+            self.rows,
+            self.bytes,
+            self.raw_bytes as f64 / self.bytes.max(1) as f64,
+            self.seconds
+        )
+    }
+}
+
+/// Options of `cms backup`.
+pub struct BackupOptions {
+    pub out: PathBuf,
+    pub sel: Selection,
+    /// Only intervals whose status changed at or after this UTC second (incremental).
+    pub since: Option<i64>,
+    pub server_id: String,
+    pub time_zone: String,
+    pub key: Option<[u8; 32]>,
+    pub progress: bool,
+}
+
+/// Checks, before anything is written, that `dir` takes a file of `need` bytes: a
+/// temporary file can be created there and the filesystem has room.
+///
+/// # Errors
+/// Names the directory and says why not.
+pub fn check_destination(dir: &Path, need: u64) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".cms-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => bail!("{}: cannot create a temporary file: {e}", dir.display()),
+    }
+    if let Some(free) = free_bytes(dir) {
+        if free < need {
+            bail!(
+                "{}: not enough space: the backup needs about {} MB, {} MB free",
+                dir.display(),
+                need.div_ceil(1 << 20),
+                free / (1 << 20)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
+
+/// A temporary file that is removed unless it was renamed into place.
+struct TempOut {
+    path: PathBuf,
+    done: bool,
+}
+
+impl Drop for TempOut {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+/// Writes the backup.
+///
+/// # Errors
+/// The database cannot be read, the destination cannot be written (named), or the
+/// stored data is inconsistent (an interval whose rows do not match its checksum).
+pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
+    let started = Instant::now();
+    let out = &opts.out;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = out
+        .file_name()
+        .with_context(|| format!("{}: not a file name", out.display()))?
+        .to_string_lossy()
+        .to_string();
+    // One snapshot for everything below.
+    let tx = store
+        .conn
+        .transaction()
+        .context("cannot start a snapshot")?;
+    let (lo, hi) = opts.sel.utc_range();
+    let acds = opts.sel.acds.clone();
+    // Estimate before writing: rows x ~12 compressed bytes, plus headroom.
+    let mut est_rows: i64 = 0;
+    for &acd in &acds {
+        est_rows += tx.query_row(
+            "SELECT COALESCE(SUM(row_count), 0) + COUNT(*) FROM interval_status
+             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
+            params![acd, lo, hi],
+            |r| r.get::<_, i64>(0),
+        )?;
+    }
+    let need = (est_rows.max(0) as u64) * 12 + (1 << 20);
+    check_destination(&dir, need)?;
+    let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let file = create_private(&tmp_path)
+        .with_context(|| format!("{}: cannot create temporary file", tmp_path.display()))?;
+    let mut tmp = TempOut {
+        path: tmp_path.clone(),
+        done: false,
+    };
+    let header = Header {
+        schema_version: SCHEMA_VERSION as u32,
+        created_at: crate::store::intervals::now_secs(),
+        server_id: opts.server_id.clone(),
+        acds: acds.clone(),
+        range_start: lo,
+        range_end: hi,
+        categories: opts.sel.categories.bits(),
+        properties: vec![
+            ("cms_version".into(), env!("CARGO_PKG_VERSION").into()),
+            ("time_zone".into(), opts.time_zone.clone()),
+            (
+                "since".into(),
+                opts.since.map(|s| s.to_string()).unwrap_or_default(),
+            ),
+        ],
+    };
+    let buf = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut w = ArchiveWriter::new(buf, out.clone(), header, opts.key.as_ref())?;
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(est_rows.max(0) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {eta} left")
+                .expect("valid template"),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut rows_done: u64 = 0;
+    if opts.sel.categories.history {
+        for &acd in &acds {
+            let mut st = tx.prepare(
+                "SELECT istart, intrvl, row_date, starttime, status, reasons, source, epoch,
+                        first_seq, last_seq, updated_at, row_count, checksum
+                 FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
+                   AND updated_at >= ?4
+                 ORDER BY istart",
+            )?;
+            let mut q = st.query(params![acd, lo, hi, opts.since.unwrap_or(i64::MIN)])?;
+            while let Some(r) = q.next()? {
+                let istart: i64 = r.get(0)?;
+                let status: String = r.get(4)?;
+                let sum: String = r.get(12)?;
+                let mut e = ManifestEntry::new(
+                    acd,
+                    istart,
+                    r.get::<_, i64>(1)? as u32,
+                    &r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)? as u32,
+                    if status == "complete" {
+                        Status::Complete
+                    } else {
+                        Status::Incomplete
+                    },
+                    &r.get::<_, String>(5)?,
+                    &r.get::<_, String>(6)?,
+                    r.get::<_, i64>(11)? as u64,
+                    &sum,
+                )
+                .map_err(|e| anyhow::anyhow!("{}: interval {istart}: {e}", store_path(&tx)))?;
+                e.epoch = r.get(7)?;
+                e.first_seq = r.get(8)?;
+                e.last_seq = r.get(9)?;
+                e.updated_at = r.get(10)?;
+                w.begin_interval(e)?;
+                for t in TABLES {
+                    let mut rs = tx.prepare_cached(&format!(
+                        "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
+                        select_columns(t),
+                        t.name
+                    ))?;
+                    let n = 2 + t.keys.len() + t.items.len();
+                    let mut rq = rs.query(params![acd, istart])?;
+                    let mut vals = vec![0i64; n];
+                    let table = t.interval_table();
+                    while let Some(row) = rq.next()? {
+                        for (i, v) in vals.iter_mut().enumerate() {
+                            *v = row.get(i)?;
+                        }
+                        w.row(&table, &vals)?;
+                        rows_done += 1;
+                    }
+                }
+                w.end_interval()?;
+                if let Some(b) = &bar {
+                    b.set_position(rows_done);
+                }
+            }
+            // Summaries of the chosen dates (the restore takes them only for periods the
+            // target no longer has intervals for).
+            let (dlo, dhi) = opts.sel.date_range_strings();
+            for prefix in ["d", "w", "m"] {
+                for t in TABLES {
+                    let mut cols: Vec<String> = vec!["acd".into()];
+                    cols.extend(t.keys.iter().map(|k| k.to_string()));
+                    cols.push("row_date".into());
+                    cols.extend(t.items.iter().map(|(n, _)| n.to_string()));
+                    cols.push("incomplete".into());
+                    let mut st = tx.prepare(&format!(
+                        "SELECT {} FROM {prefix}{} WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3",
+                        cols.join(", "),
+                        t.name
+                    ))?;
+                    let date_col = 1 + t.keys.len();
+                    let mut q = st.query(params![acd, dlo, dhi])?;
+                    let table = format!("{prefix}{}", t.name);
+                    while let Some(row) = q.next()? {
+                        let mut vals = Vec::with_capacity(cols.len());
+                        for i in 0..cols.len() {
+                            if i == date_col {
+                                let d: String = row.get(i)?;
+                                vals.push(
+                                    archive::date_to_i64(&d)
+                                        .with_context(|| format!("{table}: bad row_date {d:?}"))?,
+                                );
+                            } else {
+                                vals.push(row.get::<_, i64>(i)?);
+                            }
+                        }
+                        w.summary_row(&table, &vals)?;
+                    }
+                }
+            }
+        }
+    }
+    if opts.sel.categories.admin {
+        for &acd in &acds {
+            let mut st = tx.prepare(
+                "SELECT skill, service_level, periods, name FROM skill_def WHERE acd = ?1",
+            )?;
+            let mut q = st.query([acd])?;
+            while let Some(r) = q.next()? {
+                w.admin_row(
+                    "skill_def",
+                    &[
+                        Value::Int(acd as i64),
+                        Value::Int(r.get(0)?),
+                        Value::Int(r.get(1)?),
+                        Value::Text(r.get(2)?),
+                        Value::Text(r.get(3)?),
+                    ],
+                )?;
+            }
+            let mut st =
+                tx.prepare("SELECT vdn, service_level, name FROM vdn_def WHERE acd = ?1")?;
+            let mut q = st.query([acd])?;
+            while let Some(r) = q.next()? {
+                w.admin_row(
+                    "vdn_def",
+                    &[
+                        Value::Int(acd as i64),
+                        Value::Int(r.get(0)?),
+                        Value::Int(r.get(1)?),
+                        Value::Text(r.get(2)?),
+                    ],
+                )?;
+            }
+            let mut st = tx.prepare("SELECT tkgrp, trunks, name FROM tkgrp_def WHERE acd = ?1")?;
+            let mut q = st.query([acd])?;
+            while let Some(r) = q.next()? {
+                w.admin_row(
+                    "tkgrp_def",
+                    &[
+                        Value::Int(acd as i64),
+                        Value::Int(r.get(0)?),
+                        Value::Int(r.get(1)?),
+                        Value::Text(r.get(2)?),
+                    ],
+                )?;
+            }
+        }
+    }
+    if opts.sel.categories.local {
+        let mut st = tx.prepare("SELECT key, value FROM local_settings ORDER BY key")?;
+        let mut q = st.query([])?;
+        while let Some(r) = q.next()? {
+            w.local_setting(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
+        }
+    }
+    drop(tx);
+    let sum = w.finish()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // finish() flushed the BufWriter into the file; make it durable, then publish.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp_path)
+        .with_context(|| format!("{}: cannot reopen to sync", tmp_path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("{}: cannot sync", tmp_path.display()))?;
+    drop(f);
+    std::fs::rename(&tmp_path, out)
+        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
+    tmp.done = true;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    let _ = std::io::stdout().flush();
+    Ok(BackupSummary {
+        file: out.display().to_string(),
+        intervals: sum.intervals,
+        rows: sum.interval_rows + sum.summary_rows + sum.admin_rows + sum.local_rows,
+        bytes: sum.bytes,
+        raw_bytes: sum.raw_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn store_path(tx: &rusqlite::Transaction<'_>) -> String {
+    tx.path().unwrap_or("database").to_string()
+}
+
+impl Categories {
+    pub fn bits(&self) -> u8 {
+        (if self.history {
+            archive::category::HISTORY
+        } else {
+            0
+        }) | (if self.admin {
+            archive::category::ADMIN
+        } else {
+            0
+        }) | (if self.local {
+            archive::category::LOCAL
+        } else {
+            0
+        })
+    }
+}

@@ -1,0 +1,665 @@
+//! `cms restore`: verify a backup file completely, plan per interval, then apply in short
+//! transactions while the collector keeps writing.
+//!
+//! Nothing is written before the whole file has been verified (structure, checksums, MAC,
+//! and that every interval's rows match its manifest entry). Each interval is replaced
+//! atomically and re-decided inside its transaction against the target's state at that
+//! moment, so a restore killed at any point and run again gives the same result as one
+//! uninterrupted run, and an interval the collector closed meanwhile is never touched.
+
+use super::plan::{decide, Action, Copy};
+use super::Selection;
+use crate::archive::{self, ArchiveReader, ManifestEntry, Status, Value};
+use crate::interval::Grid;
+use crate::items::TABLES;
+use crate::report::{self, GapRange};
+use crate::store::intervals::{insert_sql, now_secs};
+use crate::store::{interval_checksum, summary, Store, SCHEMA_VERSION};
+use anyhow::{bail, Context};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, OptionalExtension};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Longest a restore write transaction stays open: the collector's commits wait at most
+/// this long for us.
+pub const MAX_TX: Duration = Duration::from_millis(200);
+
+pub struct RestoreOptions {
+    pub file: PathBuf,
+    /// `acds` empty = every ACD of the backup (all must be configured here).
+    pub sel: Selection,
+    pub configured_acds: Vec<u16>,
+    pub dry_run: bool,
+    pub include_local: bool,
+    pub key: Option<[u8; 32]>,
+    pub server_id: String,
+    /// Whether a collector holds this database (local data is refused then).
+    pub collection_running: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanLine {
+    pub acd: u16,
+    pub istart: i64,
+    pub local: String,
+    pub action: Action,
+    pub target: Option<String>,
+    pub backup: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RestoreReport {
+    pub file: String,
+    pub source_server: String,
+    pub categories: String,
+    pub dry_run: bool,
+    pub filled: u64,
+    pub replaced: u64,
+    pub kept: u64,
+    pub conflicts: Vec<PlanLine>,
+    pub skipped_current: u64,
+    pub admin_rows: u64,
+    pub local_rows: u64,
+    pub summary_rows_taken: u64,
+    pub days_resummarized: u64,
+    /// Intervals still missing or incomplete on this server after the restore.
+    pub still_missing: Vec<GapRange>,
+    /// Of those, the ones before the backup's first interval: the source no longer has
+    /// them (its retention), so this backup cannot bring them back.
+    pub source_lacks: Vec<GapRange>,
+    pub seconds: f64,
+    /// The plan, per interval (only the ones that change something or conflict, unless
+    /// `--dry-run --verbose`).
+    pub plan: Vec<PlanLine>,
+}
+
+fn describe(c: &Copy) -> String {
+    format!(
+        "{} ({} rows, seq {}..{})",
+        if c.complete { "complete" } else { "incomplete" },
+        c.row_count,
+        c.first_seq,
+        c.last_seq
+    )
+}
+
+fn backup_copy(e: &ManifestEntry) -> Copy {
+    Copy {
+        complete: e.status == Status::Complete,
+        checksum: e.checksum_hex(),
+        first_seq: e.first_seq.max(0) as u64,
+        last_seq: e.last_seq.max(0) as u64,
+        row_count: e.row_count,
+    }
+}
+
+fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Result<Option<Copy>> {
+    tx.query_row(
+        "SELECT status, checksum, first_seq, last_seq, row_count FROM interval_status
+         WHERE acd = ?1 AND istart = ?2",
+        params![acd, istart],
+        |r| {
+            Ok(Copy {
+                complete: r.get::<_, String>(0)? == "complete",
+                checksum: r.get(1)?,
+                first_seq: r.get::<_, i64>(2)? as u64,
+                last_seq: r.get::<_, i64>(3)? as u64,
+                row_count: r.get::<_, i64>(4)? as u64,
+            })
+        },
+    )
+    .optional()
+}
+
+fn current_position(conn: &rusqlite::Connection, acd: u16) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
+        [acd],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Runs a restore (or only its plan, with `dry_run`).
+///
+/// # Errors
+/// The file fails verification, is from a newer schema, holds ACDs not configured here,
+/// asks for local data where that is not allowed, or a database write fails (the current
+/// transaction is rolled back; rerunning completes the job).
+pub fn restore(
+    store: &mut Store,
+    grid: &Grid,
+    opts: &RestoreOptions,
+) -> anyhow::Result<RestoreReport> {
+    let started = Instant::now();
+    let file = &opts.file;
+    let mut rd = ArchiveReader::open(file, opts.key.as_ref())?;
+    rd.verify_all()?;
+    let header = rd.header().clone();
+    if header.schema_version as i64 > SCHEMA_VERSION {
+        bail!(
+            "{}: written by schema version {}, this release supports up to {}: upgrade this server first",
+            file.display(),
+            header.schema_version,
+            SCHEMA_VERSION
+        );
+    }
+    let acds: Vec<u16> = if opts.sel.acds.is_empty() {
+        header.acds.clone()
+    } else {
+        opts.sel.acds.clone()
+    };
+    for a in &acds {
+        if !header.acds.contains(a) {
+            bail!(
+                "{}: the backup holds no data for ACD {a} (it has {:?})",
+                file.display(),
+                header.acds
+            );
+        }
+        if !opts.configured_acds.contains(a) {
+            bail!(
+                "{}: the backup holds ACD {a}, which is not configured on this server \
+                 (a backup from a different ACD set); choose ACDs with --acd",
+                file.display()
+            );
+        }
+    }
+    let have = |bit: u8| header.categories & bit != 0;
+    let mut cats = opts.sel.categories;
+    cats.history &= have(archive::category::HISTORY);
+    cats.admin &= have(archive::category::ADMIN);
+    if opts.sel.categories.local {
+        if !have(archive::category::LOCAL) {
+            bail!(
+                "{}: the backup holds no local system administration data",
+                file.display()
+            );
+        }
+        if !opts.include_local {
+            bail!(
+                "{}: restoring local system administration data needs --include-local",
+                file.display()
+            );
+        }
+        if header.server_id != opts.server_id {
+            bail!(
+                "{}: local data comes from server {:?}, this is {:?}: local data is only restored \
+                 onto the server it came from",
+                file.display(),
+                header.server_id,
+                opts.server_id
+            );
+        }
+        if opts.collection_running {
+            bail!(
+                "{}: local data can only be restored with collection off (stop the cms service first)",
+                file.display()
+            );
+        }
+    }
+    let source = format!("restored:{}", header.server_id);
+    let mut rep = RestoreReport {
+        file: file.display().to_string(),
+        source_server: header.server_id.clone(),
+        categories: cats.names(),
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let (lo, hi) = opts.sel.utc_range();
+    let entries: Vec<ManifestEntry> = if cats.history {
+        rd.manifest()
+            .iter()
+            .filter(|e| acds.contains(&e.acd) && e.istart >= lo && e.istart < hi)
+            .cloned()
+            .collect()
+    } else {
+        vec![]
+    };
+
+    // Plan from the manifest alone.
+    let mut todo: Vec<&ManifestEntry> = vec![];
+    let mut current: BTreeMap<u16, Option<i64>> = BTreeMap::new();
+    for &a in &acds {
+        current.insert(a, current_position(&store.conn, a)?);
+    }
+    for e in &entries {
+        let b = backup_copy(e);
+        let t = target_copy(&store.conn, e.acd, e.istart)?;
+        let action = decide(e.istart, current[&e.acd], t.as_ref(), &b);
+        let line = PlanLine {
+            acd: e.acd,
+            istart: e.istart,
+            local: grid.local(e.istart).format("%Y-%m-%d %H:%M").to_string(),
+            action,
+            target: t.as_ref().map(describe),
+            backup: describe(&b),
+        };
+        match action {
+            Action::Fill | Action::Replace => todo.push(e),
+            Action::Keep => rep.kept += 1,
+            Action::Conflict => rep.conflicts.push(line.clone()),
+            Action::SkipCurrent => rep.skipped_current += 1,
+        }
+        if action != Action::Keep {
+            rep.plan.push(line);
+        }
+    }
+    if opts.dry_run {
+        for l in &rep.plan {
+            match l.action {
+                Action::Fill => rep.filled += 1,
+                Action::Replace => rep.replaced += 1,
+                _ => {}
+            }
+        }
+        rep.seconds = started.elapsed().as_secs_f64();
+        return Ok(rep);
+    }
+
+    let log_id = {
+        store.conn.execute(
+            "INSERT INTO restore_log (started_at, file, source_server, categories) VALUES (?1, ?2, ?3, ?4)",
+            params![now_secs(), rep.file, rep.source_server, rep.categories],
+        )?;
+        store.conn.last_insert_rowid()
+    };
+
+    // Apply, interval by interval, in transactions kept under MAX_TX.
+    let mut touched_days: BTreeSet<(u16, chrono::NaiveDate)> = BTreeSet::new();
+    let path = store.path.clone();
+    let conn = &store.conn;
+    let mut opened: Option<Instant> = None;
+    let result = (|| -> anyhow::Result<()> {
+        for e in todo {
+            let data = rd.read_interval(e)?;
+            if opened.is_none() {
+                conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
+                    format!("{}: cannot start a write transaction", path.display())
+                })?;
+                opened = Some(Instant::now());
+            }
+            // Re-decide against the state now: the collector may have moved on.
+            let cur = current_position(conn, e.acd)?;
+            let target = target_copy(conn, e.acd, e.istart)?;
+            let action = decide(e.istart, cur, target.as_ref(), &backup_copy(e));
+            match action {
+                Action::Fill | Action::Replace => {
+                    apply_interval(conn, e, &data, &source).with_context(|| {
+                        format!(
+                            "{}: restoring interval {} of ACD {}",
+                            path.display(),
+                            e.istart,
+                            e.acd
+                        )
+                    })?;
+                    if action == Action::Fill {
+                        rep.filled += 1;
+                    } else {
+                        rep.replaced += 1;
+                    }
+                    touched_days.insert((e.acd, grid.local_date(e.istart)));
+                }
+                Action::Keep => rep.kept += 1,
+                Action::SkipCurrent => rep.skipped_current += 1,
+                Action::Conflict => {}
+            }
+            if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
+                conn.execute_batch("COMMIT")
+                    .with_context(|| format!("{}: cannot commit", path.display()))?;
+                opened = None;
+            }
+        }
+        if opened.is_some() {
+            conn.execute_batch("COMMIT")
+                .with_context(|| format!("{}: cannot commit", path.display()))?;
+            opened = None;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        if opened.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(e);
+    }
+
+    // Summaries: rebuild the days the restore changed, then take the backup's summary
+    // rows for periods this server has no intervals for (aged out here).
+    let week_start = store
+        .setting("week_start")?
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(chrono::Weekday::Mon);
+    for (acd, day) in &touched_days {
+        summary::build_day(store, *acd, grid, week_start, *day)?;
+        rep.days_resummarized += 1;
+    }
+    if cats.history {
+        rep.summary_rows_taken = take_summaries(store, &mut rd, &acds, grid)?;
+    }
+    if cats.admin {
+        rep.admin_rows = replace_admin(store, &mut rd, &acds)?;
+    }
+    if cats.local {
+        rep.local_rows = replace_local(store, &mut rd)?;
+    }
+    let conflict_list: Vec<serde_json::Value> = rep
+        .conflicts
+        .iter()
+        .map(|c| serde_json::json!({"acd": c.acd, "istart": c.istart}))
+        .collect();
+    store.conn.execute(
+        "UPDATE restore_log SET finished_at = ?2, filled = ?3, replaced = ?4, kept = ?5,
+           conflicts = ?6, skipped_current = ?7, conflict_list = ?8 WHERE id = ?1",
+        params![
+            log_id,
+            now_secs(),
+            rep.filled as i64,
+            rep.replaced as i64,
+            rep.kept as i64,
+            rep.conflicts.len() as i64,
+            rep.skipped_current as i64,
+            serde_json::to_string(&conflict_list)?,
+        ],
+    )?;
+
+    // What is still missing, and what the source cannot give back.
+    for &a in &acds {
+        let first_backup = entries
+            .iter()
+            .filter(|e| e.acd == a)
+            .map(|e| e.istart)
+            .min();
+        let first_here: Option<i64> = store.conn.query_row(
+            "SELECT MIN(istart) FROM interval_status WHERE acd = ?1",
+            [a],
+            |r| r.get(0),
+        )?;
+        let end = current[&a].or_else(|| {
+            entries
+                .iter()
+                .filter(|e| e.acd == a)
+                .map(|e| grid.next(e.istart))
+                .max()
+        });
+        let start = [first_backup, first_here, (lo != i64::MIN).then_some(lo)]
+            .into_iter()
+            .flatten()
+            .min();
+        if let (Some(s), Some(end)) = (start, end) {
+            let end = if hi == i64::MAX { end } else { end.min(hi) };
+            for g in report::gaps(&store.conn, grid, a, s, end)? {
+                if g.kind == "restored" {
+                    continue;
+                }
+                if first_backup.is_none_or(|fb| g.to <= fb) {
+                    rep.source_lacks.push(g.clone());
+                }
+                rep.still_missing.push(g);
+            }
+        }
+    }
+    store.match_owner_of_dir();
+    rep.seconds = started.elapsed().as_secs_f64();
+    Ok(rep)
+}
+
+/// Replaces one interval's rows and status with the backup's, inside `tx`.
+fn apply_interval(
+    tx: &rusqlite::Connection,
+    e: &ManifestEntry,
+    data: &archive::IntervalData,
+    source: &str,
+) -> anyhow::Result<()> {
+    for t in TABLES {
+        let table = t.interval_table();
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE acd = ?1 AND istart = ?2"
+        ))?
+        .execute(params![e.acd, e.istart])?;
+        let Some(rows) = data.table(&table) else {
+            continue;
+        };
+        let nk = t.keys.len();
+        let mut ins = tx.prepare_cached(&insert_sql(&table, t))?;
+        for r in &rows.rows {
+            // Rows come as acd, keys..., istart, items... (this release's column order).
+            let mut vals: Vec<SqlValue> = Vec::with_capacity(r.len() + 3);
+            vals.extend(r[..1 + nk].iter().map(|v| SqlValue::Integer(*v)));
+            vals.push(SqlValue::Integer(e.istart));
+            vals.push(SqlValue::Text(e.row_date.clone()));
+            vals.push(SqlValue::Integer(e.starttime as i64));
+            vals.push(SqlValue::Integer(e.intrvl as i64));
+            vals.extend(r[2 + nk..].iter().map(|v| SqlValue::Integer(*v)));
+            ins.execute(params_from_iter(vals))?;
+        }
+    }
+    let (rows, sum) = interval_checksum(tx, e.acd, e.istart)?;
+    if sum != e.checksum_hex() || rows as u64 != e.row_count {
+        bail!(
+            "the restored rows do not match the backup's checksum for this interval ({} rows, expected {})",
+            rows,
+            e.row_count
+        );
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO interval_status (acd, istart, intrvl, row_date, starttime,
+           status, reasons, epoch, first_seq, last_seq, source, row_count, checksum, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        e.acd,
+        e.istart,
+        e.intrvl,
+        e.row_date,
+        e.starttime,
+        e.status.as_str(),
+        e.reasons,
+        e.epoch,
+        e.first_seq,
+        e.last_seq,
+        source,
+        rows,
+        sum,
+        now_secs(),
+    ])?;
+    Ok(())
+}
+
+fn take_summaries(
+    store: &mut Store,
+    rd: &mut ArchiveReader<std::fs::File>,
+    acds: &[u16],
+    grid: &Grid,
+) -> anyhow::Result<u64> {
+    let rows: Vec<archive::Row> = rd.summary_rows().collect::<Result<_, _>>()?;
+    let tx = store
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut n = 0;
+    for r in rows {
+        let Some(vals) = r.ints() else { continue };
+        let Some(name) = r.table.get(1..) else {
+            continue;
+        };
+        let Some(t) = TABLES.iter().find(|t| t.name == name) else {
+            continue;
+        };
+        let acd = vals[0] as u16;
+        if !acds.contains(&acd) {
+            continue;
+        }
+        let nk = t.keys.len();
+        let Some(date) = archive::i64_to_date(vals[1 + nk]) else {
+            continue;
+        };
+        // Only for periods this server has no intervals for.
+        let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+            continue;
+        };
+        let has_intervals: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3)",
+            params![acd, grid.day_start(d), grid.day_start(d + chrono::Duration::days(1))],
+            |r| r.get(0),
+        )?;
+        if has_intervals && r.table.starts_with('d') {
+            continue;
+        }
+        let mut cols: Vec<&str> = vec!["acd"];
+        cols.extend(t.keys);
+        cols.push("row_date");
+        cols.extend(t.items.iter().map(|(n, _)| *n));
+        cols.push("incomplete");
+        let marks = vec!["?"; cols.len()].join(", ");
+        let mut vs: Vec<SqlValue> = vals.iter().map(|v| SqlValue::Integer(*v)).collect();
+        vs[1 + nk] = SqlValue::Text(date);
+        n += tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO {} ({}) VALUES ({marks})",
+                r.table,
+                cols.join(", ")
+            ),
+            params_from_iter(vs),
+        )? as u64;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+fn text(v: &Value) -> SqlValue {
+    match v {
+        Value::Int(i) => SqlValue::Integer(*i),
+        Value::Text(s) => SqlValue::Text(s.clone()),
+    }
+}
+
+/// ACD administration data is replaced, as in the classic product.
+fn replace_admin(
+    store: &mut Store,
+    rd: &mut ArchiveReader<std::fs::File>,
+    acds: &[u16],
+) -> anyhow::Result<u64> {
+    let rows: Vec<archive::Row> = rd.admin_rows().collect::<Result<_, _>>()?;
+    let tx = store
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for table in ["skill_def", "vdn_def", "tkgrp_def"] {
+        for a in acds {
+            tx.execute(&format!("DELETE FROM {table} WHERE acd = ?1"), [a])?;
+        }
+    }
+    let mut n = 0;
+    for r in rows {
+        let Some(acd) = r.values.first().and_then(Value::as_int) else {
+            continue;
+        };
+        if !acds.contains(&(acd as u16)) {
+            continue;
+        }
+        let cols = match r.table.as_str() {
+            "skill_def" => "acd, skill, service_level, periods, name",
+            "vdn_def" => "acd, vdn, service_level, name",
+            "tkgrp_def" => "acd, tkgrp, trunks, name",
+            _ => continue,
+        };
+        let marks = vec!["?"; r.values.len()].join(", ");
+        n += tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO {} ({cols}) VALUES ({marks})",
+                r.table
+            ),
+            params_from_iter(r.values.iter().map(text)),
+        )? as u64;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> anyhow::Result<u64> {
+    let rows: Vec<archive::Row> = rd.local_rows().collect::<Result<_, _>>()?;
+    let tx = store
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM local_settings", [])?;
+    let mut n = 0;
+    for r in rows {
+        if r.table != "local_settings" || r.values.len() != 2 {
+            continue;
+        }
+        n += tx.execute(
+            "INSERT OR REPLACE INTO local_settings (key, value) VALUES (?1, ?2)",
+            params_from_iter(r.values.iter().map(text)),
+        )? as u64;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+impl RestoreReport {
+    pub fn render(&self, grid: &Grid) -> String {
+        let _ = grid;
+        let mut o = String::new();
+        if self.dry_run {
+            o += &format!("plan for {} (dry run: nothing written)\n", self.file);
+            for l in &self.plan {
+                o += &format!(
+                    "  ACD {} {}  {:<12} here: {}  backup: {}\n",
+                    l.acd,
+                    l.local,
+                    format!("{:?}", l.action).to_lowercase(),
+                    l.target.as_deref().unwrap_or("missing"),
+                    l.backup
+                );
+            }
+        }
+        o += &format!(
+            "restore from {} (server {}, {}): {} filled, {} replaced, {} kept, {} conflicting, {} skipped as current\n",
+            self.file,
+            self.source_server,
+            self.categories,
+            self.filled,
+            self.replaced,
+            self.kept,
+            self.conflicts.len(),
+            self.skipped_current
+        );
+        if !self.dry_run {
+            o += &format!(
+                "  {} days re-summarized, {} summary rows taken from the backup, {} admin rows, {} local rows, {:.2} s\n",
+                self.days_resummarized, self.summary_rows_taken, self.admin_rows, self.local_rows, self.seconds
+            );
+        }
+        for c in &self.conflicts {
+            o += &format!(
+                "  CONFLICT ACD {} {}: both complete and different (here {}, backup {}); nothing written — compare the two servers for this interval\n",
+                c.acd,
+                c.local,
+                c.target.as_deref().unwrap_or("-"),
+                c.backup
+            );
+        }
+        if !self.dry_run {
+            if self.still_missing.is_empty() {
+                o += "  nothing is missing or incomplete any more\n";
+            } else {
+                o += "  still missing or incomplete after the restore:\n";
+                for g in &self.still_missing {
+                    o += &format!(
+                        "    ACD {} {} .. {}  {} intervals {} {}\n",
+                        g.acd, g.from_local, g.to_local, g.intervals, g.kind, g.reasons
+                    );
+                }
+            }
+            for g in &self.source_lacks {
+                o += &format!(
+                    "  WARNING: server {} no longer has ACD {} {} .. {} ({} intervals): lost for good unless an older backup holds them\n",
+                    self.source_server, g.acd, g.from_local, g.to_local, g.intervals
+                );
+            }
+        }
+        o
+    }
+}

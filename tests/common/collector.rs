@@ -1,0 +1,163 @@
+//! A real `cms collect` process in a temporary directory, for integration tests.
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Collector {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Collector {
+    /// Starts `cms collect` as server "test-a" against `switch`.
+    pub fn start(switch: std::net::SocketAddr) -> Collector {
+        Collector::start_as("test-a", switch)
+    }
+
+    /// Starts `cms collect` as `server_id` against `switch` (UTC, 15-minute intervals,
+    /// checkpoints every 0.1 s).
+    pub fn start_as(server_id: &str, switch: std::net::SocketAddr) -> Collector {
+        let c = Collector::configure(server_id, switch);
+        let mut c = c;
+        c.spawn();
+        c
+    }
+
+    /// Writes the configuration without starting the collector.
+    pub fn configure(server_id: &str, switch: std::net::SocketAddr) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"UTC\"\n\
+             checkpoint_seconds = 0.1\nbackoff_max_seconds = 0.5\n\
+             [[acd]]\nid = 1\nswitch = \"{switch}\"\n"
+        );
+        std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
+        Collector { child: None, dir }
+    }
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("collector.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cms"))
+            .arg("--config")
+            .arg(self.dir.path().join("cms.toml"))
+            .arg("collect")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("cms.db")
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+    /// SIGTERM, and it must exit 0 within 10 s.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "collector exited {st:?}\n{}", self.log());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector did not stop within 10 s of SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    pub fn cms(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_cms"))
+            .arg("--config")
+            .arg(self.dir.path().join("cms.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+    /// Waits (bounded) until the checkpoint covers `seq`.
+    pub fn wait_checkpoint(&self, seq: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(c) = open(&self.db_path()) {
+                let got: Option<i64> = c
+                    .query_row("SELECT seq FROM checkpoint WHERE acd = 1", [], |r| r.get(0))
+                    .ok();
+                if got.is_some_and(|g| g as u64 >= seq) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "checkpoint never reached seq {seq}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn open(p: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
+/// ms timestamp of HH:MM:SS on 2026-11-02 UTC.
+pub fn t(h: i64, m: i64, s: i64) -> i64 {
+    (1_762_041_600 + h * 3600 + m * 60 + s) * 1000
+}
+
+/// Sum of `col` over the rows of `table` matching `key` in the interval starting at
+/// `istart_ms` (ACD 1).
+pub fn item(c: &Connection, table: &str, key: &str, istart_ms: i64, col: &str) -> i64 {
+    c.query_row(
+        &format!(
+            "SELECT COALESCE(SUM({col}), 0) FROM {table} WHERE acd = 1 AND istart = ?1 AND {key}"
+        ),
+        [istart_ms / 1000],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// (status, reasons) of the ACD 1 interval starting at `istart_ms`.
+pub fn status(c: &Connection, istart_ms: i64) -> Option<(String, String)> {
+    c.query_row(
+        "SELECT status, reasons FROM interval_status WHERE acd = 1 AND istart = ?1",
+        [istart_ms / 1000],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .ok()
+}
