@@ -1,0 +1,338 @@
+//! `cms backup` on a healthy server and `cms restore` on one that lost part of the
+//! stream, both with their collectors running: exactly the missing intervals come back,
+//! twice is the same as once, complete data is never overwritten, and bad files change
+//! nothing. The two servers are real `cms collect` processes fed by scripted switches
+//! with the identical stream.
+
+mod common;
+
+use cms::proto::{AgentSnapshot, AgentState, EventKind, Frame, SkillLevel, StartMode};
+use common::collector::{open, status, t, Collector};
+use common::*;
+use std::path::Path;
+
+const EPOCH: u64 = 9;
+
+fn tick(ts: i64, last_seq: u64) -> Frame {
+    Frame::Heartbeat { ts, last_seq }
+}
+
+/// The switch's stream: translations and agent 100 at 09:50 (1..5), a tick at 10:05,
+/// call 1 at 10:10 (6..14), AUX/AVAIL toggles from 10:25 (15..49, ending in AUX 2), call 2
+/// at 10:50 (50..58), a final tick at 11:30.
+fn stream() -> Vec<Frame> {
+    let mut v = translations(1, t(9, 50, 0));
+    v.extend(agent_login(4, t(9, 50, 0), 100, &[SKILL]));
+    v.push(tick(t(10, 5, 0), 5));
+    v.extend(answered_call(6, t(10, 10, 0), &CallSpec::default()));
+    for k in 0..35u64 {
+        let state = if k % 2 == 0 {
+            AgentState::Aux(2)
+        } else {
+            AgentState::Avail
+        };
+        v.push(event(
+            15 + k,
+            t(10, 25, 0) + k as i64 * 15_000,
+            EventKind::AgentState {
+                agent: 100,
+                state,
+                skill: 0,
+            },
+        ));
+    }
+    v.extend(answered_call(
+        50,
+        t(10, 50, 0),
+        &CallSpec {
+            call: 2,
+            ..CallSpec::default()
+        },
+    ));
+    v.push(tick(t(11, 30, 0), 58));
+    assert_contiguous(&v, 1);
+    v
+}
+
+fn seqs(frames: &[Frame], lo: u64, hi: u64) -> Vec<Frame> {
+    frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Event(e) if e.seq >= lo && e.seq <= hi))
+        .cloned()
+        .collect()
+}
+
+/// Server B receives everything; server A loses 6..=49 beyond the replay buffer.
+fn two_servers() -> (Collector, Collector, ScriptedSwitch, ScriptedSwitch) {
+    let all = stream();
+    let sb = ScriptedSwitch::bind();
+    sb.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(all.clone())
+            .wait_ack(58),
+    );
+    let sa = ScriptedSwitch::bind();
+    let mut first = seqs(&all, 1, 5);
+    first.push(tick(t(10, 5, 0), 5));
+    sa.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(first)
+            .wait_ack(5)
+            .close(),
+    );
+    let mut live = seqs(&all, 50, 58);
+    live.push(tick(t(11, 30, 0), 58));
+    sa.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!(h.resume_from, 6);
+                let mut v = vec![welcome(EPOCH, StartMode::Pumpup, 50, t(10, 40, 0))];
+                v.extend(pumpup(
+                    49,
+                    t(10, 40, 0),
+                    vec![Frame::SnapAgent(AgentSnapshot {
+                        agent: 100,
+                        state: AgentState::Aux(2),
+                        work_skill: 0,
+                        skills: vec![SkillLevel { skill: 1, level: 1 }],
+                    })],
+                ));
+                v.push(Frame::Gap { from: 6, to: 49 });
+                v.extend(live);
+                v
+            })
+            .wait_ack(58),
+    );
+    let b = Collector::start_as("srv-b", sb.addr());
+    let a = Collector::start_as("srv-a", sa.addr());
+    sb.connection_blocking(0).assert_ok();
+    sa.connection_blocking(0).assert_ok();
+    sa.connection_blocking(1).assert_ok();
+    (a, b, sa, sb)
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    open(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn ok(c: &Collector, args: &[&str]) -> String {
+    let (code, out) = c.cms(args);
+    assert_eq!(code, 0, "cms {args:?}:\n{out}");
+    out
+}
+
+#[test]
+fn backup_on_b_and_restore_on_a_merge_exactly_the_gap() {
+    let (mut a, mut b, _sa, _sb) = two_servers();
+    // A is missing 10:00..10:30 (replay gap); B has every interval complete.
+    let gaps = ok(&a, &["gaps", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&gaps).unwrap();
+    assert_eq!(v[0]["intervals"], 3, "{gaps}");
+
+    // Backup on B while its collector runs.
+    let bak = b.dir.path().join("b.cmsbak");
+    let out = ok(&b, &["backup", "--out", bak.to_str().unwrap()]);
+    assert!(out.contains("7 intervals"), "{out}");
+    let verify = ok(&b, &["verify", bak.to_str().unwrap(), "--json"]);
+    let vj: serde_json::Value = serde_json::from_str(&verify).unwrap();
+    assert_eq!(vj["intervals"], 7);
+    assert_eq!(vj["server_id"], "srv-b");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&bak).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Dry run on A: the plan, nothing written.
+    let before = count(
+        &a.db_path(),
+        "SELECT COUNT(*) FROM interval_status WHERE status = 'complete'",
+    );
+    let plan = ok(
+        &a,
+        &["restore", bak.to_str().unwrap(), "--dry-run", "--json"],
+    );
+    let pj: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(pj["replaced"], 3, "{plan}");
+    assert_eq!(pj["filled"], 0, "{plan}");
+    assert_eq!(
+        count(
+            &a.db_path(),
+            "SELECT COUNT(*) FROM interval_status WHERE status = 'complete'"
+        ),
+        before
+    );
+
+    // Restore on A while its collector runs.
+    let rep = ok(&a, &["restore", bak.to_str().unwrap(), "--json"]);
+    let rj: serde_json::Value = serde_json::from_str(&rep).unwrap();
+    assert_eq!(rj["replaced"], 3, "{rep}");
+    assert_eq!(rj["kept"], 4, "{rep}");
+    assert_eq!(rj["conflicts"].as_array().unwrap().len(), 0);
+    assert_eq!(rj["still_missing"].as_array().unwrap().len(), 0, "{rep}");
+    let db = open(&a.db_path()).unwrap();
+    for m in [0, 15, 30] {
+        assert_eq!(status(&db, t(10, m, 0)).unwrap().0, "complete");
+    }
+    let src: String = db
+        .query_row(
+            "SELECT source FROM interval_status WHERE istart = ?1",
+            [t(10, 15, 0) / 1000],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(src, "restored:srv-b");
+    drop(db);
+
+    // Both servers now hold the same complete intervals.
+    let cmp = ok(&a, &["compare", b.db_path().to_str().unwrap(), "--strict"]);
+    assert!(cmp.contains("agree"), "{cmp}");
+    // gaps shows the restored intervals with their source, and nothing missing.
+    let gaps = ok(&a, &["gaps"]);
+    assert!(
+        gaps.contains("no missing or incomplete intervals"),
+        "{gaps}"
+    );
+    assert!(gaps.contains("restored:srv-b"), "{gaps}");
+
+    // Twice is the same as once.
+    let again = ok(&a, &["restore", bak.to_str().unwrap(), "--json"]);
+    let aj: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(
+        (aj["filled"].as_u64(), aj["replaced"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(aj["kept"], 7);
+    assert_eq!(
+        count(
+            &a.db_path(),
+            "SELECT COUNT(*) FROM restore_log WHERE finished_at > 0"
+        ),
+        2
+    );
+    // The daily summary was rebuilt from the restored intervals.
+    assert_eq!(
+        count(
+            &a.db_path(),
+            "SELECT SUM(acdcalls) FROM dsplit WHERE split = 1"
+        ),
+        count(
+            &b.db_path(),
+            "SELECT SUM(acdcalls) FROM hsplit WHERE split = 1"
+        ),
+    );
+    a.stop();
+    b.stop();
+    let integrity: String = open(&a.db_path())
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn conflicts_are_reported_and_bad_files_change_nothing() {
+    let (mut a, mut b, _sa, _sb) = two_servers();
+    let bak = b.dir.path().join("b.cmsbak");
+    ok(&b, &["backup", "--out", bak.to_str().unwrap()]);
+    a.stop();
+    b.stop();
+    // A holds a different complete copy of 11:00 (as if a bug had changed it).
+    {
+        let c = rusqlite::Connection::open(a.db_path()).unwrap();
+        c.execute(
+            "UPDATE interval_status SET checksum = ?2 WHERE acd = 1 AND istart = ?1",
+            rusqlite::params![t(11, 0, 0) / 1000, "00".repeat(32)],
+        )
+        .unwrap();
+    }
+    let snapshot = |db: &Path| -> Vec<(i64, String, String)> {
+        let c = open(db).unwrap();
+        let mut st = c
+            .prepare("SELECT istart, status, checksum FROM interval_status ORDER BY istart")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+
+    // Corrupt and truncated copies are refused before anything is written.
+    let before = snapshot(&a.db_path());
+    let bytes = std::fs::read(&bak).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    let bad = a.dir.path().join("flipped.cmsbak");
+    std::fs::write(&bad, &flipped).unwrap();
+    let short = a.dir.path().join("short.cmsbak");
+    std::fs::write(&short, &bytes[..bytes.len() - 100]).unwrap();
+    for f in [&bad, &short] {
+        let (code, out) = a.cms(&["restore", f.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(f.to_str().unwrap()), "names the file: {out}");
+        assert_eq!(snapshot(&a.db_path()), before, "nothing changed");
+        let (code, out) = a.cms(&["verify", f.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+    }
+    // Local data: refused without --include-local, and from another server.
+    let (code, out) = a.cms(&["restore", bak.to_str().unwrap(), "--data", "local"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("--include-local"), "{out}");
+    let (code, out) = a.cms(&[
+        "restore",
+        bak.to_str().unwrap(),
+        "--data",
+        "local",
+        "--include-local",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("srv-b") && out.contains("srv-a"), "{out}");
+    assert_eq!(snapshot(&a.db_path()), before);
+
+    // The real restore: the gap is filled, the conflict reported (exit 3) and untouched.
+    let (code, out) = a.cms(&["restore", bak.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("CONFLICT"), "{out}");
+    let after = snapshot(&a.db_path());
+    let conflicted = after.iter().find(|r| r.0 == t(11, 0, 0) / 1000).unwrap();
+    assert_eq!(
+        conflicted.2,
+        "00".repeat(32),
+        "complete data is never overwritten"
+    );
+    assert_eq!(
+        after.iter().filter(|r| r.1 == "complete").count(),
+        7,
+        "the three gap intervals were still filled"
+    );
+}
+
+#[test]
+fn backup_to_an_unwritable_place_fails_fast_and_leaves_nothing() {
+    let (mut a, _b, _sa, _sb) = two_servers();
+    let blocker = a.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let target = blocker.join("x.cmsbak");
+    let started = std::time::Instant::now();
+    let (code, out) = a.cms(&["backup", "--out", target.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(blocker.to_str().unwrap()) && out.contains("cannot create"),
+        "names the path and the reason: {out}"
+    );
+    assert!(started.elapsed().as_secs() < 5);
+    let leftovers: Vec<_> = std::fs::read_dir(a.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    a.stop();
+}
