@@ -86,7 +86,7 @@ impl Backoff {
     /// The address to try now: primary, then secondary, in turn.
     pub fn address(&self, primary: SocketAddr, secondary: Option<SocketAddr>) -> SocketAddr {
         match secondary {
-            Some(s) if self.attempt % 2 == 1 => s,
+            Some(s) if !self.attempt.is_multiple_of(2) => s,
             _ => primary,
         }
     }
@@ -94,7 +94,7 @@ impl Backoff {
     pub fn fail(&mut self, has_secondary: bool) -> Duration {
         self.attempt += 1;
         let base = self.next_ms;
-        if !has_secondary || self.attempt % 2 == 0 {
+        if !has_secondary || self.attempt.is_multiple_of(2) {
             self.next_ms = (self.next_ms * 2).min(self.max_ms);
         }
         let j = rand::thread_rng().gen_range(0.8..1.2);

@@ -61,7 +61,7 @@ fn parse_hex(lines: &[&str], line0: usize) -> Vec<u8> {
         }
     }
     assert!(
-        digits.len() % 2 == 0,
+        digits.len().is_multiple_of(2),
         "{SPEC}:{line0}: odd number of hex digits"
     );
     (0..digits.len())

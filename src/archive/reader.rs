@@ -729,7 +729,7 @@ impl<'a, R: Read + Seek> RowIter<'a, R> {
         let blocks = rd
             .blocks
             .iter()
-            .filter(|b| b.kind == kind && only.map_or(true, |o| o == b.index as usize))
+            .filter(|b| b.kind == kind && only.is_none_or(|o| o == b.index as usize))
             .map(|b| b.index)
             .collect();
         RowIter {

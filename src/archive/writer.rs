@@ -725,6 +725,6 @@ trait SectionExt {
 
 impl SectionExt for Option<(u16, usize, u32)> {
     fn is_none_or_other(&self, id: u16) -> bool {
-        self.map_or(true, |s| s.0 != id)
+        self.is_none_or(|s| s.0 != id)
     }
 }

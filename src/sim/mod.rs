@@ -1,1 +1,26 @@
-//! The simulated switch (in progress).
+//! `cms-linksim`: the simulated phone switch and its independent ground truth (issue #3).
+//!
+//! Every HA claim of the project is proven against this switch, and the demo and the
+//! benchmarks use it. It is also a tool an integrator can run; `docs/linksim.md` is its
+//! manual (profile format, fault grammar, command line).
+//!
+//! # Layout
+//! Data flows one way: profile + seed -> generator -> (encoded stream -> switch -> links)
+//! and (timelines -> truth -> truth database).
+//! - [`profile`]: the workload profile (TOML) and its validation.
+//! - [`dist`]: duration distributions, sampled in whole seconds.
+//! - [`gen`]: the deterministic discrete-event simulation; emits encoded event frames and
+//!   feeds the truth. No I/O.
+//! - [`truth`]: the ground truth, a second implementation of `docs/data-items.md` from
+//!   call and agent timelines, and its writer (collector schema, `source = 'truth'`).
+//! - [`faults`]: the fault grammar (one-line form and script files).
+//! - [`switch`]: listeners, link sessions (session rules), the clock, faults, drain.
+
+pub mod dist;
+pub mod faults;
+pub mod gen;
+pub mod profile;
+pub mod switch;
+pub mod truth;
+
+pub use switch::{run, Speed, Summary, SwitchConfig};

@@ -162,7 +162,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if found >= 1 && found < SCHEMA_VERSION {
+        if (1..SCHEMA_VERSION).contains(&found) {
             self.keep_aside(found)?;
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {

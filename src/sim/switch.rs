@@ -1,0 +1,1071 @@
+//! The switch side of the ACD links: listeners, sessions (handshake, replay, pump-up, GAP,
+//! heartbeats, ACK trimming), the clock that drives the generator, fault injection, the
+//! end-of-run drain and the ground-truth writer thread.
+//!
+//! Owns everything with a socket or a wall clock in `cms-linksim`. The stream itself comes
+//! from the generator (`gen.rs`); the session rules are `/work/briefs/session-rules.md`
+//! (to become `proto/acd-link.md`).
+//!
+//! Design: one shared log of encoded event frames (the stream is identical on every link)
+//! holding at most `--buffer` events, a per-link ACK position and a per-session cursor.
+//! The generator never waits for a link: a session whose cursor falls more than
+//! `--buffer` events behind the head is dropped (an overrun) and must reconnect.
+
+use super::faults::{FaultKind, LinkSel, Resolved};
+use super::gen::{Generator, Stop};
+use super::profile::Profile;
+use super::truth::{TruthMsg, TruthWriter};
+use crate::proto::codec::LinkCodec;
+use crate::proto::{Frame, StartMode, Welcome, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use bytes::{Buf, Bytes, BytesMut};
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AO};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How long the switch waits for HELLO (session rule 2).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes copied out of the log per write.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// How fast switch time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// Switch seconds per wall second (1 = real time).
+    Factor(f64),
+    /// As fast as the generator can go.
+    Max,
+}
+
+/// A validated run configuration (built by the binary from the command line).
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    pub profile: Profile,
+    pub seed: u64,
+    /// Switch time at the start, UTC seconds.
+    pub start_s: i64,
+    pub duration_s: i64,
+    pub speed: Speed,
+    /// Link names and addresses, in order.
+    pub listen: Vec<(String, SocketAddr)>,
+    /// Replay buffer per link, events.
+    pub buffer: u64,
+    pub faults: Vec<Resolved>,
+    /// Ground-truth database and interval length.
+    pub truth: Option<(PathBuf, u32)>,
+    pub port_file: Option<PathBuf>,
+    pub wait_links: usize,
+    pub wait_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub heartbeat_ms: u32,
+    /// Progress line on stderr.
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub calls: u64,
+    pub blocked: u64,
+    pub events: u64,
+    pub wall: Duration,
+    pub faults_applied: u64,
+    pub overruns: u64,
+    pub epochs: u64,
+    pub truth_intervals: u64,
+    /// Links that had not ACKed the last event when the drain timed out.
+    pub undrained: Vec<String>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        write!(
+            f,
+            "{} calls ({} blocked on all trunks busy), {} events in {:.1} s ({:.0} events/s), \
+             {} faults applied, {} overruns, {} epochs, {} truth intervals",
+            self.calls,
+            self.blocked,
+            self.events,
+            secs,
+            self.events as f64 / secs,
+            self.faults_applied,
+            self.overruns,
+            self.epochs,
+            self.truth_intervals
+        )
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{addr}: cannot listen: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what}")]
+    File { path: PathBuf, what: String },
+    #[error("waited {secs} s for {want} link(s) to connect, {got} did; giving up")]
+    WaitLinks { secs: u64, want: usize, got: usize },
+}
+
+/// One live session on a link.
+struct Session {
+    id: u64,
+    /// Next seq to send.
+    cursor: u64,
+    cancel: CancellationToken,
+    /// Sent the final heartbeat.
+    final_sent: bool,
+}
+
+/// Per-link switch state.
+struct LinkState {
+    name: String,
+    /// Highest seq of the current epoch this link's collector ACKed.
+    acked: u64,
+    session: Option<Session>,
+    connected_once: bool,
+    halfopen: bool,
+    slow: Option<u32>,
+    /// Bumped by a garbage / truncate fault; a session acts on a change.
+    garbage_gen: u64,
+    truncate_gen: u64,
+}
+
+/// The shared log and the links.
+struct State {
+    epoch: u64,
+    /// The epoch began from an empty switch (the run's start), so its seq 1 is a complete
+    /// beginning: a fresh collector may replay from it. After a warm restart calls and
+    /// agents carry over, and a fresh collector needs a pump-up.
+    epoch_cold: bool,
+    /// Seq of `frames[0]`.
+    first_seq: u64,
+    frames: VecDeque<Bytes>,
+    /// Last seq generated (0 = none this epoch).
+    head: u64,
+    /// Switch time generated through, ms: the heartbeat time of a caught-up session.
+    clock_ms: i64,
+    finished: bool,
+    end_ms: i64,
+    links: Vec<LinkState>,
+}
+
+struct Hub {
+    state: Mutex<State>,
+    /// Lock order: `gen` before `state`.
+    gen: Mutex<Generator>,
+    /// Something changed (events appended, a fault, the end).
+    notify: Notify,
+    /// Sessions waiting for the generator lock (the driver yields to them).
+    want_gen: AtomicUsize,
+    down: Vec<watch::Sender<bool>>,
+    buffer: u64,
+    heartbeat_ms: u32,
+    acd: u16,
+    next_session: AtomicU64,
+    overruns: AtomicU64,
+}
+
+impl State {
+    /// Retention start of link `l`: everything before is trimmed (ACKed, or beyond the
+    /// buffer).
+    fn retained_from(&self, l: usize, buffer: u64) -> u64 {
+        (self.links[l].acked + 1).max((self.head + 1).saturating_sub(buffer))
+    }
+
+    fn trim(&mut self, buffer: u64) {
+        let keep = (0..self.links.len())
+            .map(|l| self.retained_from(l, buffer))
+            .min()
+            .unwrap_or(self.head + 1)
+            .min(self.head + 1);
+        while self.first_seq < keep && !self.frames.is_empty() {
+            self.frames.pop_front();
+            self.first_seq += 1;
+        }
+        if self.frames.is_empty() {
+            self.first_seq = self.head + 1;
+        }
+    }
+
+    fn append(&mut self, mut out: BytesMut) {
+        while out.len() >= 4 {
+            let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
+            let f = out.split_to(4 + len).freeze();
+            if self.frames.is_empty() {
+                self.first_seq = self.head + 1;
+            }
+            self.frames.push_back(f);
+            self.head += 1;
+        }
+    }
+}
+
+/// Runs the switch until the end of the duration and the drain.
+///
+/// # Errors
+/// A listen address cannot be bound, the port or truth file cannot be written, or
+/// `--wait-links` timed out.
+pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
+    let end_s = cfg.start_s + cfg.duration_s;
+    let mut gen = Generator::new(
+        &cfg.profile,
+        cfg.seed,
+        cfg.start_s,
+        end_s,
+        cfg.truth.as_ref().map(|t| t.1),
+    );
+    for (i, f) in cfg.faults.iter().enumerate() {
+        gen.schedule_fault(f.at, 2 * i);
+        if let Some(u) = f.until {
+            gen.schedule_fault(u, 2 * i + 1);
+        }
+    }
+    let truth_writer = match &cfg.truth {
+        Some((path, minutes)) => Some(
+            TruthWriter::open(path, cfg.profile.tz(), cfg.profile.acd, *minutes).map_err(|e| {
+                SimError::File {
+                    path: path.clone(),
+                    what: format!("cannot create the truth database: {e}"),
+                }
+            })?,
+        ),
+        None => None,
+    };
+    // Bind every link before anything else, so a bad address fails fast.
+    let mut listeners = Vec::new();
+    for (name, addr) in &cfg.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        let bound = l.local_addr().map_err(|source| SimError::Bind {
+            addr: *addr,
+            source,
+        })?;
+        listeners.push((name.clone(), bound, l));
+    }
+    let ports: serde_json::Map<String, serde_json::Value> = listeners
+        .iter()
+        .map(|(n, a, _)| (n.clone(), a.port().into()))
+        .collect();
+    let ports = serde_json::Value::Object(ports).to_string();
+    if let Some(p) = &cfg.port_file {
+        // Written whole then renamed, so a reader never sees half a file.
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, format!("{ports}\n"))
+            .and_then(|_| std::fs::rename(&tmp, p))
+            .map_err(|e| SimError::File {
+                path: p.clone(),
+                what: format!("cannot write the port file: {e}"),
+            })?;
+    }
+    eprintln!("cms-linksim: listening {ports}");
+
+    let epoch = gen.start_epoch();
+    let mut state = State {
+        epoch,
+        epoch_cold: true,
+        first_seq: 1,
+        frames: VecDeque::new(),
+        head: 0,
+        clock_ms: gen.now_ms(),
+        finished: false,
+        end_ms: end_s * 1000,
+        links: cfg
+            .listen
+            .iter()
+            .map(|(n, _)| LinkState {
+                name: n.clone(),
+                acked: 0,
+                session: None,
+                connected_once: false,
+                halfopen: false,
+                slow: None,
+                garbage_gen: 0,
+                truncate_gen: 0,
+            })
+            .collect(),
+    };
+    state.append(gen.out.split());
+    let mut downs = Vec::new();
+    let mut down_rx = Vec::new();
+    for _ in &listeners {
+        let (tx, rx) = watch::channel(false);
+        downs.push(tx);
+        down_rx.push(rx);
+    }
+    let hub = Arc::new(Hub {
+        state: Mutex::new(state),
+        gen: Mutex::new(gen),
+        notify: Notify::new(),
+        want_gen: AtomicUsize::new(0),
+        down: downs,
+        buffer: cfg.buffer.max(1),
+        heartbeat_ms: cfg.heartbeat_ms,
+        acd: cfg.profile.acd,
+        next_session: AtomicU64::new(1),
+        overruns: AtomicU64::new(0),
+    });
+    for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
+        tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
+    }
+
+    // --wait-links: the clock starts once enough links have connected.
+    if cfg.wait_links > 0 {
+        let t0 = Instant::now();
+        let mut told = false;
+        loop {
+            let got = {
+                let st = hub.state.lock().unwrap();
+                st.links.iter().filter(|l| l.connected_once).count()
+            };
+            if got >= cfg.wait_links {
+                break;
+            }
+            if !told {
+                eprintln!(
+                    "cms-linksim: waiting up to {} s for {} link(s) to connect",
+                    cfg.wait_timeout.as_secs(),
+                    cfg.wait_links
+                );
+                told = true;
+            }
+            if t0.elapsed() >= cfg.wait_timeout {
+                return Err(SimError::WaitLinks {
+                    secs: cfg.wait_timeout.as_secs(),
+                    want: cfg.wait_links,
+                    got,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // The truth writer: its own thread, one transaction per interval.
+    let (ttx, trx) = std::sync::mpsc::channel::<TruthMsg>();
+    let writer = truth_writer.map(|mut w| {
+        let path = cfg.truth.as_ref().unwrap().0.clone();
+        std::thread::spawn(move || -> Result<u64, SimError> {
+            for m in trx {
+                match m {
+                    TruthMsg::Interval(ci) => w.write(&ci).map_err(|e| SimError::File {
+                        path: path.clone(),
+                        what: format!("cannot write interval {}: {e}", ci.istart),
+                    })?,
+                    TruthMsg::MarkIncomplete(i) => {
+                        w.mark_incomplete(i).map_err(|e| SimError::File {
+                            path: path.clone(),
+                            what: format!("cannot mark interval {i}: {e}"),
+                        })?
+                    }
+                }
+            }
+            Ok(w.intervals)
+        })
+    });
+
+    // The generator driver: a plain thread, so a busy generator never starves sessions.
+    let h2 = hub.clone();
+    let c2 = cfg.clone();
+    let driver = std::thread::spawn(move || drive(&h2, &c2, end_s, ttx));
+    let (mut summary, wall) = tokio::task::spawn_blocking(move || driver.join())
+        .await
+        .expect("join")
+        .expect("the generator thread panicked");
+
+    // Drain: wait until every connected collector ACKed the last seq.
+    let t0 = Instant::now();
+    loop {
+        let pending: Vec<String> = {
+            let st = hub.state.lock().unwrap();
+            st.links
+                .iter()
+                .filter(|l| l.session.is_some() && l.acked < st.head)
+                .map(|l| l.name.clone())
+                .collect()
+        };
+        if pending.is_empty() {
+            break;
+        }
+        if t0.elapsed() >= cfg.drain_timeout {
+            eprintln!(
+                "cms-linksim: drain timeout after {} s: link(s) {} did not ACK the last event",
+                cfg.drain_timeout.as_secs(),
+                pending.join(", ")
+            );
+            summary.undrained = pending;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    {
+        let st = hub.state.lock().unwrap();
+        for l in &st.links {
+            if let Some(s) = &l.session {
+                s.cancel.cancel();
+            }
+        }
+    }
+    summary.wall = wall;
+    summary.overruns = hub.overruns.load(AO::Relaxed);
+    if let Some(w) = writer {
+        summary.truth_intervals = tokio::task::spawn_blocking(move || w.join())
+            .await
+            .expect("join")
+            .expect("the truth writer panicked")?;
+    }
+    Ok(summary)
+}
+
+/// The generator loop: advance switch time with the wall clock (or flat out), move frames
+/// into the log, apply faults, hand closed truth intervals to the writer.
+fn drive(
+    hub: &Hub,
+    cfg: &SwitchConfig,
+    end_s: i64,
+    truth: std::sync::mpsc::Sender<TruthMsg>,
+) -> (Summary, Duration) {
+    let t0 = Instant::now();
+    let mut summary = Summary {
+        epochs: 1,
+        ..Default::default()
+    };
+    let progress = cfg.progress && std::io::stderr().is_terminal();
+    let mut last_progress = Instant::now();
+    loop {
+        let target = match cfg.speed {
+            Speed::Max => end_s,
+            Speed::Factor(f) => (cfg.start_s + (t0.elapsed().as_secs_f64() * f) as i64).min(end_s),
+        };
+        let mut gen = hub.gen.lock().unwrap();
+        let stop = gen.run_until(target, 20_000);
+        let out = gen.out.split();
+        let now_ms = gen.now_ms();
+        send_truth(&mut gen, &truth);
+        {
+            let mut st = hub.state.lock().unwrap();
+            st.append(out);
+            st.clock_ms = now_ms;
+            st.trim(hub.buffer);
+            // A session more than `buffer` events behind is dropped: it must never stall
+            // the generator or the other links.
+            let behind = (st.head + 1).saturating_sub(hub.buffer);
+            let head = st.head;
+            for l in &mut st.links {
+                if let Some(s) = &l.session {
+                    if s.cursor < behind && !s.cancel.is_cancelled() {
+                        warn!(link = %l.name, cursor = s.cursor, head, "overrun: link dropped");
+                        eprintln!(
+                            "cms-linksim: link {}: overrun: more than {} events behind, dropped",
+                            l.name, hub.buffer
+                        );
+                        hub.overruns.fetch_add(1, AO::Relaxed);
+                        s.cancel.cancel();
+                    }
+                }
+            }
+        }
+        if let Stop::Fault(i) = stop {
+            let f = &cfg.faults[i / 2];
+            apply_fault(hub, &mut gen, cfg, f, i % 2 == 1, &truth);
+            summary.faults_applied += (i % 2 == 0) as u64;
+            if f.kind == FaultKind::Restart {
+                summary.epochs += 1;
+            }
+        }
+        let done = stop == Stop::Reached && target >= end_s;
+        if done {
+            gen.finish();
+            send_truth(&mut gen, &truth);
+            summary.calls = gen.counts.calls;
+            summary.blocked = gen.counts.blocked;
+            summary.events = gen.counts.events;
+        }
+        let sim_now = gen.now_s();
+        let (ev, calls) = (gen.counts.events, gen.counts.calls);
+        drop(gen);
+        hub.notify.notify_waiters();
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            let tz = cfg.profile.tz();
+            let t = chrono::DateTime::from_timestamp(sim_now, 0)
+                .unwrap()
+                .with_timezone(&tz);
+            let links = {
+                let st = hub.state.lock().unwrap();
+                st.links.iter().filter(|l| l.session.is_some()).count()
+            };
+            eprint!(
+                "\rcms-linksim: {} {} events, {} calls, {}/{} links   ",
+                t.format("%Y-%m-%d %H:%M:%S"),
+                ev,
+                calls,
+                links,
+                cfg.listen.len()
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if done {
+            if progress {
+                eprintln!();
+            }
+            break;
+        }
+        match stop {
+            Stop::Reached => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                if hub.want_gen.load(AO::Relaxed) > 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    let wall = t0.elapsed();
+    {
+        let mut st = hub.state.lock().unwrap();
+        st.finished = true;
+    }
+    hub.notify.notify_waiters();
+    (summary, wall)
+}
+
+/// Hands closed intervals (and late clock-change marks) to the writer thread.
+fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
+    if let Some(tr) = &mut gen.truth {
+        for ci in tr.take_closed() {
+            let _ = truth.send(TruthMsg::Interval(ci));
+        }
+        for i in tr.take_remarks() {
+            let _ = truth.send(TruthMsg::MarkIncomplete(i));
+        }
+    }
+}
+
+fn apply_fault(
+    hub: &Hub,
+    gen: &mut Generator,
+    cfg: &SwitchConfig,
+    f: &Resolved,
+    ending: bool,
+    truth: &std::sync::mpsc::Sender<TruthMsg>,
+) {
+    let _ = cfg;
+    let what = format!("{:?} on {:?}", f.kind, f.link);
+    eprintln!(
+        "cms-linksim: fault {} {what} at switch time {}",
+        if ending { "ends:" } else { "starts:" },
+        gen.now_ms() / 1000
+    );
+    info!(fault = %what, ending, "fault");
+    let mut st = hub.state.lock().unwrap();
+    let links: Vec<usize> = match &f.link {
+        LinkSel::All => (0..st.links.len()).collect(),
+        LinkSel::Name(n) => st
+            .links
+            .iter()
+            .position(|l| &l.name == n)
+            .into_iter()
+            .collect(),
+        LinkSel::Switch => vec![],
+    };
+    match f.kind {
+        FaultKind::Down => {
+            for &l in &links {
+                if !ending {
+                    if let Some(s) = st.links[l].session.take() {
+                        s.cancel.cancel();
+                    }
+                }
+                let _ = hub.down[l].send(!ending);
+            }
+        }
+        FaultKind::HalfOpen => {
+            for &l in &links {
+                st.links[l].halfopen = !ending;
+            }
+        }
+        FaultKind::Slow(rate) => {
+            for &l in &links {
+                st.links[l].slow = (!ending).then_some(rate);
+            }
+        }
+        FaultKind::Garbage => {
+            for &l in &links {
+                st.links[l].garbage_gen += 1;
+            }
+        }
+        FaultKind::Truncate => {
+            for &l in &links {
+                st.links[l].truncate_gen += 1;
+            }
+        }
+        FaultKind::Restart => {
+            // Warm restart: the world goes on, the stream starts a new epoch.
+            for l in &mut st.links {
+                if let Some(s) = l.session.take() {
+                    s.cancel.cancel();
+                }
+                l.acked = 0;
+            }
+            st.frames.clear();
+            st.head = 0;
+            st.first_seq = 1;
+            st.epoch = gen.start_epoch();
+            st.epoch_cold = false;
+            let out = gen.out.split();
+            st.append(out);
+        }
+        FaultKind::Clock(d) => {
+            gen.change_clock(d);
+            let out = gen.out.split();
+            st.append(out);
+            st.clock_ms = gen.now_ms();
+            st.end_ms += d * 1000;
+            drop(st);
+            send_truth(gen, truth);
+        }
+    }
+}
+
+/// Accepts connections on one link; drops the listener while the link is down and binds
+/// the same port again when it comes back.
+async fn listen_loop(
+    hub: Arc<Hub>,
+    link: usize,
+    addr: SocketAddr,
+    first: TcpListener,
+    mut down: watch::Receiver<bool>,
+) {
+    let mut listener = Some(first);
+    loop {
+        if *down.borrow() {
+            listener = None;
+            if down.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let l = match listener.take() {
+            Some(l) => l,
+            None => {
+                let mut tries = 0;
+                loop {
+                    match TcpListener::bind(addr).await {
+                        Ok(l) => break l,
+                        Err(e) if tries < 100 => {
+                            tries += 1;
+                            if tries == 1 {
+                                warn!(%addr, error = %e, "re-bind failed, retrying");
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => {
+                            eprintln!("cms-linksim: {addr}: cannot listen again: {e}");
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                r = l.accept() => match r {
+                    Ok((s, peer)) => {
+                        let _ = s.set_nodelay(true);
+                        tokio::spawn(session(hub.clone(), link, s, peer));
+                    }
+                    Err(e) => warn!(%addr, error = %e, "accept failed"),
+                },
+                r = down.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    if *down.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(l);
+    }
+}
+
+/// One collector session: handshake, catch-up, live stream, heartbeats, ACKs.
+async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr) {
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = FramedRead::new(rd, LinkCodec);
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await {
+        Ok(Some(Ok(Frame::Hello(h)))) => h,
+        Ok(Some(Ok(f))) => {
+            warn!(%peer, "first frame is not HELLO (type 0x{:02x}); closing", f.type_code());
+            return;
+        }
+        Ok(Some(Err(e))) => {
+            warn!(%peer, error = %e, "bad first frame; closing");
+            return;
+        }
+        Ok(None) => return,
+        Err(_) => {
+            warn!(%peer, "no HELLO within 10 s; closing");
+            return;
+        }
+    };
+    let mut buf = BytesMut::new();
+    if hello.version_min > PROTOCOL_VERSION_MAX || hello.version_max < PROTOCOL_VERSION_MIN {
+        Frame::Reject {
+            code: 1,
+            text: "no common protocol version".into(),
+        }
+        .encode(&mut buf);
+        let _ = wr.write_all(&buf).await;
+        return;
+    }
+    if hello.acd != hub.acd {
+        Frame::Reject {
+            code: 2,
+            text: format!("this switch is ACD {}", hub.acd),
+        }
+        .encode(&mut buf);
+        let _ = wr.write_all(&buf).await;
+        return;
+    }
+    let cancel = CancellationToken::new();
+    let sid = hub.next_session.fetch_add(1, AO::Relaxed);
+    // Decide replay or pump-up atomically with the head (session rule 3).
+    {
+        hub.want_gen.fetch_add(1, AO::Relaxed);
+        let gen = hub.gen.lock().unwrap();
+        hub.want_gen.fetch_sub(1, AO::Relaxed);
+        let mut st = hub.state.lock().unwrap();
+        let head = st.head;
+        if hello.epoch == st.epoch && hello.resume_from >= 1 {
+            let l = &mut st.links[link];
+            l.acked = l.acked.max((hello.resume_from - 1).min(head));
+        }
+        let ret = st
+            .retained_from(link, hub.buffer)
+            .max(st.first_seq.min(head + 1));
+        let fresh = hello.epoch == 0 && hello.resume_from == 0;
+        let mode = if hello.epoch == st.epoch
+            && hello.resume_from >= ret
+            && hello.resume_from <= head + 1
+            && hello.resume_from >= 1
+        {
+            (StartMode::Replay, hello.resume_from)
+        } else if fresh && ret <= 1 && st.epoch_cold {
+            (StartMode::Replay, 1)
+        } else {
+            (StartMode::Pumpup, head + 1)
+        };
+        Frame::Welcome(Welcome {
+            version: PROTOCOL_VERSION_MAX.min(hello.version_max),
+            acd: hub.acd,
+            epoch: st.epoch,
+            mode: mode.0,
+            first_seq: mode.1,
+            switch_ts: st.clock_ms,
+            heartbeat_ms: hub.heartbeat_ms,
+        })
+        .encode(&mut buf);
+        if mode.0 == StartMode::Pumpup {
+            Frame::PumpupBegin {
+                as_of_seq: head,
+                ts: st.clock_ms,
+            }
+            .encode(&mut buf);
+            for f in gen.snapshot() {
+                f.encode(&mut buf);
+            }
+            Frame::PumpupEnd.encode(&mut buf);
+            if hello.resume_from >= 1 {
+                let from = if hello.epoch == st.epoch {
+                    hello.resume_from
+                } else {
+                    1
+                };
+                if from <= head {
+                    Frame::Gap { from, to: head }.encode(&mut buf);
+                }
+            }
+        }
+        let l = &mut st.links[link];
+        if let Some(old) = l.session.take() {
+            old.cancel.cancel();
+        }
+        l.session = Some(Session {
+            id: sid,
+            cursor: mode.1,
+            cancel: cancel.clone(),
+            final_sent: false,
+        });
+        l.connected_once = true;
+        info!(link = %l.name, %peer, mode = ?mode.0, first_seq = mode.1, "session started");
+    }
+    tokio::spawn(read_loop(
+        hub.clone(),
+        link,
+        sid,
+        reader,
+        cancel.clone(),
+        peer,
+    ));
+    let r = write_loop(&hub, link, sid, &mut wr, buf, &cancel).await;
+    if let Err(e) = r {
+        warn!(%peer, error = %e, "session write failed");
+    }
+    cancel.cancel();
+    let mut st = hub.state.lock().unwrap();
+    let l = &mut st.links[link];
+    if l.session.as_ref().is_some_and(|s| s.id == sid) {
+        l.session = None;
+        info!(link = %l.name, %peer, "session ended");
+    }
+}
+
+/// What the writer found to do under the lock.
+struct Work {
+    bytes: BytesMut,
+    new_cursor: u64,
+    caught_up: bool,
+    clock_ms: i64,
+    finished: bool,
+    end_ms: i64,
+    head: u64,
+    halfopen: bool,
+    slow: Option<u32>,
+    garbage: bool,
+    truncate: bool,
+}
+
+async fn write_loop(
+    hub: &Hub,
+    link: usize,
+    sid: u64,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    first: BytesMut,
+    cancel: &CancellationToken,
+) -> std::io::Result<()> {
+    let hb = Duration::from_millis(hub.heartbeat_ms.max(1) as u64);
+    let mut pending = first;
+    let mut last_hb = Instant::now();
+    let mut last_ts = 0i64;
+    let (mut seen_garbage, mut seen_truncate) = {
+        let st = hub.state.lock().unwrap();
+        (st.links[link].garbage_gen, st.links[link].truncate_gen)
+    };
+    loop {
+        let notified = hub.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let w = {
+            let mut st = hub.state.lock().unwrap();
+            let (first_seq, head, clock_ms, finished, end_ms) =
+                (st.first_seq, st.head, st.clock_ms, st.finished, st.end_ms);
+            let l = &mut st.links[link];
+            let Some(s) = l.session.as_mut().filter(|s| s.id == sid) else {
+                return Ok(());
+            };
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let mut w = Work {
+                bytes: std::mem::take(&mut pending),
+                new_cursor: s.cursor,
+                caught_up: false,
+                clock_ms,
+                finished,
+                end_ms,
+                head,
+                halfopen: l.halfopen,
+                slow: l.slow,
+                garbage: l.garbage_gen != seen_garbage,
+                truncate: l.truncate_gen != seen_truncate,
+            };
+            seen_garbage = l.garbage_gen;
+            seen_truncate = l.truncate_gen;
+            if !w.halfopen {
+                if s.cursor < first_seq && s.cursor <= head {
+                    // Trimmed under us: the driver drops such sessions as overruns.
+                    return Ok(());
+                }
+                let max_frames = match w.slow {
+                    Some(r) => (r as u64 / 10).max(1),
+                    None => u64::MAX,
+                };
+                let mut c = s.cursor;
+                let mut n = 0;
+                while c <= head && n < max_frames && w.bytes.len() < BATCH_BYTES {
+                    w.bytes
+                        .extend_from_slice(&st.frames[(c - first_seq) as usize]);
+                    c += 1;
+                    n += 1;
+                }
+                w.new_cursor = c;
+                w.caught_up = c > head;
+            }
+            w
+        };
+        if w.garbage {
+            // A length far beyond the maximum: the collector must close at once.
+            wr.write_all(&[0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa, 0x00, 0xff])
+                .await?;
+        }
+        if w.truncate {
+            let mut b = BytesMut::new();
+            Frame::Heartbeat {
+                ts: w.clock_ms,
+                last_seq: 0,
+            }
+            .encode(&mut b);
+            wr.write_all(&b[..b.len() / 2]).await?;
+            let _ = wr.shutdown().await;
+            return Ok(());
+        }
+        if w.halfopen {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = &mut notified => {},
+                _ = tokio::time::sleep(hb) => {},
+            }
+            last_hb = Instant::now();
+            continue;
+        }
+        let sent_events = !w.bytes.is_empty();
+        if sent_events {
+            // The ts of the last frame written (for a heartbeat while catching up).
+            if w.new_cursor > 1 {
+                last_ts = last_frame_ts(&w.bytes).unwrap_or(last_ts);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                r = wr.write_all(&w.bytes) => r?,
+            }
+            let mut st = hub.state.lock().unwrap();
+            if let Some(s) = st.links[link].session.as_mut().filter(|s| s.id == sid) {
+                s.cursor = w.new_cursor;
+            }
+        }
+        let mut final_now = false;
+        if w.caught_up && w.finished {
+            let mut st = hub.state.lock().unwrap();
+            if let Some(s) = st.links[link].session.as_mut().filter(|s| s.id == sid) {
+                final_now = !s.final_sent;
+                s.final_sent = true;
+            }
+        }
+        if final_now || last_hb.elapsed() >= hb {
+            let ts = if final_now {
+                w.end_ms
+            } else if w.caught_up {
+                w.clock_ms
+            } else {
+                last_ts
+            };
+            let mut b = BytesMut::new();
+            Frame::Heartbeat {
+                ts,
+                last_seq: w.new_cursor.saturating_sub(1),
+            }
+            .encode(&mut b);
+            wr.write_all(&b).await?;
+            last_hb = Instant::now();
+            let _ = w.head;
+        }
+        if w.slow.is_some() {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {},
+            }
+        } else if w.caught_up || !sent_events {
+            let wait = hb.saturating_sub(last_hb.elapsed());
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = &mut notified => {},
+                _ = tokio::time::sleep(wait) => {},
+            }
+        }
+    }
+}
+
+/// The ts of the last event frame in a batch of whole frames.
+fn last_frame_ts(b: &[u8]) -> Option<i64> {
+    let mut p = 0;
+    let mut ts = None;
+    while p + 4 <= b.len() {
+        let len = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
+        let body = &b[p + 4..(p + 4 + len).min(b.len())];
+        if body.len() >= 17 && (0x10..=0x3f).contains(&body[0]) {
+            let mut t = &body[9..17];
+            ts = Some(t.get_i64());
+        }
+        p += 4 + len;
+    }
+    ts
+}
+
+async fn read_loop(
+    hub: Arc<Hub>,
+    link: usize,
+    sid: u64,
+    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, LinkCodec>,
+    cancel: CancellationToken,
+    peer: SocketAddr,
+) {
+    let idle = Duration::from_millis(3 * hub.heartbeat_ms.max(1) as u64);
+    loop {
+        let r = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tokio::time::timeout(idle, reader.next()) => r,
+        };
+        let halfopen = hub.state.lock().unwrap().links[link].halfopen;
+        match r {
+            Err(_) if halfopen => continue,
+            Err(_) => {
+                warn!(%peer, "no frame for 3 heartbeat periods; closing");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                warn!(%peer, error = %e, "bad frame from collector; closing");
+                break;
+            }
+            Ok(Some(Ok(Frame::Heartbeat { .. }))) => {}
+            Ok(Some(Ok(Frame::Ack { epoch, seq }))) => {
+                if halfopen {
+                    continue;
+                }
+                let mut st = hub.state.lock().unwrap();
+                if epoch == st.epoch && st.links[link].session.as_ref().is_some_and(|s| s.id == sid)
+                {
+                    let head = st.head;
+                    let l = &mut st.links[link];
+                    l.acked = l.acked.max(seq.min(head));
+                    st.trim(hub.buffer);
+                }
+            }
+            Ok(Some(Ok(f))) => {
+                warn!(%peer, "unexpected frame type 0x{:02x} from collector; closing", f.type_code());
+                break;
+            }
+        }
+    }
+    cancel.cancel();
+    hub.notify.notify_waiters();
+}
