@@ -17,6 +17,7 @@ use crate::proto::{EventKind, Frame};
 use crate::store::intervals::{now_secs, Checkpoint, Commit};
 use crate::store::{summary, Store};
 use anyhow::Context;
+use futures::StreamExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -369,13 +370,26 @@ impl AcdTask {
         let mut next_ck = Instant::now() + ck_every;
         let mut next_hb = Instant::now() + hb_every;
         let mut stop = self.stop.clone();
+        // Dead-link detection: the deadline moves only when a frame arrives, never when
+        // one of our own timers fires.
+        let mut last_rx = Instant::now();
         loop {
             let frame = match first.take() {
                 Some(f) => f,
                 None => {
                     tokio::select! {
                         biased;
-                        f = link::next_frame(conn, peer, silence) => f?,
+                        f = conn.next() => match f {
+                            None => return Err(LinkError::Closed { peer }),
+                            Some(Err(e)) => return Err(LinkError::Codec { peer, source: e }),
+                            Some(Ok(f)) => {
+                                last_rx = Instant::now();
+                                f
+                            }
+                        },
+                        _ = tokio::time::sleep_until(last_rx + silence) => {
+                            return Err(LinkError::Silent { peer, waited: silence });
+                        }
                         _ = tokio::time::sleep_until(next_ck) => {
                             next_ck = Instant::now() + ck_every;
                             match self.commit() {

@@ -369,8 +369,8 @@ pub fn diff_interval(
 }
 
 /// Compares every interval of `[from, to)` that is complete in both databases; returns
-/// the differences. Intervals complete in only one are listed as `status` differences
-/// when `strict`.
+/// the differences. With `strict`, an interval complete in one database and incomplete or
+/// missing in the other is a `status` difference too (incomplete in both is not).
 pub fn compare(
     a: &Connection,
     b: &Connection,
@@ -389,6 +389,7 @@ pub fn compare(
                 out.extend(diff_interval(a, b, acd, t)?);
             }
             (Some((true, _)), Some((true, _))) => {}
+            (Some((false, _)), Some((false, _))) => {}
             (x, y) if strict => {
                 let st = |v: Option<&(bool, String)>| v.map(|(c, _)| *c as i64);
                 out.push(Diff {

@@ -27,15 +27,27 @@ impl Collector {
 
     /// Writes the configuration without starting the collector.
     pub fn configure(server_id: &str, switch: std::net::SocketAddr) -> Collector {
+        Collector::configure_full(server_id, switch, "UTC", "")
+    }
+
+    /// Writes a configuration: `server_id`, one ACD at `switch`, the site's `tz`,
+    /// checkpoints every 0.1 s, plus `extra` TOML lines (top-level keys).
+    pub fn configure_full(
+        server_id: &str,
+        switch: std::net::SocketAddr,
+        tz: &str,
+        extra: &str,
+    ) -> Collector {
         let dir = tempfile::tempdir().unwrap();
         let cfg = format!(
-            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"UTC\"\n\
-             checkpoint_seconds = 0.1\nbackoff_max_seconds = 0.5\n\
+            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"{tz}\"\n\
+             checkpoint_seconds = 0.1\nbackoff_max_seconds = 0.5\n{extra}\n\
              [[acd]]\nid = 1\nswitch = \"{switch}\"\n"
         );
         std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
         Collector { child: None, dir }
     }
+
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

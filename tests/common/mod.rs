@@ -19,6 +19,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
+pub mod sim;
 
 use cms::proto::codec::{CodecError, LinkCodec};
 use cms::proto::{

@@ -1,0 +1,212 @@
+//! A real `cms-linksim` process and a pair of real collectors on loopback, and the checks
+//! that compare what the collectors stored with the simulator's ground truth.
+
+use super::collector::{open, Collector};
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn profile_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("profiles")
+        .join(format!("{name}.toml"))
+}
+
+/// The profile's IANA zone: the collectors must use the switch site's clock.
+pub fn profile_tz(name: &str) -> String {
+    let text = std::fs::read_to_string(profile_path(name)).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v["time_zone"].as_str().unwrap().to_string()
+}
+
+pub struct Sim {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub ports: BTreeMap<String, u16>,
+}
+
+impl Sim {
+    /// Starts `cms-linksim` with links A and B on free loopback ports, the truth in
+    /// `truth.db`, and `args`; waits (bounded) for its port file.
+    pub fn start(profile: &str, args: &[&str]) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("sim.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cms-linksim"))
+            .arg("--profile")
+            .arg(profile_path(profile))
+            .args(["--listen", "A=127.0.0.1:0", "--listen", "B=127.0.0.1:0"])
+            .arg("--truth")
+            .arg(dir.path().join("truth.db"))
+            .arg("--port-file")
+            .arg(dir.path().join("ports.json"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut sim = Sim {
+            child: Some(child),
+            dir,
+            ports: BTreeMap::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(sim.dir.path().join("ports.json")) {
+                if let Ok(p) = serde_json::from_str::<BTreeMap<String, u16>>(&text) {
+                    if p.len() == 2 {
+                        sim.ports = p;
+                        return sim;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cms-linksim wrote no port file within 20 s:\n{}",
+                sim.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    pub fn addr(&self, link: &str) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[link]))
+    }
+    pub fn truth(&self) -> PathBuf {
+        self.dir.path().join("truth.db")
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sim.log")).unwrap_or_default()
+    }
+    /// Waits for the simulator to finish (it exits once the collectors acknowledged the
+    /// last event, or after its drain timeout).
+    pub fn wait(&mut self, limit: Duration) {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "cms-linksim exited {st:?}:\n{}", self.log());
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "cms-linksim did not finish within {limit:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A simulator and two collectors, A on link A and B on link B.
+pub struct Pair {
+    pub sim: Sim,
+    pub a: Collector,
+    pub b: Collector,
+}
+
+impl Pair {
+    /// Starts the simulator (`args` added; it waits for both links) and both collectors,
+    /// runs to the end, and stops the collectors.
+    pub fn run(profile: &str, args: &[&str]) -> Pair {
+        let mut p = Pair::start(profile, args, "");
+        p.finish();
+        p
+    }
+
+    pub fn start(profile: &str, args: &[&str], extra_config: &str) -> Pair {
+        let mut all = vec!["--wait-links", "2"];
+        all.extend_from_slice(args);
+        let sim = Sim::start(profile, &all);
+        let tz = profile_tz(profile);
+        let mut a = Collector::configure_full("srv-a", sim.addr("A"), &tz, extra_config);
+        let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, extra_config);
+        a.spawn();
+        b.spawn();
+        Pair { sim, a, b }
+    }
+
+    pub fn finish(&mut self) {
+        self.sim.wait(Duration::from_secs(240));
+        self.a.stop();
+        self.b.stop();
+    }
+}
+
+/// Interval statuses of ACD 1: istart -> (status, reasons).
+pub fn statuses(db: &Path) -> BTreeMap<i64, (String, String)> {
+    let c = open(db).unwrap();
+    let mut st = c
+        .prepare("SELECT istart, status, reasons FROM interval_status WHERE acd = 1")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// What a collector's database looks like next to the truth.
+#[derive(Debug)]
+pub struct Verdict {
+    pub complete: usize,
+    /// (istart, reasons) of the intervals the collector marked incomplete.
+    pub incomplete: Vec<(i64, String)>,
+    /// Truth intervals the collector has no status row for.
+    pub missing: Vec<i64>,
+    /// Intervals complete here that the truth leaves undefined (clock changes): not
+    /// comparable.
+    pub undefined_in_truth: Vec<i64>,
+}
+
+/// The promise: every interval the collector marks complete equals the truth item by
+/// item (truth intervals left undefined by a clock change are skipped).
+///
+/// # Panics
+/// On the first differences, naming interval, table, key and item.
+pub fn check_against_truth(db: &Path, truth: &Path) -> Verdict {
+    let mine = statuses(db);
+    let theirs = statuses(truth);
+    let a = open(db).unwrap();
+    let t: Connection = open(truth).unwrap();
+    let diffs = cms::report::compare(&a, &t, 1, i64::MIN, i64::MAX, false).unwrap();
+    assert!(
+        diffs.is_empty(),
+        "{}: {} differences from the truth, first: {:#?}",
+        db.display(),
+        diffs.len(),
+        &diffs[..diffs.len().min(5)]
+    );
+    let mut v = Verdict {
+        complete: 0,
+        incomplete: vec![],
+        missing: vec![],
+        undefined_in_truth: vec![],
+    };
+    for (istart, (st, _)) in &theirs {
+        match mine.get(istart) {
+            None => v.missing.push(*istart),
+            Some((s, _)) if s == "complete" => {
+                if st == "complete" {
+                    v.complete += 1;
+                } else {
+                    v.undefined_in_truth.push(*istart);
+                }
+            }
+            Some((_, r)) => v.incomplete.push((*istart, r.clone())),
+        }
+    }
+    v
+}
