@@ -24,12 +24,15 @@
 //!   verification. No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive, plan per
 //!   interval, apply in short transactions beside a running collector.
+//! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
+//!   backup and restore, checks against the truth) in one process.
 //! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.
 
 pub mod agg;
 pub mod archive;
 pub mod collect;
 pub mod config;
+pub mod demo;
 pub mod interval;
 pub mod items;
 pub mod link;

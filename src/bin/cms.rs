@@ -32,6 +32,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The whole story in under a minute: a simulated switch, two collectors on loopback,
+    /// link A failing, `cms gaps` on both, backup on B, restore on A, and the check that
+    /// both servers are identical and equal to the ground truth.
+    Demo {
+        /// An empty directory to work in (default: a new one under the temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run the collector in the foreground (what the service runs). Stops cleanly on
     /// SIGTERM or Ctrl-C after checkpointing.
     Collect,
@@ -233,6 +241,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Service => {
             cms::winsvc::run(cli.config.clone())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo { dir } => {
+            let dir = cms::demo::demo_dir(dir)?;
+            let ok = cms::demo::run(&dir, &mut std::io::stdout())?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
         Cmd::CheckConfig => {
             println!("configuration {} is valid", cfg.origin());
