@@ -94,6 +94,28 @@ fn free_bytes(_dir: &Path) -> Option<u64> {
     None
 }
 
+/// Removes temporary files a killed backup to the same name left behind (never a file
+/// that looks like a backup: they carry a hidden `.NAME.tmp-PID` name).
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.tmp-");
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .ok()
+            .is_some_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// A temporary file that is removed unless it was renamed into place.
 struct TempOut {
     path: PathBuf,
@@ -155,6 +177,7 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
     }
     let need = (est_rows.max(0) as u64) * 12 + (1 << 20);
     check_destination(&dir, need)?;
+    remove_stale_temps(&dir, &file_name);
     let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let file = create_private(&tmp_path)
         .with_context(|| format!("{}: cannot create temporary file", tmp_path.display()))?;

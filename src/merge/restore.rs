@@ -337,8 +337,11 @@ pub fn restore(
         summary::build_day(store, *acd, grid, week_start, *day)?;
         rep.days_resummarized += 1;
     }
+    let mut summary_days = BTreeSet::new();
     if cats.history {
-        rep.summary_rows_taken = take_summaries(store, &mut rd, &acds, grid)?;
+        let (n, days) = take_summaries(store, &mut rd, &acds, grid)?;
+        rep.summary_rows_taken = n;
+        summary_days = days;
     }
     if cats.admin {
         rep.admin_rows = replace_admin(store, &mut rd, &acds)?;
@@ -400,6 +403,38 @@ pub fn restore(
                 }
                 rep.still_missing.push(g);
             }
+        }
+    }
+    // Days the source holds only as summaries (its intrahour retention dropped their
+    // intervals) and this server has no complete intervals for: their intervals are lost
+    // for good as far as this backup goes (the Cisco pitfall: different retention).
+    for (acd, day) in summary_days {
+        let from = grid.day_start(day);
+        let to = grid.day_start(day.succ_opt().expect("date in range"));
+        if entries
+            .iter()
+            .any(|e| e.acd == acd && e.istart >= from && e.istart < to)
+        {
+            continue;
+        }
+        let complete: i64 = store.conn.query_row(
+            "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
+               AND status = 'complete'",
+            params![acd, from, to],
+            |r| r.get(0),
+        )?;
+        let n = grid.intervals_in_day(day);
+        if complete < n {
+            rep.source_lacks.push(GapRange {
+                acd,
+                from,
+                to,
+                from_local: grid.local(from).format("%Y-%m-%d %H:%M %Z").to_string(),
+                to_local: grid.local(to).format("%Y-%m-%d %H:%M %Z").to_string(),
+                intervals: (n - complete) as u32,
+                kind: "summary_only".into(),
+                reasons: "the source kept only the daily summary (intrahour retention)".into(),
+            });
         }
     }
     store.match_owner_of_dir();
@@ -469,12 +504,15 @@ fn apply_interval(
     Ok(())
 }
 
+/// Takes the backup's summary rows for periods this server has no intervals for; returns
+/// how many rows it took and the days the backup has daily summaries for.
 fn take_summaries(
     store: &mut Store,
     rd: &mut ArchiveReader<std::fs::File>,
     acds: &[u16],
     grid: &Grid,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
+    let mut days = BTreeSet::new();
     let rows: Vec<archive::Row> = rd.summary_rows().collect::<Result<_, _>>()?;
     let tx = store
         .conn
@@ -500,6 +538,9 @@ fn take_summaries(
         let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
             continue;
         };
+        if r.table.starts_with('d') {
+            days.insert((acd, d));
+        }
         let has_intervals: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3)",
             params![acd, grid.day_start(d), grid.day_start(d + chrono::Duration::days(1))],
@@ -526,7 +567,7 @@ fn take_summaries(
         )? as u64;
     }
     tx.commit()?;
-    Ok(n)
+    Ok((n, days))
 }
 
 fn text(v: &Value) -> SqlValue {
@@ -655,8 +696,17 @@ impl RestoreReport {
             }
             for g in &self.source_lacks {
                 o += &format!(
-                    "  WARNING: server {} no longer has ACD {} {} .. {} ({} intervals): lost for good unless an older backup holds them\n",
-                    self.source_server, g.acd, g.from_local, g.to_local, g.intervals
+                    "  WARNING: server {} no longer has the intervals of ACD {} {} .. {} ({} intervals{}): lost for good unless an older backup holds them\n",
+                    self.source_server,
+                    g.acd,
+                    g.from_local,
+                    g.to_local,
+                    g.intervals,
+                    if g.kind == "summary_only" {
+                        ", only its daily summary was restored"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -128,12 +128,17 @@ impl Pair {
     }
 
     pub fn start(profile: &str, args: &[&str], extra_config: &str) -> Pair {
+        Pair::start_with(profile, args, extra_config, extra_config)
+    }
+
+    /// As [`Pair::start`], with extra configuration lines for A and for B.
+    pub fn start_with(profile: &str, args: &[&str], extra_a: &str, extra_b: &str) -> Pair {
         let mut all = vec!["--wait-links", "2"];
         all.extend_from_slice(args);
         let sim = Sim::start(profile, &all);
         let tz = profile_tz(profile);
-        let mut a = Collector::configure_full("srv-a", sim.addr("A"), &tz, extra_config);
-        let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, extra_config);
+        let mut a = Collector::configure_full("srv-a", sim.addr("A"), &tz, extra_a);
+        let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, extra_b);
         a.spawn();
         b.spawn();
         Pair { sim, a, b }
@@ -209,4 +214,68 @@ pub fn check_against_truth(db: &Path, truth: &Path) -> Verdict {
         }
     }
     v
+}
+
+/// UTC seconds of a local date-time (`YYYY-MM-DDTHH:MM`) in the profile's zone.
+pub fn local_ts(profile: &str, s: &str) -> i64 {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = profile_tz(profile).parse().unwrap();
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").unwrap();
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .unwrap()
+        .timestamp()
+}
+
+/// Waits (bounded) until the collector's checkpoint has reached switch time `ts` (UTC s).
+pub fn wait_switch_time(c: &Collector, ts: i64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(db) = open(&c.db_path()) {
+            let got: Option<i64> = db
+                .query_row("SELECT ts FROM checkpoint WHERE acd = 1", [], |r| r.get(0))
+                .ok();
+            if got.is_some_and(|g| g >= ts * 1000) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: switch time {ts} not reached within {limit:?}\n{}",
+            c.db_path().display(),
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `PRAGMA integrity_check` of a database must say ok.
+pub fn assert_integrity(db: &Path) {
+    let c = open(db).unwrap();
+    let r: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(r, "ok", "{}", db.display());
+}
+
+/// Runs `cms` with this collector's config; panics unless it exits with `code`.
+pub fn cms_expect(c: &Collector, args: &[&str], code: i32) -> String {
+    let (got, out) = c.cms(args);
+    assert_eq!(got, code, "cms {args:?}:\n{out}");
+    out
+}
+
+/// Both databases hold the same intervals, complete in the same places (strict).
+pub fn assert_identical(a: &Path, b: &Path) {
+    let ca = open(a).unwrap();
+    let cb = open(b).unwrap();
+    let d = cms::report::compare(&ca, &cb, 1, i64::MIN, i64::MAX, true).unwrap();
+    assert!(
+        d.is_empty(),
+        "{} and {} differ ({}): {:#?}",
+        a.display(),
+        b.display(),
+        d.len(),
+        &d[..d.len().min(5)]
+    );
 }
