@@ -514,6 +514,7 @@ impl Aggregator {
         }
         // Counts held from the last instant to now over a positive stretch: sample maxima.
         self.commit_levels();
+        let mut last_boundary = None;
         loop {
             let istart = self.st.open.as_ref().expect("open").istart;
             let end = self.grid.next(istart);
@@ -521,6 +522,12 @@ impl Aggregator {
                 break;
             }
             self.close(end * 1000, out);
+            last_boundary = Some(end * 1000);
+        }
+        // The counts also held from the last boundary crossed to now, inside the new
+        // interval: sample them there too before this instant's events change them.
+        if last_boundary.is_some_and(|b| ts > b) {
+            self.commit_levels();
         }
         self.st.hwm = ts;
     }
