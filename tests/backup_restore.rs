@@ -336,3 +336,99 @@ fn backup_to_an_unwritable_place_fails_fast_and_leaves_nothing() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     a.stop();
 }
+
+#[test]
+fn incremental_backups_take_only_what_changed() {
+    let (mut a, mut b, _sa, _sb) = two_servers();
+    // Incremental backups work at one-second resolution (an interval written in the
+    // second a backup was taken is taken again, never missed): let a second pass.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let full = b.dir.path().join("full.cmsbak");
+    ok(&b, &["backup", "--out", full.to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Nothing changed on B since: the incremental backup is empty but valid.
+    let inc = b.dir.path().join("inc.cmsbak");
+    let out = ok(
+        &b,
+        &[
+            "backup",
+            "--out",
+            inc.to_str().unwrap(),
+            "--since",
+            full.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains(" 0 intervals"), "{out}");
+    // On A, the restore changes three intervals: A's next incremental holds exactly them.
+    ok(&a, &["restore", full.to_str().unwrap()]);
+    let a_inc = a.dir.path().join("a-inc.cmsbak");
+    let since = chrono::DateTime::from_timestamp(
+        cms::archive::ArchiveReader::open(&full, None)
+            .unwrap()
+            .header()
+            .created_at
+            + 1,
+        0,
+    )
+    .unwrap()
+    .to_rfc3339();
+    let out = ok(
+        &a,
+        &[
+            "backup",
+            "--out",
+            a_inc.to_str().unwrap(),
+            "--since",
+            &since,
+        ],
+    );
+    assert!(out.contains(" 3 intervals"), "{out}");
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn authenticated_backups_refuse_another_sites_key() {
+    let (mut a, mut b, _sa, _sb) = two_servers();
+    let with_key = |c: &Collector, key: &[u8]| {
+        let kf = c.dir.path().join("site.key");
+        std::fs::write(&kf, key).unwrap();
+        let cfg = c.dir.path().join("cms.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let line = format!("site_key_file = {:?}\n", kf.to_str().unwrap());
+        std::fs::write(&cfg, format!("{line}{text}")).unwrap();
+    };
+    with_key(&b, b"3f9a0c5e1b7d2468ace013579bdf2468a1c3e5f7092b4d6f");
+    let bak = b.dir.path().join("signed.cmsbak");
+    ok(&b, &["backup", "--out", bak.to_str().unwrap()]);
+    let v = ok(&b, &["verify", bak.to_str().unwrap()]);
+    assert!(v.contains("authenticated (MAC verified)"), "{v}");
+    // A has another site's key: refused before anything is written.
+    with_key(&a, b"0000aaaa1111bbbb2222cccc3333dddd4444eeee5555ffff");
+    let before = count(
+        &a.db_path(),
+        "SELECT COUNT(*) FROM interval_status WHERE status = 'complete'",
+    );
+    let (code, out) = a.cms(&["restore", bak.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(bak.to_str().unwrap()) && out.to_lowercase().contains("mac"),
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &a.db_path(),
+            "SELECT COUNT(*) FROM interval_status WHERE status = 'complete'"
+        ),
+        before
+    );
+    // The same key: accepted.
+    std::fs::write(
+        a.dir.path().join("site.key"),
+        b"3f9a0c5e1b7d2468ace013579bdf2468a1c3e5f7092b4d6f\n",
+    )
+    .unwrap();
+    ok(&a, &["restore", bak.to_str().unwrap()]);
+    a.stop();
+    b.stop();
+}
