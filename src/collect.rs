@@ -373,6 +373,7 @@ impl AcdTask {
         // Dead-link detection: the deadline moves only when a frame arrives, never when
         // one of our own timers fires.
         let mut last_rx = Instant::now();
+        let mut frames: u64 = 0;
         loop {
             let frame = match first.take() {
                 Some(f) => f,
@@ -392,11 +393,7 @@ impl AcdTask {
                         }
                         _ = tokio::time::sleep_until(next_ck) => {
                             next_ck = Instant::now() + ck_every;
-                            match self.commit() {
-                                Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await?,
-                                Ok(None) => {}
-                                Err(e) => warn!(acd = id, "checkpoint failed, will retry: {e:#}"),
-                            }
+                            self.checkpoint(conn, peer).await?;
                             continue;
                         }
                         _ = tokio::time::sleep_until(next_hb) => {
@@ -430,6 +427,46 @@ impl AcdTask {
                         ),
                     })
                 }
+            }
+            // Under a steady stream the frame branch above is always ready and the timer
+            // branches never win: check the timers here too (every 256 frames), so
+            // checkpoints, acknowledgements and heartbeats keep their period at any load.
+            frames += 1;
+            if frames % 256 == 0 {
+                let now = Instant::now();
+                if now >= next_ck {
+                    next_ck = now + ck_every;
+                    self.checkpoint(conn, peer).await?;
+                }
+                if now >= next_hb {
+                    next_hb = now + hb_every;
+                    link::send(
+                        conn,
+                        peer,
+                        Frame::Heartbeat {
+                            ts: now_secs() * 1000,
+                            last_seq: 0,
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Commits and acknowledges what the commit made durable. A failed commit is logged
+    /// and retried at the next period (nothing is acknowledged that is not durable).
+    async fn checkpoint(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+    ) -> Result<(), LinkError> {
+        match self.commit() {
+            Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await,
+            Ok(None) => Ok(()),
+            Err(e) => {
+                warn!(acd = self.acd.acd, "checkpoint failed, will retry: {e:#}");
+                Ok(())
             }
         }
     }

@@ -136,8 +136,10 @@ pub fn restore(
 ) -> anyhow::Result<RestoreReport> {
     let started = Instant::now();
     let file = &opts.file;
+    // Opening checks the whole-file hash (truncation, corruption) and the MAC when a site
+    // key is configured; what this restore will write is decoded and checked against the
+    // manifest below, before the first write.
     let mut rd = ArchiveReader::open(file, opts.key.as_ref())?;
-    rd.verify_all()?;
     let header = rd.header().clone();
     if header.schema_version as i64 > SCHEMA_VERSION {
         bail!(
@@ -247,6 +249,28 @@ pub fn restore(
         if action != Action::Keep {
             rep.plan.push(line);
         }
+    }
+    // Verify, before any write, every interval this restore will write: its block
+    // checksum, and its rows against the manifest's row count and content checksum (a
+    // manifest that lies about its data is refused here). `cms verify` checks everything.
+    for e in &todo {
+        rd.read_interval(e)?;
+    }
+    // The summary, admin and local blocks this restore will read, likewise.
+    let check = |it: &mut dyn Iterator<Item = archive::Result<archive::Row>>| {
+        for r in it {
+            r?;
+        }
+        archive::Result::Ok(())
+    };
+    if cats.history {
+        check(&mut rd.summary_rows())?;
+    }
+    if cats.admin {
+        check(&mut rd.admin_rows())?;
+    }
+    if cats.local {
+        check(&mut rd.local_rows())?;
     }
     if opts.dry_run {
         for l in &rep.plan {
@@ -513,60 +537,98 @@ fn take_summaries(
     grid: &Grid,
 ) -> anyhow::Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
     let mut days = BTreeSet::new();
-    let rows: Vec<archive::Row> = rd.summary_rows().collect::<Result<_, _>>()?;
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut has_intervals: BTreeMap<(u16, chrono::NaiveDate), bool> = BTreeMap::new();
+    let conn = &store.conn;
     let mut n = 0;
-    for r in rows {
-        let Some(vals) = r.ints() else { continue };
-        let Some(name) = r.table.get(1..) else {
-            continue;
-        };
-        let Some(t) = TABLES.iter().find(|t| t.name == name) else {
-            continue;
-        };
-        let acd = vals[0] as u16;
-        if !acds.contains(&acd) {
-            continue;
+    // Streamed row by row (bounded memory), in write transactions of at most MAX_TX.
+    let mut opened: Option<Instant> = None;
+    let result = (|| -> anyhow::Result<()> {
+        for r in rd.summary_rows() {
+            let r = r?;
+            let Some(vals) = r.ints() else { continue };
+            let Some(name) = r.table.get(1..) else {
+                continue;
+            };
+            let Some(t) = TABLES.iter().find(|t| t.name == name) else {
+                continue;
+            };
+            let acd = vals[0] as u16;
+            if !acds.contains(&acd) {
+                continue;
+            }
+            let nk = t.keys.len();
+            let Some(date) = archive::i64_to_date(vals[1 + nk]) else {
+                continue;
+            };
+            let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+                continue;
+            };
+            let daily = r.table.starts_with('d');
+            if daily {
+                days.insert((acd, d));
+            }
+            if opened.is_none() {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                opened = Some(Instant::now());
+            }
+            // Only for periods this server has no intervals for.
+            let here = match has_intervals.get(&(acd, d)) {
+                Some(h) => *h,
+                None => {
+                    let h: bool = conn
+                        .prepare_cached(
+                            "SELECT EXISTS(SELECT 1 FROM interval_status
+                             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3)",
+                        )?
+                        .query_row(
+                            params![
+                                acd,
+                                grid.day_start(d),
+                                grid.day_start(d + chrono::Duration::days(1))
+                            ],
+                            |r| r.get(0),
+                        )?;
+                    has_intervals.insert((acd, d), h);
+                    h
+                }
+            };
+            if !(here && daily) {
+                let mut cols: Vec<&str> = vec!["acd"];
+                cols.extend(t.keys);
+                cols.push("row_date");
+                cols.extend(t.items.iter().map(|(n, _)| *n));
+                cols.push("incomplete");
+                let marks = vec!["?"; cols.len()].join(", ");
+                let mut vs: Vec<SqlValue> = vals.iter().map(|v| SqlValue::Integer(*v)).collect();
+                vs[1 + nk] = SqlValue::Text(date);
+                n += conn
+                    .prepare_cached(&format!(
+                        "INSERT OR IGNORE INTO {} ({}) VALUES ({marks})",
+                        r.table,
+                        cols.join(", ")
+                    ))?
+                    .execute(params_from_iter(vs))? as u64;
+            }
+            if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
+                conn.execute_batch("COMMIT")?;
+                opened = None;
+            }
         }
-        let nk = t.keys.len();
-        let Some(date) = archive::i64_to_date(vals[1 + nk]) else {
-            continue;
-        };
-        // Only for periods this server has no intervals for.
-        let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
-            continue;
-        };
-        if r.table.starts_with('d') {
-            days.insert((acd, d));
+        if opened.is_some() {
+            conn.execute_batch("COMMIT")?;
+            opened = None;
         }
-        let has_intervals: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3)",
-            params![acd, grid.day_start(d), grid.day_start(d + chrono::Duration::days(1))],
-            |r| r.get(0),
-        )?;
-        if has_intervals && r.table.starts_with('d') {
-            continue;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        if opened.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        let mut cols: Vec<&str> = vec!["acd"];
-        cols.extend(t.keys);
-        cols.push("row_date");
-        cols.extend(t.items.iter().map(|(n, _)| *n));
-        cols.push("incomplete");
-        let marks = vec!["?"; cols.len()].join(", ");
-        let mut vs: Vec<SqlValue> = vals.iter().map(|v| SqlValue::Integer(*v)).collect();
-        vs[1 + nk] = SqlValue::Text(date);
-        n += tx.execute(
-            &format!(
-                "INSERT OR IGNORE INTO {} ({}) VALUES ({marks})",
-                r.table,
-                cols.join(", ")
-            ),
-            params_from_iter(vs),
-        )? as u64;
+        return Err(e.context(format!(
+            "{}: taking summaries from the backup",
+            store.path.display()
+        )));
     }
-    tx.commit()?;
     Ok((n, days))
 }
 

@@ -1,0 +1,587 @@
+//! Backup and restore on a generated history of the reference centre (issue #4 targets).
+//! Run with `cargo bench --bench backup_restore`; docs/benchmarks.md explains the figures.
+//!
+//! The history: one simulated day of `profiles/reference.toml` aggregated in process and
+//! committed through `Store::commit` exactly as the collector does, then that day's
+//! interval rows and status replicated over 62 (and 7) days, checksums recomputed and
+//! summaries built. It is cached under `target/bench-data/` (delete the directory to
+//! regenerate). Each measurement runs the real release `cms` binary beside its baseline:
+//!
+//! - `cms backup` vs `sqlite3 .backup` + `zstd -3`: time and size (target: no slower,
+//!   smaller file);
+//! - full `cms restore` into an empty server vs `zstd -d` + `sqlite3` ATTACH and
+//!   `INSERT OR IGNORE ... SELECT` (target: no slower);
+//! - restore of a one-hour gap from the 62-day backup (target: under 0.2 s), with its
+//!   parts: process start, `cms verify`, the plan (`--dry-run`), the writes;
+//! - peak resident memory of backup and restore (target: 100 MB, not growing with the
+//!   history: 7 days vs 62 days).
+
+use cms::agg::{Aggregator, ClosedInterval};
+use cms::interval::Grid;
+use cms::items::TABLES;
+use cms::proto::{decode_frame, Decoded, Frame};
+use cms::sim::gen::{Generator, Stop};
+use cms::sim::profile::Profile;
+use cms::store::intervals::Commit;
+use cms::store::{interval_checksum, summary, Store};
+use rusqlite::params;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// 2024-01-01T05:00:00Z: local midnight in New York. 62 days from here end on
+/// 2024-03-02, before the DST change of 2024-03-10, so every day has 96 intervals.
+const DAY0: i64 = 1_704_085_200;
+const DAY0_DATE: (i32, u32, u32) = (2024, 1, 1);
+const FULL_DAYS: i64 = 62;
+const SMALL_DAYS: i64 = 7;
+const GAP_TARGET_S: f64 = 0.2;
+const RSS_TARGET_MB: f64 = 100.0;
+/// Bump when the generated history changes shape, so stale caches are not reused.
+const CACHE_VERSION: &str = "v1";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn main() {
+    for tool in ["sqlite3", "zstd"] {
+        let ok = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!(
+                "backup_restore: the baselines need the `{tool}` command-line tool, which is not \
+                 installed. Install it (Debian/Ubuntu: `apt-get install sqlite3 zstd`) and rerun."
+            );
+            std::process::exit(1);
+        }
+    }
+    let Some(cms) = release_cms() else {
+        return;
+    };
+    let profile =
+        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
+    let grid = Grid::new(profile.tz(), 15);
+    let cache = root()
+        .join("target/bench-data")
+        .join(format!("backup-restore-{CACHE_VERSION}"));
+    std::fs::create_dir_all(&cache).unwrap();
+    let day = cache.join("day.db");
+    if !cache.join("day.done").exists() {
+        let t = Instant::now();
+        generate_day(&profile, &grid, &day);
+        std::fs::write(cache.join("day.done"), "").unwrap();
+        println!(
+            "generated one simulated day in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let full = history(&cache, &day, &grid, FULL_DAYS);
+    let small = history(&cache, &day, &grid, SMALL_DAYS);
+    let work = tempfile::Builder::new()
+        .prefix("work-")
+        .tempdir_in(&cache)
+        .unwrap();
+    let mut mem = Vec::new();
+    for h in [&full, &small] {
+        mem.push(measure(&cms, h, work.path(), &grid));
+    }
+    println!();
+    println!("peak resident memory (target {RSS_TARGET_MB:.0} MB, independent of history size):");
+    for (h, m) in [&full, &small].iter().zip(&mem) {
+        println!(
+            "  {:>2} days ({} rows): backup {:.1} MB ({:.2} x target), full restore {:.1} MB ({:.2} x), \
+             gap restore {:.1} MB ({:.2} x)",
+            h.days,
+            h.rows,
+            m.backup,
+            m.backup / RSS_TARGET_MB,
+            m.restore,
+            m.restore / RSS_TARGET_MB,
+            m.gap,
+            m.gap / RSS_TARGET_MB
+        );
+    }
+}
+
+/// `target/release/cms`, built first with `cargo build --release --bins`.
+fn release_cms() -> Option<PathBuf> {
+    let cms = root().join("target/release/cms");
+    println!("building the release binaries (cargo build --release --bins) ...");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--bins"])
+        .current_dir(root())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        println!("WARNING: cargo build --release --bins failed; using the binary already there");
+    }
+    if cms.exists() {
+        Some(cms)
+    } else {
+        println!(
+            "backup_restore: SKIPPED: {} is missing; build it with `cargo build --release --bins`",
+            cms.display()
+        );
+        None
+    }
+}
+
+/// One day of the reference centre, through the aggregation and `Store::commit` as the
+/// collector does (one commit per closed interval, admin data with the first).
+fn generate_day(profile: &Profile, grid: &Grid, db: &Path) {
+    let _ = std::fs::remove_file(db);
+    let mut store = Store::open(db).expect("create day database");
+    let end = DAY0 + 86_400;
+    let mut g = Generator::new(profile, 1, DAY0, end, None);
+    let epoch = g.start_epoch();
+    let mut agg = Aggregator::new(*grid);
+    agg.start_epoch(epoch);
+    let mut closed: Vec<ClosedInterval> = Vec::new();
+    let mut admin_done = false;
+    let mut commit = |agg: &Aggregator, closed: &mut Vec<ClosedInterval>, store: &mut Store| {
+        let admin = (!admin_done).then(|| {
+            (
+                agg.skills().cloned().collect(),
+                agg.vdns().cloned().collect(),
+                agg.tkgrps().cloned().collect(),
+            )
+        });
+        admin_done = true;
+        store
+            .commit(Commit {
+                acd: 1,
+                grid,
+                closed: &closed[..],
+                checkpoint: None,
+                admin,
+            })
+            .expect("commit");
+        closed.clear();
+    };
+    loop {
+        let stop = g.run_until(end, 100_000);
+        let buf = g.out.split();
+        let mut pos = 0;
+        while pos < buf.len() {
+            let Ok(Decoded::Frame(f, n)) = decode_frame(&buf[pos..]) else {
+                panic!("generated frame does not decode");
+            };
+            pos += n;
+            if let Frame::Event(ev) = f {
+                agg.apply(&ev, &mut closed);
+            }
+        }
+        if !closed.is_empty() {
+            commit(&agg, &mut closed, &mut store);
+        }
+        if stop == Stop::Reached {
+            break;
+        }
+    }
+    agg.tick(end * 1000, &mut closed);
+    commit(&agg, &mut closed, &mut store);
+    store
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+}
+
+struct History {
+    days: i64,
+    /// Directory holding `cms.toml` and `data/cms.db`.
+    dir: PathBuf,
+    rows: i64,
+    intervals: i64,
+}
+
+impl History {
+    fn db(&self) -> PathBuf {
+        self.dir.join("data/cms.db")
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.join("cms.toml")
+    }
+}
+
+fn write_config(dir: &Path, server_id: &str) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("cms.toml"),
+        format!(
+            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n\n\
+             [[acd]]\nid = 1\nswitch = \"127.0.0.1:5001\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
+    let mut st = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// The day's history replicated over `days` days (cached).
+fn history(cache: &Path, day: &Path, grid: &Grid, days: i64) -> History {
+    let dir = cache.join(format!("history-{days}d"));
+    let done = dir.join("done");
+    if !done.exists() {
+        let t = Instant::now();
+        let _ = std::fs::remove_dir_all(&dir);
+        write_config(&dir, "bench-source");
+        std::fs::copy(day, dir.join("data/cms.db")).unwrap();
+        replicate(&dir.join("data/cms.db"), grid, days);
+        std::fs::write(&done, "").unwrap();
+        println!(
+            "built the {days}-day history in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let conn = rusqlite::Connection::open(dir.join("data/cms.db")).unwrap();
+    let (rows, intervals): (i64, i64) = conn
+        .query_row(
+            "SELECT SUM(row_count), COUNT(*) FROM interval_status",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let size = std::fs::metadata(dir.join("data/cms.db")).unwrap().len();
+    println!(
+        "history: {days} days, {intervals} intervals, {rows} interval rows, database {:.1} MB",
+        size as f64 / 1e6
+    );
+    History {
+        days,
+        dir,
+        rows,
+        intervals,
+    }
+}
+
+/// Copies day 0's interval rows and status to days 1..days (istart, row_date and the
+/// sequence numbers shifted), recomputes each copy's checksum, builds the summaries.
+fn replicate(db: &Path, grid: &Grid, days: i64) {
+    let mut store = Store::open(db).unwrap();
+    let day0 = chrono::NaiveDate::from_ymd_opt(DAY0_DATE.0, DAY0_DATE.1, DAY0_DATE.2).unwrap();
+    let max_seq: i64 = store
+        .conn
+        .query_row("SELECT MAX(last_seq) FROM interval_status", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut tables: Vec<String> = TABLES.iter().map(|t| t.interval_table()).collect();
+    tables.push("interval_status".into());
+    let mut copies = Vec::new();
+    for table in &tables {
+        let cols = columns(&store.conn, table);
+        let exprs: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "istart" => "istart + ?1 * 86400".to_string(),
+                "row_date" => "date(row_date, '+' || ?1 || ' days')".to_string(),
+                "first_seq" | "last_seq" => format!("{c} + ?1 * ?2"),
+                _ => c.clone(),
+            })
+            .collect();
+        copies.push(format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE istart >= {DAY0} AND istart < {}",
+            cols.join(", "),
+            exprs.join(", "),
+            DAY0 + 86_400
+        ));
+    }
+    for k in 1..days {
+        let tx = store.conn.transaction().unwrap();
+        for sql in &copies {
+            let mut st = tx.prepare_cached(sql).unwrap();
+            if sql.contains("?2") {
+                st.execute(params![k, max_seq]).unwrap();
+            } else {
+                st.execute(params![k]).unwrap();
+            }
+        }
+        // The copies' checksums, computed from the rows as they now are.
+        let istarts: Vec<i64> = {
+            let mut st = tx
+                .prepare("SELECT istart FROM interval_status WHERE istart >= ?1 AND istart < ?2")
+                .unwrap();
+            let lo = DAY0 + k * 86_400;
+            st.query_map(params![lo, lo + 86_400], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        for istart in istarts {
+            let (rows, sum) = interval_checksum(&tx, 1, istart).unwrap();
+            tx.execute(
+                "UPDATE interval_status SET row_count = ?3, checksum = ?4 WHERE acd = ?1 AND istart = ?2",
+                params![1, istart, rows, sum],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    for k in 0..days {
+        let date = day0 + chrono::Duration::days(k);
+        summary::build_day(&mut store, 1, grid, chrono::Weekday::Mon, date).unwrap();
+    }
+    store
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+}
+
+/// What one child process took.
+struct Run {
+    secs: f64,
+    /// Peak resident set, MB (wait4's ru_maxrss).
+    rss_mb: f64,
+    code: i32,
+    out: String,
+}
+
+/// Runs `cmd` to the end, stdout and stderr into files under `work`, and measures it.
+// The child is reaped by wait4 (which also gives its own rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
+fn run(work: &Path, cmd: &mut Command) -> Run {
+    let out_path = work.join("out.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let err = out.try_clone().unwrap();
+    let t = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our child's, not yet reaped; the out-pointers are valid.
+    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(rc, child.id() as libc::pid_t, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Run {
+        secs,
+        rss_mb: ru.ru_maxrss as f64 / 1024.0,
+        code,
+        out: std::fs::read_to_string(&out_path).unwrap_or_default(),
+    }
+}
+
+fn ok(what: &str, r: &Run) {
+    assert_eq!(r.code, 0, "{what} failed (exit {}):\n{}", r.code, r.out);
+}
+
+fn size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "target met"
+    } else {
+        "TARGET MISSED"
+    }
+}
+
+struct Memory {
+    backup: f64,
+    restore: f64,
+    gap: f64,
+}
+
+fn measure(cms: &Path, h: &History, work: &Path, grid: &Grid) -> Memory {
+    println!();
+    println!(
+        "== {} days of history: {} intervals, {} interval rows ==",
+        h.days, h.intervals, h.rows
+    );
+    let w = work.join(format!("{}d", h.days));
+    std::fs::create_dir_all(&w).unwrap();
+    let cms_cmd = |config: &Path| {
+        let mut c = Command::new(cms);
+        c.arg("--config").arg(config);
+        c
+    };
+
+    // Backup.
+    let bak = w.join("history.cmsbak");
+    let b = run(
+        &w,
+        cms_cmd(&h.config()).arg("backup").arg("--out").arg(&bak),
+    );
+    ok("cms backup", &b);
+    let base_db = w.join("base.db");
+    let base_zst = w.join("base.db.zst");
+    let s1 = run(
+        &w,
+        Command::new("sqlite3")
+            .arg(h.db())
+            .arg(format!(".backup '{}'", base_db.display())),
+    );
+    ok("sqlite3 .backup", &s1);
+    let s2 = run(
+        &w,
+        Command::new("zstd")
+            .args(["-3", "-q", "-f"])
+            .arg(&base_db)
+            .arg("-o")
+            .arg(&base_zst),
+    );
+    ok("zstd -3", &s2);
+    let base_secs = s1.secs + s2.secs;
+    let (bs, zs) = (size(&bak), size(&base_zst));
+    println!(
+        "backup:  cms backup {:.2} s, {:.1} MB, peak RSS {:.1} MB | baseline sqlite3 .backup {:.2} s + zstd -3 {:.2} s = {:.2} s, {:.1} MB",
+        b.secs,
+        bs as f64 / 1e6,
+        b.rss_mb,
+        s1.secs,
+        s2.secs,
+        base_secs,
+        zs as f64 / 1e6
+    );
+    println!(
+        "         time {:.2} x baseline ({}), size {:.2} x baseline ({})",
+        b.secs / base_secs,
+        verdict(b.secs <= base_secs),
+        bs as f64 / zs as f64,
+        verdict(bs < zs)
+    );
+
+    // Full restore into an empty server.
+    let fresh = w.join("fresh");
+    write_config(&fresh, "bench-target");
+    let r = run(
+        &w,
+        cms_cmd(&fresh.join("cms.toml")).arg("restore").arg(&bak),
+    );
+    ok("cms restore (full)", &r);
+    let filled = r
+        .out
+        .lines()
+        .find(|l| l.contains("filled"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let target_db = w.join("baseline-target.db");
+    drop(Store::open(&target_db).expect("empty baseline target"));
+    let src_db = w.join("src.db");
+    let d1 = run(
+        &w,
+        Command::new("zstd")
+            .args(["-d", "-q", "-f"])
+            .arg(&base_zst)
+            .arg("-o")
+            .arg(&src_db),
+    );
+    ok("zstd -d", &d1);
+    let mut sql = format!("ATTACH '{}' AS src; BEGIN;", src_db.display());
+    for t in TABLES {
+        let t = t.interval_table();
+        sql += &format!(" INSERT OR IGNORE INTO {t} SELECT * FROM src.{t};");
+    }
+    sql += " INSERT OR IGNORE INTO interval_status SELECT * FROM src.interval_status; COMMIT;";
+    let d2 = run(&w, Command::new("sqlite3").arg(&target_db).arg(&sql));
+    ok("sqlite3 ATTACH + INSERT", &d2);
+    let base_restore = d1.secs + d2.secs;
+    println!(
+        "restore: cms restore (empty server) {:.2} s, peak RSS {:.1} MB | baseline zstd -d {:.2} s + sqlite3 INSERT {:.2} s = {:.2} s",
+        r.secs, r.rss_mb, d1.secs, d2.secs, base_restore
+    );
+    println!(
+        "         time {:.2} x baseline ({}); cms: {filled}",
+        r.secs / base_restore,
+        verdict(r.secs <= base_restore)
+    );
+
+    // A one-hour gap in the middle, restored from the whole backup.
+    let gap = w.join("gap");
+    write_config(&gap, "bench-target");
+    std::fs::copy(h.db(), gap.join("data/cms.db")).unwrap();
+    let mid = DAY0 + (h.days / 2) * 86_400 + 12 * 3600;
+    let hole: Vec<i64> = (0..4).map(|i| mid + i * 900).collect();
+    {
+        let conn = rusqlite::Connection::open(gap.join("data/cms.db")).unwrap();
+        let mut tables: Vec<String> = TABLES.iter().map(|t| t.interval_table()).collect();
+        tables.push("interval_status".into());
+        for t in tables {
+            for i in &hole {
+                conn.execute(
+                    &format!("DELETE FROM {t} WHERE acd = 1 AND istart = ?1"),
+                    [i],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    let gcfg = gap.join("cms.toml");
+    let start = run(&w, cms_cmd(&gcfg).arg("check-config"));
+    ok("cms check-config", &start);
+    let verify = run(&w, cms_cmd(&gcfg).arg("verify").arg(&bak));
+    ok("cms verify", &verify);
+    let dry = run(&w, cms_cmd(&gcfg).args(["restore", "--dry-run"]).arg(&bak));
+    ok("cms restore --dry-run", &dry);
+    let g = run(&w, cms_cmd(&gcfg).arg("restore").arg(&bak));
+    ok("cms restore (gap)", &g);
+    let line = g
+        .out
+        .lines()
+        .find(|l| l.contains("filled"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    assert!(
+        line.contains(" 4 filled"),
+        "the gap restore should fill 4 intervals:\n{}",
+        g.out
+    );
+    println!(
+        "gap:     restore of one hour ({} local, 4 intervals) from the {}-day backup: {:.3} s ({:.1} x the {GAP_TARGET_S} s target, {}), peak RSS {:.1} MB",
+        grid.local(mid).format("%Y-%m-%d %H:%M"),
+        h.days,
+        g.secs,
+        g.secs / GAP_TARGET_S,
+        verdict(g.secs < GAP_TARGET_S),
+        g.rss_mb
+    );
+    println!(
+        "         parts: process start + config {:.3} s; cms verify (whole file) {:.3} s, peak RSS {:.1} MB; \
+         restore --dry-run (verify + plan) {:.3} s, peak RSS {:.1} MB; so plan ~{:.3} s, writes + summaries ~{:.3} s",
+        start.secs,
+        verify.secs,
+        verify.rss_mb,
+        dry.secs,
+        dry.rss_mb,
+        (dry.secs - verify.secs).max(0.0),
+        (g.secs - dry.secs).max(0.0)
+    );
+    println!("         cms: {line}");
+    for f in [&bak, &base_db, &base_zst, &src_db, &target_db] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = std::fs::remove_dir_all(&w);
+    Memory {
+        backup: b.rss_mb,
+        restore: r.rss_mb,
+        gap: g.rss_mb,
+    }
+}

@@ -1,0 +1,425 @@
+//! Collector throughput and memory (issue #2 targets). Run with
+//! `cargo bench --bench collector`; docs/benchmarks.md explains the figures.
+//!
+//! 1. Decode + aggregate on one core from an in-memory buffer of encoded frames made by
+//!    the simulator's generator (reference profile, truth off): events/s against the
+//!    2,000,000 events/s target, beside decode alone as the baseline. Best of 3.
+//! 2. End to end over loopback TCP into SQLite: the release `cms-linksim` at `--speed max`
+//!    and two release `cms collect` processes. Sustained events/s per collector (both
+//!    running) against the 500,000 events/s target, and each collector's peak RSS
+//!    (VmHWM) against the 200 MB target.
+//!
+//! `CMS_BENCH_DAYS` (default 7) sets the simulated days of both parts;
+//! `CMS_BENCH_SKIP_E2E=1` runs only part 1.
+
+use cms::agg::{Aggregator, ClosedInterval};
+use cms::interval::Grid;
+use cms::proto::{decode_frame, Decoded, Frame};
+use cms::sim::gen::{Generator, Stop};
+use cms::sim::profile::Profile;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const AGG_TARGET: f64 = 2_000_000.0;
+const E2E_TARGET: f64 = 500_000.0;
+const RSS_TARGET_MB: f64 = 200.0;
+/// 2024-01-15T05:00:00Z, local midnight in the reference profile's zone (New York).
+const START: i64 = 1_705_294_800;
+const ROUNDS: u64 = 3;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn days() -> i64 {
+    std::env::var("CMS_BENCH_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(7)
+}
+
+fn main() {
+    let days = days();
+    let profile_path = root().join("profiles/reference.toml");
+    let profile = Profile::load(&profile_path).expect("profiles/reference.toml loads");
+    println!("collector benchmark: reference profile, {days} simulated day(s)");
+    in_memory(&profile, days);
+    if std::env::var_os("CMS_BENCH_SKIP_E2E").is_some() {
+        println!("end to end: skipped (CMS_BENCH_SKIP_E2E is set)");
+        return;
+    }
+    end_to_end(&profile, &profile_path, days);
+}
+
+/// The whole stream of `days` days as one buffer of encoded frames, and its epoch.
+fn generate(profile: &Profile, days: i64) -> (Vec<u8>, u64, u64) {
+    let end = START + days * 86_400;
+    let mut g = Generator::new(profile, 1, START, end, None);
+    let epoch = g.start_epoch();
+    let mut buf = Vec::new();
+    loop {
+        let stop = g.run_until(end, 1_000_000);
+        buf.extend_from_slice(&g.out);
+        g.out.clear();
+        if stop == Stop::Reached {
+            break;
+        }
+    }
+    (buf, epoch, g.counts.events)
+}
+
+/// Decodes every frame of `buf` and applies the events to a fresh aggregator; returns
+/// (events, closed intervals, rows in them, the aggregator).
+fn decode_and_aggregate(
+    buf: &[u8],
+    epoch: u64,
+    grid: Grid,
+    end_ms: i64,
+) -> (u64, u64, u64, Aggregator) {
+    let mut agg = Aggregator::new(grid);
+    agg.start_epoch(epoch);
+    let mut closed: Vec<ClosedInterval> = Vec::new();
+    let (mut events, mut intervals, mut rows) = (0u64, 0u64, 0u64);
+    let mut pos = 0;
+    while pos < buf.len() {
+        let (frame, n) = match decode_frame(&buf[pos..]) {
+            Ok(Decoded::Frame(f, n)) => (f, n),
+            other => panic!("frame at byte {pos} does not decode: {other:?}"),
+        };
+        pos += n;
+        match frame {
+            Frame::Event(ev) => {
+                events += 1;
+                agg.apply(&ev, &mut closed);
+            }
+            Frame::Heartbeat { ts, .. } => agg.tick(ts, &mut closed),
+            other => panic!("unexpected frame in the stream: {other:?}"),
+        }
+        if !closed.is_empty() {
+            intervals += closed.len() as u64;
+            rows += closed.iter().map(|c| c.row_count() as u64).sum::<u64>();
+            closed.clear();
+        }
+    }
+    // The switch's final heartbeat closes the last interval.
+    agg.tick(end_ms, &mut closed);
+    intervals += closed.len() as u64;
+    rows += closed.iter().map(|c| c.row_count() as u64).sum::<u64>();
+    (events, intervals, rows, agg)
+}
+
+/// The baseline: decoding alone.
+fn decode_only(buf: &[u8]) -> u64 {
+    let mut events = 0u64;
+    let mut pos = 0;
+    while pos < buf.len() {
+        match decode_frame(&buf[pos..]) {
+            Ok(Decoded::Frame(f, n)) => {
+                if matches!(f, Frame::Event(_)) {
+                    events += 1;
+                }
+                black_box(&f);
+                pos += n;
+            }
+            other => panic!("frame at byte {pos} does not decode: {other:?}"),
+        }
+    }
+    events
+}
+
+fn in_memory(profile: &Profile, days: i64) {
+    let t0 = Instant::now();
+    let (buf, epoch, generated) = generate(profile, days);
+    println!(
+        "generated {generated} events ({:.1} MB of frames) in {:.1} s",
+        buf.len() as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    );
+    let grid = Grid::new(profile.tz(), 15);
+    let end_ms = (START + days * 86_400) * 1000;
+    let (mut best_agg, mut best_dec) = (0.0f64, 0.0f64);
+    let mut state_bytes = 0;
+    for round in 0..ROUNDS {
+        let t = Instant::now();
+        let events = decode_only(&buf);
+        let dec = events as f64 / t.elapsed().as_secs_f64();
+        assert_eq!(events, generated);
+        let t = Instant::now();
+        let (events, intervals, rows, agg) = decode_and_aggregate(&buf, epoch, grid, end_ms);
+        let secs = t.elapsed().as_secs_f64();
+        state_bytes = agg.checkpoint().len();
+        assert_eq!(events, generated);
+        let rate = events as f64 / secs;
+        println!(
+            "round {round}: decode only {dec:.0} events/s; decode + aggregate {rate:.0} events/s \
+             ({intervals} intervals, {rows} rows closed, {secs:.2} s)"
+        );
+        best_agg = best_agg.max(rate);
+        best_dec = best_dec.max(dec);
+    }
+    println!(
+        "decode + aggregate, one core: {best_agg:.0} events/s ({:.2} x the {AGG_TARGET:.0} events/s target; \
+         decode alone {best_dec:.0} events/s, aggregation costs {:.0} % of the time)",
+        best_agg / AGG_TARGET,
+        (1.0 - best_agg / best_dec) * 100.0
+    );
+    println!(
+        "aggregation state after {days} day(s) (checkpoint size): {:.2} MB",
+        state_bytes as f64 / 1e6
+    );
+}
+
+/// `target/release/NAME`, built first with `cargo build --release --bins`.
+fn release_bins() -> Option<(PathBuf, PathBuf)> {
+    let dir = root().join("target/release");
+    let (cms, sim) = (dir.join("cms"), dir.join("cms-linksim"));
+    println!("building the release binaries (cargo build --release --bins) ...");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--bins"])
+        .current_dir(root())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !built {
+        println!("WARNING: cargo build --release --bins failed; using the binaries already there");
+    }
+    if cms.exists() && sim.exists() {
+        Some((cms, sim))
+    } else {
+        println!(
+            "end to end: SKIPPED: {} or {} is missing; build them with `cargo build --release --bins`",
+            cms.display(),
+            sim.display()
+        );
+        None
+    }
+}
+
+/// Kills the child on the way out, unless it was reaped.
+struct Guard(Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// CPU seconds (user + system) a running process has used so far.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+/// A memory figure of a running process from /proc/PID/status (`VmHWM:` is the peak
+/// resident set, `VmRSS:` the current one), MB.
+fn proc_mb(pid: u32, field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
+    let Some((cms, sim)) = release_bins() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    // --buffer holds the whole run (a reference day is about 415,000 events), so no
+    // collector is ever dropped for falling behind.
+    let buffer = 2_000_000 * days;
+    let sim_log = std::fs::File::create(d.join("sim.log")).unwrap();
+    let mut simc = Guard(Some(
+        Command::new(&sim)
+            .arg("--profile")
+            .arg(profile_path)
+            .args(["--seed", "1", "--start", "2024-01-15T00:00"])
+            .args(["--duration", &format!("{days}d"), "--speed", "max"])
+            .args(["--buffer", &buffer.to_string()])
+            .args(["--listen", "A=127.0.0.1:0", "--listen", "B=127.0.0.1:0"])
+            .arg("--port-file")
+            .arg(d.join("ports.json"))
+            .args(["--wait-links", "2", "--drain-timeout", "600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(sim_log)
+            .spawn()
+            .expect("cms-linksim starts"),
+    ));
+    let ports: BTreeMap<String, u16> =
+        wait_for("cms-linksim port file", Duration::from_secs(20), || {
+            let text = std::fs::read_to_string(d.join("ports.json")).ok()?;
+            serde_json::from_str::<BTreeMap<String, u16>>(&text)
+                .ok()
+                .filter(|p| p.len() == 2)
+        });
+    let mut collectors = Vec::new();
+    for (name, link) in [("srv-a", "A"), ("srv-b", "B")] {
+        let cd = d.join(name);
+        std::fs::create_dir_all(&cd).unwrap();
+        std::fs::write(
+            cd.join("cms.toml"),
+            format!(
+                "server_id = \"{name}\"\ndata_dir = \"data\"\ntime_zone = \"{}\"\n\
+                 checkpoint_seconds = 1\n\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:{}\"\n",
+                profile.time_zone, ports[link]
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(cd.join("collector.log")).unwrap();
+        let child = Command::new(&cms)
+            .arg("--config")
+            .arg(cd.join("cms.toml"))
+            .arg("collect")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cms collect starts");
+        collectors.push((name, cd, Guard(Some(child))));
+    }
+    // The simulator starts its clock once both links have a session; each collector logs
+    // "replay" when its session begins.
+    let t0 = wait_for("both collectors' sessions", Duration::from_secs(30), || {
+        collectors
+            .iter()
+            .all(|(_, cd, _)| {
+                std::fs::read_to_string(cd.join("collector.log"))
+                    .is_ok_and(|l| l.contains("replay"))
+            })
+            .then(Instant::now)
+    });
+    // Resident memory of both collectors over the run, to see whether it grows.
+    let pids: Vec<u32> = collectors
+        .iter()
+        .map(|(_, _, g)| g.0.as_ref().unwrap().id())
+        .collect();
+    let mut samples: Vec<(f64, Vec<f64>)> = Vec::new();
+    let sim_pid = simc.0.as_ref().unwrap().id();
+    let mut sim_cpu = 0.0;
+    let status = {
+        let c = simc.0.as_mut().unwrap();
+        let st = wait_for("cms-linksim exit", Duration::from_secs(3600), || {
+            let t = t0.elapsed().as_secs_f64();
+            if samples.last().is_none_or(|s| t - s.0 >= 0.25) {
+                let rss = pids.iter().map(|p| proc_mb(*p, "VmRSS:").unwrap_or(0.0));
+                samples.push((t, rss.collect()));
+            }
+            sim_cpu = cpu_secs(sim_pid).unwrap_or(sim_cpu);
+            c.try_wait().expect("try_wait")
+        });
+        simc.0 = None;
+        st
+    };
+    let wall = t0.elapsed().as_secs_f64();
+    let log = std::fs::read_to_string(d.join("sim.log")).unwrap_or_default();
+    assert!(status.success(), "cms-linksim failed: {status:?}\n{log}");
+    let summary = log
+        .lines()
+        .find(|l| l.contains("cms-linksim: done:"))
+        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
+    let events: u64 = summary
+        .split(" events in ")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {summary:?}"));
+    println!("{}", summary.trim());
+    for l in log.lines().filter(|l| {
+        !l.contains(" done: ") && (l.contains("overrun") || l.contains("drain timeout"))
+    }) {
+        println!("WARNING: {l}");
+    }
+    let per = events as f64 / wall;
+    println!(
+        "end to end, 2 collectors over loopback into SQLite: {events} events each in {wall:.2} s \
+         (clock start to simulator exit, last event acknowledged by both)"
+    );
+    println!(
+        "  sustained per collector: {per:.0} events/s ({:.2} x the {E2E_TARGET:.0} events/s target); \
+         both together {:.0} events/s",
+        per / E2E_TARGET,
+        2.0 * per
+    );
+    println!(
+        "  cms-linksim: {sim_cpu:.2} CPU s (sampled until just before its exit); the machine has {} core(s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if let Some(last) = samples.last().map(|s| s.0) {
+        let mut line = String::from("  resident memory over the run (srv-a / srv-b, MB):");
+        for q in [0.1, 0.25, 0.5, 0.75, 1.0] {
+            if let Some((t, rss)) = samples.iter().find(|s| s.0 >= q * last) {
+                line += &format!(" {t:.1} s {:.0}/{:.0};", rss[0], rss[1]);
+            }
+        }
+        println!("{}", line.trim_end_matches(';'));
+    }
+    for (name, cd, mut g) in collectors {
+        let mut c = g.0.take().unwrap();
+        let hwm = proc_mb(c.id(), "VmHWM:");
+        let cpu = cpu_secs(c.id());
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        let st = wait_for(
+            "collector exit after SIGTERM",
+            Duration::from_secs(30),
+            || c.try_wait().expect("try_wait"),
+        );
+        let db = std::fs::metadata(cd.join("data/cms.db"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if let Some(cpu) = cpu {
+            println!(
+                "  {name}: {cpu:.2} CPU s in {wall:.2} s wall ({:.0} % of a core), \
+                 {:.0} events per CPU second",
+                cpu / wall * 100.0,
+                events as f64 / cpu
+            );
+        }
+        match hwm {
+            Some(mb) => println!(
+                "  {name}: peak RSS {mb:.1} MB ({:.2} x the {RSS_TARGET_MB:.0} MB target), database {:.1} MB, exit code {:?}",
+                mb / RSS_TARGET_MB,
+                db as f64 / 1e6,
+                st.code()
+            ),
+            None => println!("  {name}: peak RSS unknown (no /proc/PID/status), exit code {:?}", st.code()),
+        }
+        let incomplete = std::fs::read_to_string(cd.join("collector.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("interval closed incomplete"))
+            .count();
+        if incomplete > 0 {
+            println!("  WARNING: {name} closed {incomplete} interval(s) incomplete");
+        }
+    }
+}
