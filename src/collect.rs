@@ -432,7 +432,7 @@ impl AcdTask {
             // branches never win: check the timers here too (every 256 frames), so
             // checkpoints, acknowledgements and heartbeats keep their period at any load.
             frames += 1;
-            if frames % 256 == 0 {
+            if frames.is_multiple_of(256) {
                 let now = Instant::now();
                 if now >= next_ck {
                     next_ck = now + ck_every;
