@@ -263,9 +263,8 @@ pub fn restore(
         }
         archive::Result::Ok(())
     };
-    if cats.history {
-        check(&mut rd.summary_rows())?;
-    }
+    // (Summary blocks are covered by the whole-file hash checked at open; they are
+    // streamed once, in `take_summaries`.)
     if cats.admin {
         check(&mut rd.admin_rows())?;
     }
@@ -557,10 +556,12 @@ fn take_summaries(
                 continue;
             }
             let nk = t.keys.len();
-            let Some(date) = archive::i64_to_date(vals[1 + nk]) else {
-                continue;
-            };
-            let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+            let v = vals[1 + nk];
+            let Some(d) = chrono::NaiveDate::from_ymd_opt(
+                (v / 10_000) as i32,
+                ((v / 100) % 100) as u32,
+                (v % 100) as u32,
+            ) else {
                 continue;
             };
             let daily = r.table.starts_with('d');
@@ -600,7 +601,7 @@ fn take_summaries(
                 cols.push("incomplete");
                 let marks = vec!["?"; cols.len()].join(", ");
                 let mut vs: Vec<SqlValue> = vals.iter().map(|v| SqlValue::Integer(*v)).collect();
-                vs[1 + nk] = SqlValue::Text(date);
+                vs[1 + nk] = SqlValue::Text(d.format("%Y-%m-%d").to_string());
                 n += conn
                     .prepare_cached(&format!(
                         "INSERT OR IGNORE INTO {} ({}) VALUES ({marks})",
