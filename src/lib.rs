@@ -26,6 +26,8 @@
 //!   interval, apply in short transactions beside a running collector.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
+//! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
+//!   shutdown future as SIGTERM.
 //! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.
 
 pub mod agg;

@@ -22,8 +22,9 @@ differences found by compare).";
     after_help = EXIT_CODES
 )]
 struct Cli {
-    /// Configuration file (default: $CMS_CONFIG, then /etc/cms/cms.toml, then the
-    /// embedded default: data in ./cms-data, one ACD, switch at 127.0.0.1:5001).
+    /// Configuration file (default: $CMS_CONFIG, then /etc/cms/cms.toml on Unix or
+    /// %ProgramData%\cms\cms.toml on Windows, then the embedded default: data in
+    /// ./cms-data, one ACD, switch at 127.0.0.1:5001).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]

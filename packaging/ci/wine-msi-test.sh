@@ -1,0 +1,169 @@
+#!/bin/bash
+# Tests the Windows installer under Wine: install, the service reaches RUNNING and
+# collects from cms-linksim on loopback, Stop takes the checkpointing shutdown path,
+# a major upgrade keeps configuration and data, uninstall removes service and program
+# files but leaves the data.
+#
+#   wine-msi-test.sh OLD.msi NEW.msi PREFIX_DIR
+#
+# Runs in its own network namespace (only loopback: port 5001 is free and nothing
+# leaves it) and its own throw-away Wine prefix (packaging/ci/wine-prefix.sh, which also
+# adds the test-only bcryptprimitives.dll stub that is never part of the MSI).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ -z "${CMS_WINE_NETNS:-}" ]; then
+    exec env CMS_WINE_NETNS=1 unshare --net -- "$0" "$@"
+fi
+ip link set lo up
+
+old_msi=$(realpath "$1")
+new_msi=$(realpath "$2")
+WINEPREFIX=$(realpath -m "$3")
+export WINEPREFIX
+export WINEDEBUG=-all WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
+profile=$(realpath profiles/tiny.toml)
+c=$WINEPREFIX/drive_c
+pf="$c/Program Files/cms"
+pd=$c/ProgramData/cms
+conf='C:\ProgramData\cms\cms.toml'
+cms_exe='C:\Program Files\cms\cms.exe'
+
+n=0
+step() {
+    n=$((n + 1))
+    echo
+    echo "---- [wine $n] $*"
+}
+fail() {
+    echo "FAIL (wine): $*" >&2
+    if [ -f "$pd/logs/cms.log" ]; then
+        echo "---- C:\\ProgramData\\cms\\logs\\cms.log (tail):" >&2
+        tail -30 "$pd/logs/cms.log" >&2
+    fi
+    exit 1
+}
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...: polls every second; bounded.
+    local secs=$1 what=$2
+    shift 2
+    local i
+    for ((i = 0; i < secs; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 1
+    done
+    fail "$what: not true after ${secs}s"
+}
+svc_state() { wine sc query cms 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}'; }
+svc_is() { [ "$(svc_state)" = "$1" ]; }
+status_json() { wine "$cms_exe" --config "$conf" status --json 2>/dev/null | tr -d '\r'; }
+json_field() { status_json | sed -n "s/^ *\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" | head -1; }
+has_complete_interval() { local v; v=$(json_field last_complete_interval); [ -n "$v" ] && [ "$v" != null ]; }
+log_has() { [ -f "$pd/logs/cms.log" ] && [[ "$(cat "$pd/logs/cms.log")" == *"$1"* ]]; }
+msiexec() { # msiexec /i|/x FILE LOGNAME
+    local rc=0
+    wine msiexec "$1" "$(winepath -w "$2")" /qn /l*v "C:\\$3.log" || rc=$?
+    # 194 is 3010 (ERROR_SUCCESS_REBOOT_REQUIRED) seen through the 8-bit exit status.
+    # Wine's RemoveExistingProducts reports it after the nested uninstall of the old
+    # version during a major upgrade; accepted only if no file operation is actually
+    # left pending for a reboot.
+    if [ "$rc" = 194 ]; then
+        local pending
+        if pending=$(wine reg query 'HKLM\System\CurrentControlSet\Control\Session Manager' \
+            /v PendingFileRenameOperations 2>/dev/null); then
+            echo "$pending" >&2
+            fail "msiexec $1 $(basename "$2"): reboot required with pending file operations"
+        fi
+        echo "msiexec $1 $(basename "$2"): 3010 (reboot requested), no pending file operations"
+        rc=0
+    fi
+    if [ "$rc" != 0 ]; then
+        grep -a -E "Return value 3|rror" "$c/$3.log" | tail -20 >&2 || true
+        fail "msiexec $1 $(basename "$2") exited with $rc (log: $c/$3.log)"
+    fi
+}
+linksim_pid=
+cleanup() {
+    local rc=$?
+    [ -n "$linksim_pid" ] && kill "$linksim_pid" 2>/dev/null || true
+    wineserver -k 2>/dev/null || true
+    # The prefix (~700 MB) is kept only for a post-mortem of a failed run.
+    if [ "$rc" = 0 ]; then rm -rf "$WINEPREFIX"; else echo "Wine prefix kept: $WINEPREFIX" >&2; fi
+}
+trap cleanup EXIT
+
+step "fresh Wine prefix $WINEPREFIX"
+packaging/ci/wine-prefix.sh "$WINEPREFIX" || fail "cannot create the Wine prefix"
+
+step "install $(basename "$old_msi")"
+msiexec /i "$old_msi" install-1
+wait_for 30 "service cms RUNNING" svc_is RUNNING
+wine sc query cms | tr -d '\r'
+for f in "$pf/cms.exe" "$pf/cms-linksim.exe" "$pd/cms.toml"; do [ -f "$f" ] || fail "missing $f"; done
+[ -d "$pd/data" ] || fail "missing C:\\ProgramData\\cms\\data"
+wait_for 20 "log says the service runs" log_has "service running"
+[ -f "$pd/data/cms.db" ] || fail "no database in C:\\ProgramData\\cms\\data"
+[ ! -e "$pf/bcryptprimitives.dll" ] || fail "the test-only stub DLL was installed by the MSI"
+echo "service RUNNING; log in C:\\ProgramData\\cms\\logs\\cms.log:"
+head -5 "$pd/logs/cms.log"
+
+step "collect from cms-linksim.exe on loopback"
+# From a copy: a simulator still running from Program Files during the upgrade below
+# would hold cms-linksim.exe open, and the installer would have to replace it at reboot.
+mkdir -p "$c/cms-ci"
+cp "$pf/cms-linksim.exe" "$c/cms-ci/"
+wine "$c/cms-ci/cms-linksim.exe" --profile "$(winepath -w "$profile")" --listen A=127.0.0.1:5001 \
+    --speed 300 --duration 4h --wait-links 1 --wait-timeout 60 >"$WINEPREFIX/linksim.log" 2>&1 &
+linksim_pid=$!
+wait_for 60 "an interval is complete in the database" has_complete_interval
+wine "$cms_exe" --config "$conf" status | tr -d '\r'
+before_complete=$(json_field last_complete_interval)
+before_seq=$(json_field last_seq)
+
+step "backup and restore"
+# Back up beside the running service, verify, restore into a scratch server and
+# compare with the live database.
+mkdir -p "$c/cms-ci-peer"
+printf 'server_id = "cms-ci-peer"\r\ndata_dir = "data"\r\n[[acd]]\r\nid = 1\r\nswitch = "127.0.0.1:5001"\r\n' \
+    >"$c/cms-ci-peer/peer.toml"
+wine "$cms_exe" --config "$conf" backup --out 'C:\cms-ci-peer\ci.backup' || fail "cms backup"
+wine "$cms_exe" verify 'C:\cms-ci-peer\ci.backup' || fail "cms verify"
+wine "$cms_exe" --config 'C:\cms-ci-peer\peer.toml' restore 'C:\cms-ci-peer\ci.backup' || fail "cms restore"
+wine "$cms_exe" --config 'C:\cms-ci-peer\peer.toml' compare 'C:\ProgramData\cms\data\cms.db' ||
+    fail "the restored copy differs from the live database"
+
+step "service Stop takes the checkpointing shutdown path; start again"
+wine sc stop cms >/dev/null || fail "sc stop cms"
+wait_for 30 "service cms STOPPED" svc_is STOPPED
+log_has "stop requested by the service control manager" || fail "the Stop control did not reach the collector"
+log_has "stopping: checkpointing" || fail "no checkpoint on Stop"
+grep -a "stop requested\|stopping: checkpointing\|INFO stopped" "$pd/logs/cms.log" | tail -3
+wine sc start cms >/dev/null || fail "sc start cms"
+wait_for 30 "service cms RUNNING again" svc_is RUNNING
+
+step "upgrade to $(basename "$new_msi"): configuration and data kept"
+printf '# local edit kept across upgrades (CI marker)\r\n' >>"$pd/cms.toml"
+msiexec /i "$new_msi" install-2
+wait_for 30 "service cms RUNNING after upgrade" svc_is RUNNING
+uninstall_keys=$(wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null | tr -d '\r')
+products=$(grep -c 'DisplayName.*cms call-data collector' <<<"$uninstall_keys" || true)
+[ "$products" = 1 ] || fail "$products cms products registered after the upgrade (want 1: major upgrade)"
+new_version=$(msiinfo export "$new_msi" Property | tr -d '\r' | awk '$1 == "ProductVersion" {print $2}')
+grep -q "DisplayVersion.*REG_SZ.*$new_version\$" <<<"$uninstall_keys" || fail "installed version is not $new_version"
+echo "one cms product registered, version $new_version"
+grep -q "CI marker" "$pd/cms.toml" || fail "the upgrade replaced the edited C:\\ProgramData\\cms\\cms.toml"
+[ "$(json_field last_seq)" -ge "$before_seq" ] || fail "data lost: last seq $(json_field last_seq) < $before_seq"
+advanced() { [ "$(json_field last_complete_interval)" != "$before_complete" ]; }
+wait_for 60 "collection resumed after the upgrade" advanced
+wine "$cms_exe" --config "$conf" status | tr -d '\r'
+kill "$linksim_pid" 2>/dev/null || true
+linksim_pid=
+
+step "uninstall: service and program files removed, data and configuration kept"
+msiexec /x "$new_msi" uninstall
+if wine sc query cms >/dev/null 2>&1 && [ -n "$(svc_state)" ]; then fail "service cms still registered"; fi
+[ ! -e "$pf/cms.exe" ] || fail "cms.exe still installed"
+[ -f "$pd/data/cms.db" ] || fail "uninstall removed the database"
+[ -f "$pd/cms.toml" ] || fail "uninstall removed the configuration"
+echo "uninstalled; C:\\ProgramData\\cms kept: $(cd "$pd" && find . -maxdepth 2 | sort | tr '\n' ' ')"
+
+echo
+echo "wine checks: all passed"
