@@ -13,10 +13,6 @@ use std::path::Path;
 
 const EPOCH: u64 = 9;
 
-fn tick(ts: i64, last_seq: u64) -> Frame {
-    Frame::Heartbeat { ts, last_seq }
-}
-
 /// The switch's stream: translations and agent 100 at 09:50 (1..5), a tick at 10:05,
 /// call 1 at 10:10 (6..14), AUX/AVAIL toggles from 10:25 (15..49, ending in AUX 2), call 2
 /// at 10:50 (50..58), a final tick at 11:30.
@@ -52,14 +48,6 @@ fn stream() -> Vec<Frame> {
     v.push(tick(t(11, 30, 0), 58));
     assert_contiguous(&v, 1);
     v
-}
-
-fn seqs(frames: &[Frame], lo: u64, hi: u64) -> Vec<Frame> {
-    frames
-        .iter()
-        .filter(|f| matches!(f, Frame::Event(e) if e.seq >= lo && e.seq <= hi))
-        .cloned()
-        .collect()
 }
 
 /// Server B receives everything; server A loses 6..=49 beyond the replay buffer.

@@ -24,15 +24,7 @@ fn stream() -> Vec<Frame> {
 }
 
 fn from_seq(frames: &[Frame], first: u64) -> Vec<Frame> {
-    frames
-        .iter()
-        .filter(|f| matches!(f, Frame::Event(e) if e.seq >= first))
-        .cloned()
-        .collect()
-}
-
-fn tick(ts: i64, last_seq: u64) -> Frame {
-    Frame::Heartbeat { ts, last_seq }
+    seqs(frames, first, u64::MAX)
 }
 
 /// The hand-worked values of the reference scenario.

@@ -31,6 +31,21 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Which ACDs and local dates a command is about.
+#[derive(clap::Args)]
+struct Scope {
+    /// First local date (YYYY-MM-DD); default: from the first interval.
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last local date, inclusive; default: up to the interval being collected.
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// Only this ACD (repeatable); default: every configured ACD (for restore: every
+    /// ACD of the backup).
+    #[arg(long)]
+    acd: Vec<u16>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// The whole story in under a minute: a simulated switch, two collectors on loopback,
@@ -52,20 +67,15 @@ enum Cmd {
     Service,
     /// Link state per ACD, current and last complete interval, checkpoint age, database size.
     Status {
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Intervals that are missing or incomplete (and restored ones), grouped into ranges.
     Gaps {
-        /// First local date (YYYY-MM-DD); default: the first interval recorded.
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last local date, inclusive; default: up to the interval being collected.
-        #[arg(long)]
-        to: Option<NaiveDate>,
-        /// Only this ACD (repeatable); default: every configured ACD.
-        #[arg(long)]
-        acd: Vec<u16>,
+        #[command(flatten)]
+        scope: Scope,
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
         /// Exit with code 3 when any interval is missing or incomplete.
@@ -78,15 +88,8 @@ enum Cmd {
         /// The backup file to write.
         #[arg(long)]
         out: PathBuf,
-        /// First local date (YYYY-MM-DD); default: everything.
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last local date, inclusive.
-        #[arg(long)]
-        to: Option<NaiveDate>,
-        /// Only this ACD (repeatable).
-        #[arg(long)]
-        acd: Vec<u16>,
+        #[command(flatten)]
+        scope: Scope,
         /// Data categories: history, admin, local.
         #[arg(long, default_value = "history,admin,local")]
         data: String,
@@ -94,13 +97,16 @@ enum Cmd {
         /// backup FILE given was taken.
         #[arg(long)]
         since: Option<String>,
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check a backup file's structure, checksums and MAC without a database, and print
     /// what it holds.
     Verify {
+        /// The backup file.
         file: PathBuf,
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -108,13 +114,10 @@ enum Cmd {
     /// with complete copies, keep complete ones, report conflicts. Runs beside a running
     /// collector.
     Restore {
+        /// The backup file (from `cms backup` on the other server).
         file: PathBuf,
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        #[arg(long)]
-        to: Option<NaiveDate>,
-        #[arg(long)]
-        acd: Vec<u16>,
+        #[command(flatten)]
+        scope: Scope,
         /// Data categories to restore: history, admin (local needs --include-local).
         #[arg(long, default_value = "history,admin")]
         data: String,
@@ -125,6 +128,7 @@ enum Cmd {
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -138,6 +142,7 @@ enum Cmd {
         /// Also report intervals complete in one database but not the other.
         #[arg(long)]
         strict: bool,
+        /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -284,9 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Gaps {
-            from,
-            to,
-            acd,
+            scope: Scope { from, to, acd },
             json,
             fail_on_gaps,
         } => {
@@ -316,9 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Backup {
             out,
-            from,
-            to,
-            acd,
+            scope: Scope { from, to, acd },
             data,
             since,
             json,
@@ -418,9 +419,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Restore {
             file,
-            from,
-            to,
-            acd,
+            scope: Scope { from, to, acd },
             data,
             include_local,
             dry_run,

@@ -931,3 +931,17 @@ pub fn assert_contiguous(frames: &[Frame], first: u64) {
         }
     }
 }
+
+/// A switch HEARTBEAT: the time tick that closes intervals when no event flows.
+pub fn tick(ts: i64, last_seq: u64) -> Frame {
+    Frame::Heartbeat { ts, last_seq }
+}
+
+/// The events of `frames` with `lo <= seq <= hi`.
+pub fn seqs(frames: &[Frame], lo: u64, hi: u64) -> Vec<Frame> {
+    frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Event(e) if e.seq >= lo && e.seq <= hi))
+        .cloned()
+        .collect()
+}
