@@ -36,6 +36,30 @@ pub enum FaultKind {
     Clock(i64),
 }
 
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultKind::Down => write!(f, "down"),
+            FaultKind::HalfOpen => write!(f, "half-open"),
+            FaultKind::Slow(n) => write!(f, "slow ({n} events/s)"),
+            FaultKind::Garbage => write!(f, "garbage"),
+            FaultKind::Truncate => write!(f, "truncated frame"),
+            FaultKind::Restart => write!(f, "switch restart"),
+            FaultKind::Clock(d) => write!(f, "clock {d:+} s"),
+        }
+    }
+}
+
+impl std::fmt::Display for LinkSel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkSel::Switch => write!(f, "the switch"),
+            LinkSel::All => write!(f, "every link"),
+            LinkSel::Name(n) => write!(f, "link {n}"),
+        }
+    }
+}
+
 impl FaultKind {
     fn windowed(self) -> bool {
         matches!(

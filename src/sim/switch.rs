@@ -567,7 +567,7 @@ fn apply_fault(
     truth: &std::sync::mpsc::Sender<TruthMsg>,
 ) {
     let _ = cfg;
-    let what = format!("{:?} on {:?}", f.kind, f.link);
+    let what = format!("{} on {}", f.kind, f.link);
     eprintln!(
         "cms-linksim: fault {} {what} at switch time {}",
         if ending { "ends:" } else { "starts:" },
