@@ -126,7 +126,7 @@ fn link_outage_beyond_the_buffer_marks_the_gap_incomplete() {
             "{t}: {reasons}"
         );
         assert!(
-            ("08:00".."09:30").contains(&t.as_str()),
+            ("08:00".."10:00").contains(&t.as_str()),
             "{t} is outside the outage"
         );
     }
@@ -141,8 +141,8 @@ fn link_outage_beyond_the_buffer_marks_the_gap_incomplete() {
 
 #[test]
 fn half_open_link_is_detected_and_replayed() {
-    // 3.5 h of switch time = 3.5 s of wall time: longer than 3 heartbeats.
-    let p = morning(&["--faults", "A:halfopen@07:00-10:30", "--buffer", "400000"]);
+    // 4.5 h of switch time = 4.5 s of wall time: well beyond 3 heartbeats (3 s).
+    let p = morning(&["--faults", "A:halfopen@07:00-11:30", "--buffer", "400000"]);
     let (a, b) = verdicts(&p);
     assert_all_complete(&a, "A", &p.a.log());
     assert_all_complete(&b, "B", &p.b.log());
