@@ -29,6 +29,10 @@ use tracing::{info, warn};
 /// Frames handled in a row from what is already received, before the timers are checked.
 const BATCH: usize = 1024;
 
+/// Closed intervals held before a commit is forced (a replay or catch-up closes many
+/// per second; in real time one closes every 15 minutes).
+const MAX_PENDING_INTERVALS: usize = 8;
+
 /// How long shutdown waits for the ACD tasks to checkpoint and close.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -424,6 +428,12 @@ impl AcdTask {
             // branches never win: check the timers here too (every 256 frames), so
             // checkpoints, acknowledgements and heartbeats keep their period at any load.
             frames += 1;
+            // Closed intervals wait in memory for the next commit: when a fast replay
+            // closes many, commit early so memory stays bounded at any speed.
+            if self.closed.len() >= MAX_PENDING_INTERVALS {
+                next_ck = Instant::now() + ck_every;
+                self.checkpoint(conn, peer).await?;
+            }
             if frames >= 256 {
                 frames = 0;
                 let now = Instant::now();
