@@ -185,6 +185,41 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         path: tmp_path.clone(),
         done: false,
     };
+    // The days the daily summaries cover, so a restore can tell without reading the
+    // summary blocks whether it needs them (a free header property: older readers ignore
+    // it, and a file without it is read in full).
+    let summary_days = if opts.sel.categories.history {
+        let (dlo, dhi) = opts.sel.date_range_strings();
+        let mut lo_d: Option<String> = None;
+        let mut hi_d: Option<String> = None;
+        for &acd in &acds {
+            for t in TABLES {
+                let (a, b): (Option<String>, Option<String>) = tx.query_row(
+                    &format!(
+                        "SELECT MIN(row_date), MAX(row_date) FROM d{} WHERE acd = ?1
+                         AND row_date >= ?2 AND row_date < ?3",
+                        t.name
+                    ),
+                    params![acd, dlo, dhi],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                lo_d = match (lo_d, a) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                hi_d = match (hi_d, b) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    (x, y) => x.or(y),
+                };
+            }
+        }
+        match (lo_d, hi_d) {
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => String::new(),
+        }
+    } else {
+        String::new()
+    };
     let header = Header {
         schema_version: SCHEMA_VERSION as u32,
         created_at: crate::store::intervals::now_secs(),
@@ -200,6 +235,7 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
                 "since".into(),
                 opts.since.map(|s| s.to_string()).unwrap_or_default(),
             ),
+            ("summary_days".into(), summary_days),
         ],
     };
     let buf = std::io::BufWriter::with_capacity(1 << 20, file);

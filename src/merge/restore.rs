@@ -361,7 +361,9 @@ pub fn restore(
         rep.days_resummarized += 1;
     }
     let mut summary_days = BTreeSet::new();
-    if cats.history {
+    if cats.history && !summaries_needed(store, &header, &acds, grid)? {
+        // Every day the backup has summaries for is complete here: nothing to take.
+    } else if cats.history {
         let (n, days) = take_summaries(store, &mut rd, &acds, grid)?;
         rep.summary_rows_taken = n;
         summary_days = days;
@@ -525,6 +527,47 @@ fn apply_interval(
         now_secs(),
     ])?;
     Ok(())
+}
+
+/// Whether the backup's summary rows can matter here: unless the backup says which days
+/// its daily summaries cover (`summary_days` header property) and every one of those
+/// days is complete on this server, they must be read.
+fn summaries_needed(
+    store: &Store,
+    header: &archive::Header,
+    acds: &[u16],
+    grid: &Grid,
+) -> anyhow::Result<bool> {
+    let Some((_, range)) = header.properties.iter().find(|(k, _)| k == "summary_days") else {
+        return Ok(true);
+    };
+    if range.is_empty() {
+        return Ok(false);
+    }
+    let Some((a, b)) = range.split_once("..") else {
+        return Ok(true);
+    };
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d");
+    let (Ok(mut d), Ok(last)) = (parse(a), parse(b)) else {
+        return Ok(true);
+    };
+    while d <= last {
+        let from = grid.day_start(d);
+        let to = grid.day_start(d.succ_opt().expect("date in range"));
+        for &acd in acds {
+            let complete: i64 = store.conn.query_row(
+                "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND istart >= ?2
+                   AND istart < ?3 AND status = 'complete'",
+                params![acd, from, to],
+                |r| r.get(0),
+            )?;
+            if complete < grid.intervals_in_day(d) {
+                return Ok(true);
+            }
+        }
+        d = d.succ_opt().expect("date in range");
+    }
+    Ok(false)
 }
 
 /// Takes the backup's summary rows for periods this server has no intervals for; returns
