@@ -209,11 +209,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             collection_running: true,
         },
     )?;
-    write!(
-        out,
-        "      {}",
-        rep.render(&grid).replace("\n  ", "\n      ")
-    )?;
+    write!(out, "      {}", rep.render().replace("\n  ", "\n      "))?;
 
     let _ = stop_tx.send(true);
     for c in collectors {

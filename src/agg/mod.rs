@@ -1014,7 +1014,7 @@ impl Aggregator {
             c.vdn_acw_ms += acw;
             c.vdn_hold_ms += hold;
             if c.ended.is_some() && c.outstanding == 0 {
-                self.book_vdn(p.call, ts);
+                self.book_vdn(p.call);
             }
         }
     }
@@ -1106,14 +1106,14 @@ impl Aggregator {
             r[ti::ABNCALLS] += (kind == EndKind::Abandoned && !answered) as i64;
         }
         if outstanding == 0 {
-            self.book_vdn(call, ts);
+            self.book_vdn(call);
         }
     }
 
-    fn book_vdn(&mut self, call: u32, ts: i64) {
+    /// Books the call's VDN items at its completion (the current instant).
+    fn book_vdn(&mut self, call: u32) {
         use idx::vdn as vi;
         let c = self.st.calls.remove(&call).expect("present");
-        let _ = ts;
         if c.tainted {
             return self.mark_open(reason::CALL_ACROSS_GAP);
         }

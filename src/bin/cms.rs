@@ -455,7 +455,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
-                print!("{}", rep.render(&grid));
+                print!("{}", rep.render());
             }
             Ok(if rep.conflicts.is_empty() {
                 ExitCode::SUCCESS

@@ -746,8 +746,7 @@ fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> an
 }
 
 impl RestoreReport {
-    pub fn render(&self, grid: &Grid) -> String {
-        let _ = grid;
+    pub fn render(&self) -> String {
         let mut o = String::new();
         if self.dry_run {
             o += &format!("plan for {} (dry run: nothing written)\n", self.file);
