@@ -27,13 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Why an interval is incomplete (docs/data-items.md, "Interval status").
 pub mod reason {
     pub const COLLECTION_START: &str = "collection_start";
-    pub const LINK_DOWN: &str = "link_down";
     pub const REPLAY_GAP: &str = "replay_gap";
     pub const EPOCH_CHANGE: &str = "epoch_change";
     pub const CALL_ACROSS_GAP: &str = "call_across_gap";
     pub const CLOCK_CHANGE: &str = "clock_change";
-    pub const PROTOCOL_ERROR: &str = "protocol_error";
-    pub const RESTART_NO_REPLAY: &str = "restart_no_replay";
     /// An event referred to a call or agent the collector was not tracking.
     pub const UNKNOWN_ENTITY: &str = "unknown_entity";
 }
