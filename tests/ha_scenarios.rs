@@ -232,7 +232,7 @@ fn aside(db: &Path) -> PathBuf {
 #[test]
 fn s6_rolling_upgrade() {
     let mut p = morning("26", "3000", "");
-    for (me, other, when) in [("A", "B", "07:30"), ("B", "A", "09:30")] {
+    for (me, when) in [("A", "07:30"), ("B", "09:30")] {
         let (c, o) = if me == "A" {
             (&mut p.a, &p.b)
         } else {
@@ -257,7 +257,6 @@ fn s6_rolling_upgrade() {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(now, 2, "{me} migrated on start");
-        let _ = other;
     }
     wait_switch_time(&p.a, at("11:15"), LIMIT);
     recover(&p.b, &p.a, "b.cmsbak");
@@ -323,6 +322,34 @@ fn regenerate_schema_v1_fixture() {
     std::fs::copy(c.db_path(), fixtures.join("cms-schema-v1.db")).unwrap();
 }
 
+/// A small tmpfs mounted over `dir` for the test, unmounted when dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    /// # Panics
+    /// Where tmpfs cannot be mounted (not root): the test fails loudly, it never skips.
+    fn mount(dir: &Path, size: &str) -> SmallFs {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "{}: this test needs a small tmpfs (run as root, or where mount -t tmpfs is allowed)",
+            dir.display()
+        );
+        SmallFs(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// 7: the backup destination fills up: a clear error naming the path at once, no file
 /// that looks valid, nothing changed; after freeing space the same command succeeds.
 #[test]
@@ -331,23 +358,7 @@ fn s7_backup_destination_full_then_freed() {
     wait_switch_time(&p.b, at("09:00"), LIMIT);
     let mnt = p.b.dir.path().join("small");
     std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        mounted,
-        "this test needs a small tmpfs (run as root, or where mount -t tmpfs is allowed)"
-    );
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    let _fs = SmallFs::mount(&mnt, "4m");
     let filler = mnt.join("filler");
     std::fs::write(&filler, vec![0u8; 3_900_000]).unwrap();
     let bak = mnt.join("b.cmsbak");
@@ -389,20 +400,7 @@ fn s7_restore_target_disk_full_then_freed() {
     );
     let data = target.dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&data)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "this test needs a small tmpfs (run as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(data.clone());
+    let _fs = SmallFs::mount(&data, "1m");
     let (code, out) = target.cms(&["restore", path(&bak)]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(path(&data)), "names the path: {out}");

@@ -12,7 +12,6 @@ use crate::items::TABLES;
 use crate::store::{select_columns, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use rusqlite::params;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -159,10 +158,11 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         .to_string_lossy()
         .to_string();
     // One snapshot for everything below.
+    let db = store.path.display().to_string();
     let tx = store
         .conn
         .transaction()
-        .context("cannot start a snapshot")?;
+        .with_context(|| format!("{db}: cannot start a snapshot"))?;
     let (lo, hi) = opts.sel.utc_range();
     let acds = opts.sel.acds.clone();
     // Estimate before writing: rows x ~12 compressed bytes, plus headroom.
@@ -281,7 +281,7 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
                     r.get::<_, i64>(11)? as u64,
                     &sum,
                 )
-                .map_err(|e| anyhow::anyhow!("{}: interval {istart}: {e}", store_path(&tx)))?;
+                .map_err(|e| anyhow::anyhow!("{db}: interval {istart}: {e}"))?;
                 e.epoch = r.get(7)?;
                 e.first_seq = r.get(8)?;
                 e.last_seq = r.get(9)?;
@@ -420,7 +420,6 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    let _ = std::io::stdout().flush();
     Ok(BackupSummary {
         file: out.display().to_string(),
         intervals: sum.intervals,
@@ -429,10 +428,6 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         raw_bytes: sum.raw_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn store_path(tx: &rusqlite::Transaction<'_>) -> String {
-    tx.path().unwrap_or("database").to_string()
 }
 
 impl Categories {

@@ -287,7 +287,8 @@ pub fn restore(
         store.conn.execute(
             "INSERT INTO restore_log (started_at, file, source_server, categories) VALUES (?1, ?2, ?3, ?4)",
             params![now_secs(), rep.file, rep.source_server, rep.categories],
-        )?;
+        )
+        .with_context(|| format!("{}: cannot record the restore", store.path.display()))?;
         store.conn.last_insert_rowid()
     };
 
@@ -369,30 +370,39 @@ pub fn restore(
         summary_days = days;
     }
     if cats.admin {
-        rep.admin_rows = replace_admin(store, &mut rd, &acds)?;
+        rep.admin_rows = replace_admin(store, &mut rd, &acds).with_context(|| {
+            format!(
+                "{}: replacing the ACD administration data",
+                store.path.display()
+            )
+        })?;
     }
     if cats.local {
-        rep.local_rows = replace_local(store, &mut rd)?;
+        rep.local_rows = replace_local(store, &mut rd)
+            .with_context(|| format!("{}: replacing the local settings", store.path.display()))?;
     }
     let conflict_list: Vec<serde_json::Value> = rep
         .conflicts
         .iter()
         .map(|c| serde_json::json!({"acd": c.acd, "istart": c.istart}))
         .collect();
-    store.conn.execute(
-        "UPDATE restore_log SET finished_at = ?2, filled = ?3, replaced = ?4, kept = ?5,
+    store
+        .conn
+        .execute(
+            "UPDATE restore_log SET finished_at = ?2, filled = ?3, replaced = ?4, kept = ?5,
            conflicts = ?6, skipped_current = ?7, conflict_list = ?8 WHERE id = ?1",
-        params![
-            log_id,
-            now_secs(),
-            rep.filled as i64,
-            rep.replaced as i64,
-            rep.kept as i64,
-            rep.conflicts.len() as i64,
-            rep.skipped_current as i64,
-            serde_json::to_string(&conflict_list)?,
-        ],
-    )?;
+            params![
+                log_id,
+                now_secs(),
+                rep.filled as i64,
+                rep.replaced as i64,
+                rep.kept as i64,
+                rep.conflicts.len() as i64,
+                rep.skipped_current as i64,
+                serde_json::to_string(&conflict_list)?,
+            ],
+        )
+        .with_context(|| format!("{}: cannot record the restore", store.path.display()))?;
 
     // What is still missing, and what the source cannot give back.
     for &a in &acds {
