@@ -104,6 +104,25 @@ impl<'a> Dec<'a> {
         }
         Ok(n as usize)
     }
+    /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    #[inline]
+    pub fn varint(&mut self) -> DResult<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(format!("varint cut short at offset {}", self.pos));
+            };
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return Err(format!("varint over 64 bits at offset {}", self.pos - 1));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        unreachable!("the tenth byte ends the varint or is refused")
+    }
     pub fn end(&self, what: &str) -> DResult<()> {
         if self.remaining() != 0 {
             return Err(format!(
@@ -582,11 +601,55 @@ pub(crate) fn encode_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// Decodes one all-integer table section (interval tables) against the file's directory:
-/// the table id and the rows, flat.
+/// Zigzag: small magnitudes of either sign become small unsigned numbers.
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+pub(crate) fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Appends the rows of an all-integer table section (interval tables) after its id and
+/// row count: format 1 row by row as i64 LE, format 2 column by column as zigzag LEB128
+/// varints (`proto/backup-format.md`, "Interval sections").
+pub(crate) fn encode_int_rows(out: &mut Vec<u8>, version: u16, ncols: usize, rows: &[&[i64]]) {
+    if version < 2 {
+        for r in rows {
+            for v in r.iter() {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        return;
+    }
+    for c in 0..ncols {
+        // Room for the longest encodings, then cut back to what was written.
+        let at = out.len();
+        out.resize(at + rows.len() * 10, 0);
+        let buf = &mut out[at..];
+        let mut p = 0;
+        for r in rows {
+            let mut u = zigzag(r[c]);
+            while u >= 0x80 {
+                buf[p] = u as u8 | 0x80;
+                p += 1;
+                u >>= 7;
+            }
+            buf[p] = u as u8;
+            p += 1;
+        }
+        out.truncate(at + p);
+    }
+}
+
+/// Decodes one all-integer table section (interval tables) of a format `version` file
+/// against the file's directory: the table id and the rows, flat, row by row.
 pub(crate) fn decode_int_section(
     d: &mut Dec<'_>,
     tables: &[TableSchema],
+    version: u16,
 ) -> DResult<(u16, Vec<i64>)> {
     let id = d.u16()?;
     let t = tables
@@ -597,16 +660,75 @@ pub(crate) fn decode_int_section(
     }
     let n = d.u32()?;
     let ncols = t.columns.len();
+    let min_value = if version < 2 { 8 } else { 1 };
     let n = d.count(
         n.into(),
         MAX_SECTION_ROWS.into(),
-        ncols * 8,
+        ncols * min_value,
         &format!("{} row count", t.name),
     )?;
-    let b = d.take(n * ncols * 8)?;
-    let flat = b
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    if version < 2 {
+        let b = d.take(n * ncols * 8)?;
+        let flat = b
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        return Ok((id, flat));
+    }
+    let mut flat = vec![0i64; n * ncols];
+    for c in 0..ncols {
+        for r in 0..n {
+            flat[r * ncols + c] = unzigzag(d.varint()?);
+        }
+    }
     Ok((id, flat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::release_tables;
+
+    #[test]
+    fn format_2_sections_round_trip_extremes_and_refuse_bad_varints() {
+        let tables = release_tables();
+        let id = tables.iter().position(|t| t.name == "htkgrp").unwrap();
+        let n = tables[id].columns.len();
+        let specials = [0, 1, -1, 63, -64, 64, 127, 128, i64::MAX, i64::MIN, 1 << 40];
+        let flat: Vec<i64> = (0..3 * n).map(|i| specials[i % specials.len()]).collect();
+        let rows: Vec<&[i64]> = flat.chunks_exact(n).collect();
+        for version in [1, 2] {
+            let mut b = Vec::new();
+            Enc(&mut b).u16(id as u16);
+            Enc(&mut b).u32(3);
+            encode_int_rows(&mut b, version, n, &rows);
+            let mut d = Dec::new(&b);
+            assert_eq!(
+                decode_int_section(&mut d, &tables, version).unwrap(),
+                (id as u16, flat.clone())
+            );
+            d.end("section").unwrap();
+            // Cut anywhere: an error, never a panic or a short read taken as whole.
+            for cut in 0..b.len() {
+                assert!(decode_int_section(&mut Dec::new(&b[..cut]), &tables, version).is_err());
+            }
+        }
+        // 0 (1 byte) and 2^64 - 1 (10 bytes) are the extremes; an 11th byte or a tenth
+        // byte over 1 is refused.
+        assert_eq!(Dec::new(&[0]).varint().unwrap(), 0);
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(Dec::new(&max).varint().unwrap(), u64::MAX);
+        let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert!(Dec::new(&over)
+            .varint()
+            .unwrap_err()
+            .contains("over 64 bits"));
+        let long = [0x80u8; 11];
+        assert!(Dec::new(&long).varint().is_err());
+        for v in specials {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
 }

@@ -37,7 +37,7 @@ pub const MAGIC: [u8; 8] = *b"\x89CMSBAK\n";
 /// First 8 bytes of the trailer (the last [`TRAILER_LEN`] bytes of the file).
 pub const TRAILER_MAGIC: [u8; 8] = *b"CMSBKEND";
 /// The format version this release writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The oldest format version this release reads (every version ever shipped).
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Length of the fixed prefix: magic, version, flags, header length.
@@ -50,7 +50,7 @@ pub const TRAILER_LEN: usize = 176;
 /// never split, so a block can exceed it by up to one interval).
 pub const BLOCK_TARGET_RAW: usize = 1 << 20;
 /// zstd level for blocks and the manifest.
-pub const ZSTD_LEVEL: i32 = 3;
+pub const ZSTD_LEVEL: i32 = 1;
 
 /// Limits: every length or count read from a file is checked against one of these before
 /// anything is allocated (`proto/backup-format.md`, "Limits").
@@ -424,14 +424,14 @@ pub(crate) fn checksum_table(h: &mut blake3::Hasher, t: &TableSchema, flat: &[i6
     }
     // Hash in large pieces: blake3 output does not depend on how the input is split, and
     // feeding it 8 bytes at a time costs several times more than the hashing itself.
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
     for row in flat.chunks_exact(n) {
         for (i, v) in row.iter().enumerate() {
             if i != 0 && i != istart_col {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
         }
-        if buf.len() >= 60 * 1024 {
+        if buf.len() >= 248 * 1024 {
             h.update(&buf);
             buf.clear();
         }

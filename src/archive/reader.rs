@@ -528,6 +528,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.block(e.block)?;
         let raw = &self.cache.as_ref().expect("block just loaded").1;
         let tables = &self.tables;
+        let version = self.version;
         let sec = &raw[e.raw_offset as usize..(e.raw_offset + e.raw_len) as usize];
         let id = format!("interval acd {} istart {}", e.acd, e.istart);
         let what = format!("{id} in block {}", e.block);
@@ -544,7 +545,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let nt = d.u16().map_err(m)?;
         let mut out: Vec<(u16, Vec<i64>)> = Vec::with_capacity(nt.min(MAX_TABLES) as usize);
         for _ in 0..nt {
-            let (tid, flat) = codec::decode_int_section(&mut d, tables).map_err(m)?;
+            let (tid, flat) = codec::decode_int_section(&mut d, tables, version).map_err(m)?;
             let t = &tables[tid as usize];
             if t.kind != TableKind::Interval || out.last().is_some_and(|l| l.0 >= tid) {
                 return Err(m(format!("table {} out of place", t.name)));

@@ -407,29 +407,41 @@ impl<W: Write> ArchiveWriter<W> {
     /// No interval is open, the table is not an interval table, the row has the wrong
     /// number of values or another ACD or interval start.
     pub fn row(&mut self, table: &str, values: &[i64]) -> Result<()> {
+        self.rows(table, values)
+    }
+
+    /// Adds rows of the open interval to interval table `table`, flat: any number of
+    /// rows of the table's columns one after the other (as [`ArchiveWriter::row`]).
+    ///
+    /// # Errors
+    /// As [`ArchiveWriter::row`]; the length is not a whole number of rows.
+    pub fn rows(&mut self, table: &str, flat: &[i64]) -> Result<()> {
         self.check_usable()?;
         let id = self.table(table, TableKind::Interval)?;
         let t = &self.tables[id];
         let Some(open) = self.interval.as_mut() else {
             return Err(self.usage(format!("{table} row outside an interval")));
         };
-        if values.len() != t.columns.len() {
-            let n = t.columns.len();
+        let n = t.columns.len();
+        if n == 0 || flat.len() % n != 0 {
             return Err(self.usage(format!(
-                "{table} row has {} values, the table has {n} columns",
-                values.len()
+                "{table} rows: {} values is not a whole number of {n}-column rows",
+                flat.len()
             )));
         }
         let ist = t.key_columns as usize - 1;
-        if values[0] != open.entry.acd as i64 || values[ist] != open.entry.istart {
-            let (a, s) = (open.entry.acd, open.entry.istart);
+        let (acd, istart) = (open.entry.acd as i64, open.entry.istart);
+        if let Some(r) = flat
+            .chunks_exact(n)
+            .find(|r| r[0] != acd || r[ist] != istart)
+        {
             return Err(self.usage(format!(
-                "{table} row for acd {} istart {} in interval acd {a} istart {s}",
-                values[0], values[ist]
+                "{table} row for acd {} istart {} in interval acd {acd} istart {istart}",
+                r[0], r[ist]
             )));
         }
-        open.rows[id].extend_from_slice(values);
-        open.bytes += values.len() * 8;
+        open.rows[id].extend_from_slice(flat);
+        open.bytes += flat.len() * 8;
         if open.bytes + 64 > MAX_BLOCK_RAW as usize {
             self.failed = true;
             return Err(self.usage(format!(
@@ -463,13 +475,19 @@ impl<W: Write> ArchiveWriter<W> {
             let n = t.columns.len();
             let k = t.key_columns as usize;
             let mut rows: Vec<&[i64]> = open.rows[id].chunks_exact(n).collect();
-            rows.sort_unstable_by(|a, b| a[..k].cmp(&b[..k]));
-            if let Some(w) = rows.windows(2).find(|w| w[0][..k] == w[1][..k]) {
-                let dup = w[0][..k].to_vec();
-                return Err(self.usage(format!("{}: two rows with key {dup:?}", t.name)));
+            // Rows usually come in key order already (the database's primary key).
+            let in_order = rows.windows(2).all(|w| w[0][..k] < w[1][..k]);
+            if !in_order {
+                rows.sort_unstable_by(|a, b| a[..k].cmp(&b[..k]));
+                if let Some(w) = rows.windows(2).find(|w| w[0][..k] == w[1][..k]) {
+                    let dup = w[0][..k].to_vec();
+                    return Err(self.usage(format!("{}: two rows with key {dup:?}", t.name)));
+                }
+                let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+                checksum_table(&mut hasher, t, &flat);
+            } else {
+                checksum_table(&mut hasher, t, &open.rows[id]);
             }
-            let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-            checksum_table(&mut hasher, t, &flat);
             total += rows.len() as u64;
             if !rows.is_empty() {
                 size += 6 + rows.len() * n * 8;
@@ -500,11 +518,8 @@ impl<W: Write> ArchiveWriter<W> {
         for (id, rows) in &sorted {
             e.u16(*id as u16);
             e.u32(rows.len() as u32);
-            for r in rows {
-                for v in r.iter() {
-                    e.i64(*v);
-                }
-            }
+            let ncols = self.tables[*id].columns.len();
+            codec::encode_int_rows(e.0, FORMAT_VERSION, ncols, rows);
         }
         drop(sorted);
         entry.block = self.blocks_written;

@@ -9,7 +9,8 @@
 use super::{Categories, Selection};
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
 use crate::items::TABLES;
-use crate::store::{select_columns, Store, SCHEMA_VERSION};
+use crate::store::raw::RawStmt;
+use crate::store::{Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use rusqlite::params;
 use std::path::{Path, PathBuf};
@@ -146,6 +147,15 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 /// The database cannot be read, the destination cannot be written (named), or the
 /// stored data is inconsistent (an interval whose rows do not match its checksum).
 pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
+    let r = backup_snapshot(store, opts);
+    if !store.conn.is_autocommit() {
+        // Failed with the snapshot open: end it (it only read).
+        let _ = store.conn.execute_batch("ROLLBACK");
+    }
+    r
+}
+
+fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
     let out = &opts.out;
     let dir = match out.parent() {
@@ -157,12 +167,12 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         .with_context(|| format!("{}: not a file name", out.display()))?
         .to_string_lossy()
         .to_string();
-    // One snapshot for everything below.
+    // One snapshot for everything below, shared with a second reader connection when
+    // one can join it (see `Snapshot`).
     let db = store.path.display().to_string();
-    let tx = store
-        .conn
-        .transaction()
+    let snap = Snapshot::take(store, opts.sel.categories.history)
         .with_context(|| format!("{db}: cannot start a snapshot"))?;
+    let tx = &store.conn;
     let (lo, hi) = opts.sel.utc_range();
     let acds = opts.sel.acds.clone();
     // Estimate before writing: rows x ~12 compressed bytes, plus headroom.
@@ -252,64 +262,58 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
     };
     let mut rows_done: u64 = 0;
     if opts.sel.categories.history {
-        for &acd in &acds {
-            let mut st = tx.prepare(
-                "SELECT istart, intrvl, row_date, starttime, status, reasons, source, epoch,
-                        first_seq, last_seq, updated_at, row_count, checksum
-                 FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
-                   AND updated_at >= ?4
-                 ORDER BY istart",
-            )?;
-            let mut q = st.query(params![acd, lo, hi, opts.since.unwrap_or(i64::MIN)])?;
-            while let Some(r) = q.next()? {
-                let istart: i64 = r.get(0)?;
-                let status: String = r.get(4)?;
-                let sum: String = r.get(12)?;
-                let mut e = ManifestEntry::new(
-                    acd,
-                    istart,
-                    r.get::<_, i64>(1)? as u32,
-                    &r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)? as u32,
-                    if status == "complete" {
-                        Status::Complete
-                    } else {
-                        Status::Incomplete
-                    },
-                    &r.get::<_, String>(5)?,
-                    &r.get::<_, String>(6)?,
-                    r.get::<_, i64>(11)? as u64,
-                    &sum,
-                )
-                .map_err(|e| anyhow::anyhow!("{db}: interval {istart}: {e}"))?;
-                e.epoch = r.get(7)?;
-                e.first_seq = r.get(8)?;
-                e.last_seq = r.get(9)?;
-                e.updated_at = r.get(10)?;
-                w.begin_interval(e)?;
-                for t in TABLES {
-                    let mut rs = tx.prepare_cached(&format!(
-                        "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
-                        select_columns(t),
-                        t.name
-                    ))?;
-                    let n = 2 + t.keys.len() + t.items.len();
-                    let mut rq = rs.query(params![acd, istart])?;
-                    let mut vals = vec![0i64; n];
-                    let table = t.interval_table();
-                    while let Some(row) = rq.next()? {
-                        for (i, v) in vals.iter_mut().enumerate() {
-                            *v = row.get(i)?;
-                        }
-                        w.row(&table, &vals)?;
-                        rows_done += 1;
-                    }
+        let range = (lo, hi, opts.since.unwrap_or(i64::MIN));
+        let readers = 1 + snap.extra.len() as u64;
+        let conn = &mut store.conn;
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let mut rxs = Vec::new();
+            let (t0, r0) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+            rxs.push(r0);
+            let acds = &acds;
+            scope.spawn(move || read_intervals(conn, acds, range, 0, readers, t0));
+            for (i, c) in snap.extra.into_iter().enumerate() {
+                let (t, r) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+                rxs.push(r);
+                scope.spawn(move || read_intervals(&c, acds, range, 1 + i as u64, readers, t));
+            }
+            // Intervals come back in order: index i from reader (i / CHUNK) % readers.
+            let mut next: u64 = 0;
+            loop {
+                let from = ((next / CHUNK) % readers) as usize;
+                let Ok(got) = rxs[from].recv() else {
+                    break;
+                };
+                let got = got.with_context(|| format!("{db}: reading intervals"))?;
+                if got.index != next {
+                    bail!(
+                        "{db}: the backup's readers disagree (interval {} where {next} was due)",
+                        got.index
+                    );
                 }
-                w.end_interval()?;
+                let (acd, istart) = (got.entry.acd, got.entry.istart);
+                w.begin_interval(got.entry)?;
+                for (t, flat) in TABLES.iter().zip(&got.rows) {
+                    w.rows(&t.interval_table(), flat)?;
+                    rows_done += (flat.len() / (2 + t.keys.len() + t.items.len())) as u64;
+                }
+                w.end_interval()
+                    .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
                 if let Some(b) = &bar {
                     b.set_position(rows_done);
                 }
+                next += 1;
             }
+            // Every reader is done; one still holding intervals saw another snapshot.
+            for rx in &rxs {
+                if let Ok(got) = rx.recv() {
+                    got?;
+                    bail!("{db}: the backup's readers disagree about the intervals");
+                }
+            }
+            Ok(())
+        })?;
+        let tx = &store.conn;
+        for &acd in &acds {
             // Summaries of the chosen dates (the restore takes them only for periods the
             // target no longer has intervals for).
             let (dlo, dhi) = opts.sel.date_range_strings();
@@ -347,6 +351,7 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
             }
         }
     }
+    let tx = &store.conn;
     if opts.sel.categories.admin {
         for &acd in &acds {
             let mut st = tx.prepare(
@@ -401,7 +406,10 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
             w.local_setting(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
         }
     }
-    drop(tx);
+    store
+        .conn
+        .execute_batch("COMMIT")
+        .with_context(|| format!("{db}: cannot end the snapshot"))?;
     let sum = w.finish()?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -428,6 +436,189 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         raw_bytes: sum.raw_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Intervals are read in runs of this many by each reader in turn.
+const CHUNK: u64 = 8;
+
+/// How often the extra readers try to join the main connection's snapshot before the
+/// backup goes on with one reader.
+const JOIN_TRIES: u32 = 20;
+
+/// Reader connections besides the store's: SQLite decoding rows is most of a backup's
+/// work, so two readers and the writer share two cores (more readers measured no
+/// faster on two cores).
+const EXTRA_READERS: usize = 1;
+
+/// The read snapshot of a backup: a read transaction on the store's connection and,
+/// when they could join exactly the same snapshot, more connections to read intervals
+/// in parallel.
+struct Snapshot {
+    extra: Vec<rusqlite::Connection>,
+}
+
+impl Snapshot {
+    /// Opens the read transaction on `store.conn` (ended by the caller). SQLite's
+    /// snapshot API is not in the bundled build, so joining is checked instead: each
+    /// extra connection notes `PRAGMA data_version` (which moves on every commit made by
+    /// another connection), the main connection starts its snapshot, the extra ones start
+    /// theirs, and if no data version has moved, no commit came in between: all see the
+    /// same database. Otherwise all start again.
+    fn take(store: &mut Store, parallel: bool) -> rusqlite::Result<Snapshot> {
+        let begin = |c: &rusqlite::Connection| -> rusqlite::Result<()> {
+            c.execute_batch("BEGIN")?;
+            // A deferred transaction takes its snapshot at the first read.
+            c.query_row("SELECT COUNT(*) FROM interval_status WHERE 0", [], |_| {
+                Ok(())
+            })
+        };
+        let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
+            c.query_row("PRAGMA data_version", [], |r| r.get(0))
+        };
+        let mut extra = Vec::new();
+        for _ in 0..if parallel { EXTRA_READERS } else { 0 } {
+            let Ok(c) = rusqlite::Connection::open_with_flags(
+                &store.path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ) else {
+                break;
+            };
+            c.busy_timeout(std::time::Duration::from_secs(5))?;
+            extra.push(c);
+        }
+        if extra.is_empty() {
+            begin(&store.conn)?;
+            return Ok(Snapshot { extra });
+        }
+        for _ in 0..JOIN_TRIES {
+            let before = extra
+                .iter()
+                .map(version)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            begin(&store.conn)?;
+            extra.iter().try_for_each(begin)?;
+            let after = extra
+                .iter()
+                .map(version)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if before == after {
+                return Ok(Snapshot { extra });
+            }
+            for c in extra.iter().chain([&store.conn]) {
+                c.execute_batch("ROLLBACK")?;
+            }
+        }
+        tracing::info!("the database changed on every try: backing up with one reader");
+        begin(&store.conn)?;
+        Ok(Snapshot { extra: vec![] })
+    }
+}
+
+/// One interval read from the snapshot: its status row and its rows per table
+/// (`TABLES` order, flat, in the backup's column order `acd, keys..., istart, items...`).
+struct ReadInterval {
+    index: u64,
+    entry: ManifestEntry,
+    rows: Vec<Vec<i64>>,
+}
+
+/// Reads the intervals `[lo, hi)` of `acds` changed at or after `since`, numbered in
+/// order; sends those of runs `me`, `me + readers`, ... to `out`. Stops at the first
+/// error (sent) or when the receiver is gone.
+fn read_intervals(
+    conn: &rusqlite::Connection,
+    acds: &[u16],
+    (lo, hi, since): (i64, i64, i64),
+    me: u64,
+    readers: u64,
+    out: std::sync::mpsc::SyncSender<anyhow::Result<ReadInterval>>,
+) {
+    let mut index: u64 = 0;
+    let mut run = || -> anyhow::Result<()> {
+        let mut stmts = TABLES
+            .iter()
+            .map(|t| {
+                let mut cols: Vec<&str> = t.keys.to_vec();
+                cols.extend(t.items.iter().map(|(n, _)| *n));
+                RawStmt::new(
+                    conn,
+                    &format!(
+                        "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
+                        cols.join(", "),
+                        t.name
+                    ),
+                )
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = conn.prepare(
+            "SELECT istart, intrvl, row_date, starttime, status, reasons, source, epoch,
+                    first_seq, last_seq, updated_at, row_count, checksum
+             FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
+               AND updated_at >= ?4
+             ORDER BY istart",
+        )?;
+        for &acd in acds {
+            let mut q = st.query(params![acd, lo, hi, since])?;
+            while let Some(r) = q.next()? {
+                let i = index;
+                index += 1;
+                if (i / CHUNK) % readers != me {
+                    continue;
+                }
+                let istart: i64 = r.get(0)?;
+                let status: String = r.get(4)?;
+                let mut e = ManifestEntry::new(
+                    acd,
+                    istart,
+                    r.get::<_, i64>(1)? as u32,
+                    &r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)? as u32,
+                    if status == "complete" {
+                        Status::Complete
+                    } else {
+                        Status::Incomplete
+                    },
+                    &r.get::<_, String>(5)?,
+                    &r.get::<_, String>(6)?,
+                    r.get::<_, i64>(11)? as u64,
+                    &r.get::<_, String>(12)?,
+                )
+                .map_err(|e| anyhow::anyhow!("interval {istart}: {e}"))?;
+                e.epoch = r.get(7)?;
+                e.first_seq = r.get(8)?;
+                e.last_seq = r.get(9)?;
+                e.updated_at = r.get(10)?;
+                let mut rows = Vec::with_capacity(TABLES.len());
+                for (t, q) in TABLES.iter().zip(stmts.iter_mut()) {
+                    // The query leaves out acd and istart (known): put them in place.
+                    let nk = t.keys.len();
+                    let mut part = Vec::new();
+                    let n = q.append_rows(&[acd as i64, istart], &mut part)?;
+                    let mut flat = Vec::with_capacity(part.len() + 2 * n);
+                    for r in part.chunks_exact(nk + t.items.len()) {
+                        flat.push(acd as i64);
+                        flat.extend_from_slice(&r[..nk]);
+                        flat.push(istart);
+                        flat.extend_from_slice(&r[nk..]);
+                    }
+                    rows.push(flat);
+                }
+                let got = ReadInterval {
+                    index: i,
+                    entry: e,
+                    rows,
+                };
+                if out.send(Ok(got)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        let _ = out.send(Err(e));
+    }
 }
 
 impl Categories {
