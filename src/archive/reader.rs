@@ -44,6 +44,10 @@ pub struct TableRows {
 pub struct IntervalData {
     pub entry: ManifestEntry,
     pub tables: Vec<TableRows>,
+    /// Content checksum of `tables` as this release stores them: the entry's checksum
+    /// when the file has this release's interval columns, else recomputed over the rows
+    /// mapped by name (a column this release added reads as 0 and is hashed as 0).
+    pub checksum: [u8; 32],
 }
 
 impl IntervalData {
@@ -650,9 +654,26 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     .push(map.cols.iter().map(|c| c.map_or(0, |i| r[i])).collect());
             }
         }
+        let interval = |t: &&TableSchema| t.kind == TableKind::Interval;
+        let same = self
+            .tables
+            .iter()
+            .filter(interval)
+            .eq(self.release.iter().filter(interval));
+        let checksum = if same {
+            self.entries[ei].checksum
+        } else {
+            let mut h = blake3::Hasher::new();
+            for (t, rows) in self.release.iter().filter(interval).zip(&tables) {
+                let flat: Vec<i64> = rows.rows.iter().flatten().copied().collect();
+                checksum_table(&mut h, t, &flat);
+            }
+            *h.finalize().as_bytes()
+        };
         Ok(IntervalData {
             entry: self.entries[ei].clone(),
             tables,
+            checksum,
         })
     }
 

@@ -423,7 +423,7 @@ impl<W: Write> ArchiveWriter<W> {
             return Err(self.usage(format!("{table} row outside an interval")));
         };
         let n = t.columns.len();
-        if n == 0 || flat.len() % n != 0 {
+        if n == 0 || !flat.len().is_multiple_of(n) {
             return Err(self.usage(format!(
                 "{table} rows: {} values is not a whole number of {n}-column rows",
                 flat.len()

@@ -226,9 +226,11 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(cli.config.as_deref())?;
+    // Every command logs to stderr (CMS_LOG=debug shows, e.g., a restore's phase times);
+    // reports and JSON go to stdout.
+    init_logging();
     match cli.cmd {
         Cmd::Collect => {
-            init_logging();
             tracing::info!(config = %cfg.origin(), data = %cfg.data_dir.display(), server = %cfg.server_id, "cms collect starting");
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -138,6 +138,12 @@ impl<'c> RawStmt<'c> {
     /// Returns the number of rows.
     pub fn append_rows(&mut self, params: &[i64], out: &mut Vec<i64>) -> rusqlite::Result<usize> {
         self.bind_all(params)?;
+        self.collect_rows(out)
+    }
+
+    /// Runs the query with the parameters bound so far and appends every row's columns
+    /// to `out`, flat. Returns the number of rows.
+    pub fn collect_rows(&mut self, out: &mut Vec<i64>) -> rusqlite::Result<usize> {
         let n = self.ncols;
         let mut rows = 0;
         while self.step()? {

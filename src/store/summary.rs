@@ -6,23 +6,15 @@
 //! `incomplete` counts the intervals of the period that are not complete (missing ones
 //! included).
 
+use super::raw::RawStmt;
 use super::{sql_err, Result, Store};
 use crate::config::Retention;
 use crate::interval::{month_of, week_of, Grid};
 use crate::items::{Combine, TableDef, TABLES};
 use chrono::{Datelike, NaiveDate, Weekday};
 use rusqlite::{params, Transaction};
-
-fn agg_list(t: &TableDef) -> String {
-    t.items
-        .iter()
-        .map(|(n, c)| match c {
-            Combine::Sum => format!("SUM({n})"),
-            Combine::Max => format!("MAX({n})"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn item_list(t: &TableDef) -> String {
     t.items
@@ -43,69 +35,326 @@ pub fn build_day(
     week_start: Weekday,
     date: NaiveDate,
 ) -> Result<()> {
-    let path = store.path.clone();
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| sql_err(&path, e))?;
-    build_day_tx(&tx, acd, grid, week_start, date).map_err(|e| sql_err(&path, e))?;
-    tx.commit().map_err(|e| sql_err(&path, e))
+    build_days(
+        store,
+        grid,
+        week_start,
+        BTreeMap::new(),
+        &BTreeSet::from([(acd, date)]),
+    )
 }
 
-pub(crate) fn build_day_tx(
-    tx: &Transaction<'_>,
+/// One day's daily rows being summed in memory: per table, the combined items of every
+/// entity key seen, and which intervals (start, content checksum) went in.
+#[derive(Debug, Default)]
+pub struct DaySums {
+    tables: Vec<FxHashMap<[i64; 2], Vec<i64>>>,
+    included: BTreeMap<i64, String>,
+}
+
+impl DaySums {
+    fn clear(&mut self) {
+        self.tables.iter_mut().for_each(FxHashMap::clear);
+        self.included.clear();
+    }
+
+    /// Adds a row `keys..., items...` of table `TABLES[ti]`.
+    fn add(&mut self, ti: usize, keys_items: &[i64]) -> rusqlite::Result<()> {
+        if self.tables.len() < TABLES.len() {
+            self.tables.resize_with(TABLES.len(), FxHashMap::default);
+        }
+        combine_into(&mut self.tables[ti], TABLES[ti], keys_items)
+    }
+
+    /// Adds one interval's rows as a restore wrote them: per table in `TABLES` order,
+    /// rows of `acd, keys..., istart, items...`; `checksum` is the content checksum its
+    /// status row got.
+    pub fn add_interval(
+        &mut self,
+        istart: i64,
+        checksum: String,
+        tables: &[&[Vec<i64>]],
+    ) -> rusqlite::Result<()> {
+        for (ti, rows) in tables.iter().enumerate() {
+            let nk = TABLES[ti].keys.len();
+            let mut buf = Vec::new();
+            for r in rows.iter() {
+                buf.clear();
+                buf.extend_from_slice(&r[1..1 + nk]);
+                buf.extend_from_slice(&r[2 + nk..]);
+                self.add(ti, &buf)?;
+            }
+        }
+        self.included.insert(istart, checksum);
+        Ok(())
+    }
+
+    /// Adds the stored rows of interval `istart`.
+    fn add_stored(
+        &mut self,
+        reads: &mut [RawStmt<'_>],
+        acd: u16,
+        istart: i64,
+    ) -> rusqlite::Result<()> {
+        let mut flat = Vec::new();
+        for (ti, q) in reads.iter_mut().enumerate() {
+            flat.clear();
+            q.append_rows(&[acd as i64, istart], &mut flat)?;
+            let n = TABLES[ti].keys.len() + TABLES[ti].items.len();
+            for r in flat.chunks_exact(n) {
+                self.add(ti, r)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Combines a row `keys..., items..., extra...` of table family `t` into `acc`, keyed by
+/// its keys: items as their [`Combine`] says, trailing extra values (a summary's
+/// `incomplete`) summed. Sums that overflow 64 bits are an error, as in SQL's `SUM`.
+fn combine_into(
+    acc: &mut FxHashMap<[i64; 2], Vec<i64>>,
+    t: &TableDef,
+    keys_items: &[i64],
+) -> rusqlite::Result<()> {
+    let nk = t.keys.len();
+    let mut key = [0i64; 2];
+    key[..nk].copy_from_slice(&keys_items[..nk]);
+    let vals = &keys_items[nk..];
+    let Some(a) = acc.get_mut(&key) else {
+        acc.insert(key, vals.to_vec());
+        return Ok(());
+    };
+    for (i, (a, v)) in a.iter_mut().zip(vals).enumerate() {
+        *a = match t.items.get(i).map_or(Combine::Sum, |x| x.1) {
+            Combine::Sum => a.checked_add(*v).ok_or_else(|| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                    Some(format!("{}: a summary sum overflows 64 bits", t.name)),
+                )
+            })?,
+            Combine::Max => (*a).max(*v),
+        };
+    }
+    Ok(())
+}
+
+/// Replaces the rows of summary table `{prefix}{t}` for `acd` and `row_date` with `acc`'s:
+/// each value `items...` followed by `incomplete` unless `incomplete` is given.
+fn write_rows(
+    tx: &rusqlite::Connection,
+    prefix: &str,
+    t: &TableDef,
     acd: u16,
+    row_date: &str,
+    acc: &FxHashMap<[i64; 2], Vec<i64>>,
+    incomplete: Option<i64>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!(
+            "DELETE FROM {prefix}{} WHERE acd = ?1 AND row_date = ?2",
+            t.name
+        ),
+        params![acd, row_date],
+    )?;
+    let nk = t.keys.len();
+    let mut ins = RawStmt::new(
+        tx,
+        &format!(
+            "INSERT INTO {prefix}{name} (acd, {keys}, row_date, {items}, incomplete)
+             VALUES (?1, {kmarks}, ?{dpos}, {marks})",
+            name = t.name,
+            keys = t.keys.join(", "),
+            items = item_list(t),
+            kmarks = (0..nk)
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", "),
+            dpos = nk + 2,
+            marks = vec!["?"; t.items.len() + 1].join(", "),
+        ),
+    )?;
+    ins.bind_i64(1, acd as i64)?;
+    ins.bind_text(nk + 2, row_date)?;
+    if let Some(n) = incomplete {
+        ins.bind_i64(nk + 3 + t.items.len(), n)?;
+    }
+    for (key, vals) in acc {
+        for (i, k) in key[..nk].iter().enumerate() {
+            ins.bind_i64(2 + i, *k)?;
+        }
+        for (i, v) in vals.iter().enumerate() {
+            ins.bind_i64(nk + 3 + i, *v)?;
+        }
+        ins.execute()?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the daily rows of the given days and the weekly and monthly rows containing
+/// them, each week and month once. `sums` may hold, per day, the rows of intervals a
+/// restore just wrote (so they need not be read back): they are used for the intervals
+/// whose status row still has the same checksum, and every other interval of the day is
+/// read from the database. Gives exactly the rows of SQL's `GROUP BY` over the day's
+/// interval rows (a test checks both).
+///
+/// One transaction per day; the last day of a week (month) among `days` also rolls up
+/// that week (month) in its transaction, so a period is never left older than its days.
+///
+/// # Errors
+/// Any database error (that day's transaction is rolled back).
+pub fn build_days(
+    store: &mut Store,
     grid: &Grid,
     week_start: Weekday,
-    date: NaiveDate,
-) -> rusqlite::Result<()> {
-    let from = grid.day_start(date);
-    let to = grid.day_start(date.succ_opt().expect("date in range"));
-    let complete: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM interval_status
-         WHERE acd = ?1 AND istart >= ?2 AND istart < ?3 AND status = 'complete'",
-        params![acd, from, to],
-        |r| r.get(0),
-    )?;
-    let incomplete = grid.intervals_in_day(date) - complete;
-    let d = date.format("%Y-%m-%d").to_string();
+    mut sums: BTreeMap<(u16, NaiveDate), DaySums>,
+    days: &BTreeSet<(u16, NaiveDate)>,
+) -> Result<()> {
+    let path = store.path.clone();
     let now = super::intervals::now_secs();
-    for t in TABLES {
-        let keys = t.keys.join(", ");
-        tx.execute(
-            &format!("DELETE FROM d{} WHERE acd = ?1 AND row_date = ?2", t.name),
-            params![acd, d],
-        )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO d{name} (acd, {keys}, row_date, {items}, incomplete)
-                 SELECT acd, {keys}, ?4, {aggs}, ?5 FROM h{name}
-                 WHERE acd = ?1 AND istart >= ?2 AND istart < ?3 GROUP BY acd, {keys}",
-                name = t.name,
-                items = item_list(t),
-                aggs = agg_list(t),
-            ),
-            params![acd, from, to, d, incomplete],
-        )?;
+    let list: Vec<(u16, NaiveDate)> = days.iter().copied().collect();
+    for (i, &(acd, date)) in list.iter().enumerate() {
+        let mut s = sums.remove(&(acd, date)).unwrap_or_default();
+        let next = list.get(i + 1).filter(|n| n.0 == acd).map(|n| n.1);
+        let week = week_of(date, week_start);
+        let month = month_of(date);
+        let tx = store
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_err(&path, e))?;
+        (|| -> rusqlite::Result<()> {
+            summarize_day(&tx, acd, grid, date, &mut s, now)?;
+            if next.is_none_or(|n| week_of(n, week_start) != week) {
+                rollup(&tx, acd, "w", &week, &(week + chrono::Duration::days(7)))?;
+                mark_built(&tx, acd, "week", &week.format("%Y-%m-%d").to_string(), now)?;
+            }
+            if next.is_none_or(|n| month_of(n) != month) {
+                rollup(&tx, acd, "m", &month, &next_month(month))?;
+                mark_built(
+                    &tx,
+                    acd,
+                    "month",
+                    &month.format("%Y-%m-%d").to_string(),
+                    now,
+                )?;
+            }
+            Ok(())
+        })()
+        .map_err(|e| sql_err(&path, e))?;
+        tx.commit().map_err(|e| sql_err(&path, e))?;
     }
-    mark_built(tx, acd, "day", &d, now)?;
-    let week = week_of(date, week_start);
-    rollup(tx, acd, "w", &week, &(week + chrono::Duration::days(7)))?;
-    mark_built(tx, acd, "week", &week.format("%Y-%m-%d").to_string(), now)?;
-    let month = month_of(date);
-    let next_month = if month.month() == 12 {
+    Ok(())
+}
+
+/// Rolls up the weekly and monthly rows of every week and month containing one of
+/// `days`, each once, one transaction per period.
+///
+/// # Errors
+/// Any database error (that period's transaction is rolled back).
+pub fn rollup_periods(
+    store: &mut Store,
+    week_start: Weekday,
+    days: &BTreeSet<(u16, NaiveDate)>,
+) -> Result<()> {
+    let path = store.path.clone();
+    let now = super::intervals::now_secs();
+    let mut periods: BTreeSet<(u16, &str, NaiveDate, NaiveDate)> = BTreeSet::new();
+    for &(acd, d) in days {
+        let w = week_of(d, week_start);
+        periods.insert((acd, "week", w, w + chrono::Duration::days(7)));
+        periods.insert((acd, "month", month_of(d), next_month(month_of(d))));
+    }
+    for (acd, period, from, to) in periods {
+        let tx = store
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_err(&path, e))?;
+        let prefix = if period == "week" { "w" } else { "m" };
+        rollup(&tx, acd, prefix, &from, &to)
+            .and_then(|_| mark_built(&tx, acd, period, &from.format("%Y-%m-%d").to_string(), now))
+            .map_err(|e| sql_err(&path, e))?;
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+    }
+    Ok(())
+}
+
+fn next_month(month: NaiveDate) -> NaiveDate {
+    if month.month() == 12 {
         NaiveDate::from_ymd_opt(month.year() + 1, 1, 1)
     } else {
         NaiveDate::from_ymd_opt(month.year(), month.month() + 1, 1)
     }
-    .expect("valid month");
-    rollup(tx, acd, "m", &month, &next_month)?;
-    mark_built(tx, acd, "month", &month.format("%Y-%m-%d").to_string(), now)?;
-    Ok(())
+    .expect("valid month")
+}
+
+/// Rebuilds the daily rows of one day inside the caller's write transaction on `tx`
+/// (see [`build_days`] for `s`).
+///
+/// # Errors
+/// Any database error.
+pub fn summarize_day(
+    tx: &rusqlite::Connection,
+    acd: u16,
+    grid: &Grid,
+    date: NaiveDate,
+    s: &mut DaySums,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let from = grid.day_start(date);
+    let to = grid.day_start(date.succ_opt().expect("date in range"));
+    let mut stored: Vec<(i64, String, bool)> = Vec::new();
+    {
+        let mut st = tx.prepare_cached(
+            "SELECT istart, checksum, status = 'complete' FROM interval_status
+             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
+        )?;
+        let mut q = st.query(params![acd, from, to])?;
+        while let Some(r) = q.next()? {
+            stored.push((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+    }
+    // Sums of intervals changed since (or that have no status row) cannot be used.
+    let current: BTreeMap<i64, &str> = stored.iter().map(|(i, c, _)| (*i, c.as_str())).collect();
+    if s.included
+        .iter()
+        .any(|(i, c)| current.get(i) != Some(&c.as_str()))
+    {
+        s.clear();
+    }
+    let mut reads = TABLES
+        .iter()
+        .map(|t| {
+            let mut cols: Vec<&str> = t.keys.to_vec();
+            cols.extend(t.items.iter().map(|(n, _)| *n));
+            RawStmt::new(
+                tx,
+                &format!(
+                    "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
+                    cols.join(", "),
+                    t.name
+                ),
+            )
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (istart, _, _) in &stored {
+        if !s.included.contains_key(istart) {
+            s.add_stored(&mut reads, acd, *istart)?;
+        }
+    }
+    let complete = stored.iter().filter(|x| x.2).count() as i64;
+    let incomplete = grid.intervals_in_day(date) - complete;
+    let d = date.format("%Y-%m-%d").to_string();
+    if s.tables.len() < TABLES.len() {
+        s.tables.resize_with(TABLES.len(), FxHashMap::default);
+    }
+    for (ti, t) in TABLES.iter().enumerate() {
+        write_rows(tx, "d", t, acd, &d, &s.tables[ti], Some(incomplete))?;
+    }
+    mark_built(tx, acd, "day", &d, now)
 }
 
 fn mark_built(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     acd: u16,
     period: &str,
     d: &str,
@@ -121,7 +370,7 @@ fn mark_built(
 
 /// Rebuilds the `prefix` (w or m) rows of the period [from, to) from the daily rows.
 fn rollup(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     acd: u16,
     prefix: &str,
     from: &NaiveDate,
@@ -129,26 +378,28 @@ fn rollup(
 ) -> rusqlite::Result<()> {
     let f = from.format("%Y-%m-%d").to_string();
     let e = to.format("%Y-%m-%d").to_string();
+    let mut rows = Vec::new();
     for t in TABLES {
-        let keys = t.keys.join(", ");
-        tx.execute(
+        let mut q = RawStmt::new(
+            tx,
             &format!(
-                "DELETE FROM {prefix}{} WHERE acd = ?1 AND row_date = ?2",
-                t.name
-            ),
-            params![acd, f],
-        )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {prefix}{name} (acd, {keys}, row_date, {items}, incomplete)
-                 SELECT acd, {keys}, ?2, {aggs}, SUM(incomplete) FROM d{name}
-                 WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3 GROUP BY acd, {keys}",
+                "SELECT {keys}, {items}, incomplete FROM d{name}
+                 WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3",
                 name = t.name,
+                keys = t.keys.join(", "),
                 items = item_list(t),
-                aggs = agg_list(t),
             ),
-            params![acd, f, e],
         )?;
+        q.bind_i64(1, acd as i64)?;
+        q.bind_text(2, &f)?;
+        q.bind_text(3, &e)?;
+        rows.clear();
+        q.collect_rows(&mut rows)?;
+        let mut acc = FxHashMap::default();
+        for r in rows.chunks_exact(q.columns()) {
+            combine_into(&mut acc, t, r)?;
+        }
+        write_rows(tx, prefix, t, acd, &f, &acc, None)?;
     }
     Ok(())
 }
@@ -216,4 +467,275 @@ pub fn purge(
     }
     tx.commit().map_err(|e| sql_err(&path, e))?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::items::Combine;
+    use rand::{Rng, SeedableRng};
+
+    fn agg_list(t: &TableDef) -> String {
+        t.items
+            .iter()
+            .map(|(n, c)| match c {
+                Combine::Sum => format!("SUM({n})"),
+                Combine::Max => format!("MAX({n})"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The daily rows as SQL's GROUP BY gives them: the oracle `build_days` is held to.
+    fn daily_sql(
+        conn: &rusqlite::Connection,
+        t: &TableDef,
+        acd: u16,
+        from: i64,
+        to: i64,
+    ) -> Vec<Vec<i64>> {
+        let keys = t.keys.join(", ");
+        let sql = format!(
+            "SELECT {keys}, {aggs} FROM h{name} WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
+             GROUP BY acd, {keys} ORDER BY {keys}",
+            name = t.name,
+            aggs = agg_list(t),
+        );
+        let mut st = conn.prepare(&sql).unwrap();
+        let n = t.keys.len() + t.items.len();
+        st.query_map(params![acd, from, to], |r| {
+            (0..n)
+                .map(|i| r.get(i))
+                .collect::<rusqlite::Result<Vec<i64>>>()
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    }
+
+    fn stored_daily(
+        conn: &rusqlite::Connection,
+        t: &TableDef,
+        acd: u16,
+        d: &str,
+    ) -> (Vec<Vec<i64>>, Vec<i64>) {
+        let keys = t.keys.join(", ");
+        let sql = format!(
+            "SELECT {keys}, {items}, incomplete FROM d{name} WHERE acd = ?1 AND row_date = ?2 ORDER BY {keys}",
+            name = t.name,
+            items = item_list(t),
+        );
+        let mut st = conn.prepare(&sql).unwrap();
+        let n = t.keys.len() + t.items.len();
+        let rows: Vec<Vec<i64>> = st
+            .query_map(params![acd, d], |r| {
+                (0..=n)
+                    .map(|i| r.get(i))
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let inc = rows.iter().map(|r| r[n]).collect();
+        (
+            rows.into_iter()
+                .map(|mut r| {
+                    r.pop();
+                    r
+                })
+                .collect(),
+            inc,
+        )
+    }
+
+    /// Random interval rows for two days of ACD 1, some intervals complete, some not.
+    /// Returns the rows written per interval (for the in-memory path).
+    fn fill(
+        store: &mut Store,
+        grid: &Grid,
+        days: &[NaiveDate],
+        seed: u64,
+    ) -> BTreeMap<i64, Vec<Vec<Vec<i64>>>> {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut written = BTreeMap::new();
+        let tx = store.conn.transaction().unwrap();
+        for &day in days {
+            let mut istart = grid.day_start(day);
+            let end = grid.day_start(day.succ_opt().unwrap());
+            while istart < end {
+                if rng.gen_bool(0.8) {
+                    let mut per_table = Vec::new();
+                    for t in TABLES {
+                        let mut rows = Vec::new();
+                        let mut cols: Vec<&str> = vec!["acd"];
+                        cols.extend(t.keys);
+                        cols.extend(["istart", "row_date", "starttime", "intrvl"]);
+                        cols.extend(t.items.iter().map(|(n, _)| *n));
+                        let marks = vec!["?"; cols.len()].join(", ");
+                        let sql = format!(
+                            "INSERT INTO h{} ({}) VALUES ({marks})",
+                            t.name,
+                            cols.join(", ")
+                        );
+                        let nkeys = rng.gen_range(0..6);
+                        let mut used = BTreeSet::new();
+                        for _ in 0..nkeys {
+                            let key: Vec<i64> =
+                                t.keys.iter().map(|_| rng.gen_range(1..4)).collect();
+                            if !used.insert(key.clone()) {
+                                continue;
+                            }
+                            let items: Vec<i64> = t
+                                .items
+                                .iter()
+                                .map(|(_, c)| match c {
+                                    Combine::Sum => rng.gen_range(0..1000),
+                                    Combine::Max => rng.gen_range(0..50),
+                                })
+                                .collect();
+                            let mut vals: Vec<rusqlite::types::Value> = vec![1i64.into()];
+                            vals.extend(key.iter().map(|k| (*k).into()));
+                            vals.push(istart.into());
+                            vals.push(day.format("%Y-%m-%d").to_string().into());
+                            vals.push(0i64.into());
+                            vals.push(15i64.into());
+                            vals.extend(items.iter().map(|v| (*v).into()));
+                            tx.execute(&sql, rusqlite::params_from_iter(vals)).unwrap();
+                            let mut row = vec![1];
+                            row.extend(&key);
+                            row.push(istart);
+                            row.extend(&items);
+                            rows.push(row);
+                        }
+                        per_table.push(rows);
+                    }
+                    let status = if rng.gen_bool(0.7) {
+                        "complete"
+                    } else {
+                        "incomplete"
+                    };
+                    tx.execute(
+                        "INSERT INTO interval_status (acd, istart, intrvl, row_date, starttime, status,
+                           reasons, epoch, first_seq, last_seq, source, row_count, checksum, updated_at)
+                         VALUES (1, ?1, 15, ?2, 0, ?3, '', 1, 0, 0, 'collected', 0, ?4, 0)",
+                        params![istart, day.format("%Y-%m-%d").to_string(), status, format!("sum{istart}")],
+                    )
+                    .unwrap();
+                    written.insert(istart, per_table);
+                }
+                istart = grid.next(istart);
+            }
+        }
+        tx.commit().unwrap();
+        written
+    }
+
+    fn check(store: &Store, grid: &Grid, days: &[NaiveDate]) {
+        for &day in days {
+            let (from, to) = (grid.day_start(day), grid.day_start(day.succ_opt().unwrap()));
+            let complete: i64 = store.conn.query_row(
+                "SELECT COUNT(*) FROM interval_status WHERE acd = 1 AND istart >= ?1 AND istart < ?2 AND status = 'complete'",
+                params![from, to], |r| r.get(0)).unwrap();
+            for t in TABLES {
+                let (rows, inc) =
+                    stored_daily(&store.conn, t, 1, &day.format("%Y-%m-%d").to_string());
+                assert_eq!(
+                    rows,
+                    daily_sql(&store.conn, t, 1, from, to),
+                    "d{} {day}",
+                    t.name
+                );
+                assert!(inc
+                    .iter()
+                    .all(|i| *i == grid.intervals_in_day(day) - complete));
+            }
+        }
+    }
+
+    #[test]
+    fn build_days_equals_sql_group_by_from_the_database_and_from_memory() {
+        let grid = Grid::new(chrono_tz::America::New_York, 15);
+        // A DST day (92 intervals) and an ordinary one.
+        let days = [
+            NaiveDate::from_ymd_opt(2024, 3, 10).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 11).unwrap(),
+        ];
+        for seed in 0..4 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&dir.path().join("cms.db")).unwrap();
+            let written = fill(&mut store, &grid, &days, seed);
+            let set: BTreeSet<(u16, NaiveDate)> = days.iter().map(|d| (1, *d)).collect();
+            // From the database alone.
+            build_days(&mut store, &grid, Weekday::Mon, BTreeMap::new(), &set).unwrap();
+            check(&store, &grid, &days);
+            // From memory for most intervals; one of them changed after it was summed
+            // (its checksum moved on): that day is read from the database.
+            let mut sums: BTreeMap<(u16, NaiveDate), DaySums> = BTreeMap::new();
+            for (i, (istart, tables)) in written.iter().enumerate() {
+                if i % 3 == 0 {
+                    continue;
+                }
+                let refs: Vec<&[Vec<i64>]> = tables.iter().map(|t| &t[..]).collect();
+                let sum = if i == 4 {
+                    "stale".to_string()
+                } else {
+                    format!("sum{istart}")
+                };
+                sums.entry((1, grid.local_date(*istart)))
+                    .or_default()
+                    .add_interval(*istart, sum, &refs)
+                    .unwrap();
+            }
+            store
+                .conn
+                .execute_batch(
+                    "DELETE FROM dsplit; DELETE FROM dagent; DELETE FROM dvdn; DELETE FROM dtkgrp",
+                )
+                .unwrap();
+            build_days(&mut store, &grid, Weekday::Mon, sums, &set).unwrap();
+            check(&store, &grid, &days);
+            // Weekly and monthly rows are SQL's GROUP BY over the daily rows. Sunday the
+            // 10th closes the week of Monday the 4th: two weeks, one month.
+            for (prefix, from, to) in [
+                ("w", "2024-03-04", "2024-03-11"),
+                ("w", "2024-03-11", "2024-03-18"),
+                ("m", "2024-03-01", "2024-04-01"),
+            ] {
+                for t in TABLES {
+                    let keys = t.keys.join(", ");
+                    let sql = format!(
+                        "SELECT {keys}, {aggs}, SUM(incomplete) FROM d{name}
+                         WHERE acd = 1 AND row_date >= ?1 AND row_date < ?2
+                         GROUP BY acd, {keys} ORDER BY {keys}",
+                        name = t.name,
+                        aggs = agg_list(t),
+                    );
+                    let n = t.keys.len() + t.items.len() + 1;
+                    let all = |sql: &str, p: &[&str]| -> Vec<Vec<i64>> {
+                        let mut st = store.conn.prepare(sql).unwrap();
+                        st.query_map(rusqlite::params_from_iter(p), |r| {
+                            (0..n)
+                                .map(|i| r.get(i))
+                                .collect::<rusqlite::Result<Vec<i64>>>()
+                        })
+                        .unwrap()
+                        .map(|r| r.unwrap())
+                        .collect()
+                    };
+                    let want = all(&sql, &[from, to]);
+                    let got = all(
+                        &format!(
+                            "SELECT {keys}, {items}, incomplete FROM {prefix}{name}
+                             WHERE acd = 1 AND row_date = ?1 ORDER BY {keys}",
+                            name = t.name,
+                            items = item_list(t),
+                        ),
+                        &[from],
+                    );
+                    assert!(!want.is_empty());
+                    assert_eq!(got, want, "{prefix}{} {from}", t.name);
+                }
+            }
+        }
+    }
 }
