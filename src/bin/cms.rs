@@ -148,9 +148,10 @@ enum Cmd {
     },
 }
 
-fn init_logging() {
+/// Logs to stderr at `default` level unless `CMS_LOG` says otherwise.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CMS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -226,9 +227,13 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(cli.config.as_deref())?;
-    // Every command logs to stderr (CMS_LOG=debug shows, e.g., a restore's phase times);
-    // reports and JSON go to stdout.
-    init_logging();
+    // The service logs what it does; the other commands print their report on stdout and
+    // log only warnings on stderr (CMS_LOG=debug shows, e.g., a restore's phase times).
+    init_logging(if matches!(cli.cmd, Cmd::Collect) {
+        "info"
+    } else {
+        "warn"
+    });
     match cli.cmd {
         Cmd::Collect => {
             tracing::info!(config = %cfg.origin(), data = %cfg.data_dir.display(), server = %cfg.server_id, "cms collect starting");

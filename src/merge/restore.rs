@@ -287,9 +287,8 @@ pub fn restore(
     // Verify, before any write, every interval this restore will write: its block
     // checksum, and its rows against the manifest's row count and content checksum (a
     // manifest that lies about its data is refused here). `cms verify` checks everything.
-    for e in &todo {
-        rd.read_interval(e)?;
-    }
+    verify_intervals(&mut rd, &todo)?;
+    rd.trust_checked_intervals();
     // The summary, admin and local blocks this restore will read, likewise.
     let check = |it: &mut dyn Iterator<Item = archive::Result<archive::Row>>| {
         for r in it {
@@ -336,40 +335,58 @@ pub fn restore(
     let path = store.path.clone();
     let conn = &store.conn;
     let mut opened: Option<Instant> = None;
-    let result = (|| -> anyhow::Result<()> {
+    let rd_apply = &mut rd;
+    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+        // A second thread reads and decodes the intervals, and sums each day's rows for
+        // its daily summary, while this one writes them.
+        let (sender, decoded) = std::sync::mpsc::sync_channel(16);
+        let todo_list = &todo;
+        scope.spawn(move || decode_and_sum(rd_apply, todo_list, grid, sender));
         let mut inserts = insert_statements(conn)
             .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?;
-        // The day being restored and the sums of the intervals written to it: its daily
-        // summary is rebuilt, in the transaction of its last interval, once the restore
-        // moves past it (intervals come in (acd, istart) order).
-        let mut day: Option<((u16, chrono::NaiveDate), summary::DaySums)> = None;
-        let now = now_secs();
-        let summarize = |day: &mut Option<((u16, chrono::NaiveDate), summary::DaySums)>| {
-            if let Some(((acd, date), mut sums)) = day.take() {
-                summary::summarize_day(conn, acd, grid, date, &mut sums, now).with_context(
-                    || format!("{}: summarizing {date} of ACD {acd}", path.display()),
-                )?;
-            }
-            anyhow::Ok(())
-        };
-        for e in todo {
-            let data = rd.read_interval(e)?;
-            let key = (e.acd, grid.local_date(e.istart));
-            if day.as_ref().is_some_and(|d| d.0 != key) {
-                if opened.is_none() {
-                    conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
-                        format!("{}: cannot start a write transaction", path.display())
-                    })?;
-                    opened = Some(Instant::now());
-                }
-                summarize(&mut day)?;
-            }
+        let begin = |opened: &mut Option<Instant>| {
             if opened.is_none() {
                 conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
                     format!("{}: cannot start a write transaction", path.display())
                 })?;
-                opened = Some(Instant::now());
+                *opened = Some(Instant::now());
             }
+            anyhow::Ok(())
+        };
+        let now = now_secs();
+        // Of the day being restored: how many intervals were written and not.
+        let (mut written, mut not_written) = (0u32, 0u32);
+        let mut todo_iter = todo.iter().copied();
+        loop {
+            let msg = decoded
+                .recv()
+                .map_err(|_| anyhow::anyhow!("{}: the backup's reader stopped", file.display()))?;
+            let data = match msg? {
+                Decoded::Interval(data) => data,
+                Decoded::DayDone((acd, date), mut sums) => {
+                    // The day's daily summary, in the transaction of its last interval.
+                    // The sums hold every interval of the day this restore planned; if
+                    // one of them was not written after all, the day is summed from
+                    // the database instead.
+                    if written > 0 {
+                        if not_written > 0 {
+                            sums = summary::DaySums::default();
+                        }
+                        begin(&mut opened)?;
+                        summary::summarize_day(conn, acd, grid, date, &mut sums, now)
+                            .with_context(|| {
+                                format!("{}: summarizing {date} of ACD {acd}", path.display())
+                            })?;
+                    }
+                    (written, not_written) = (0, 0);
+                    continue;
+                }
+                Decoded::End => break,
+            };
+            let e = todo_iter
+                .next()
+                .expect("one decoded interval per planned one");
+            begin(&mut opened)?;
             // Re-decide against the state now: the collector may have moved on.
             let cur = current_position(conn, e.acd)?;
             let target = target_copy(conn, e.acd, e.istart)?;
@@ -389,21 +406,15 @@ pub fn restore(
                     } else {
                         rep.replaced += 1;
                     }
-                    touched_days.insert(key);
-                    let sums = &mut day.get_or_insert_with(|| (key, Default::default())).1;
-                    let tables: Vec<&[Vec<i64>]> = TABLES
-                        .iter()
-                        .map(|t| {
-                            data.table(&t.interval_table())
-                                .map_or(&[][..], |r| &r.rows[..])
-                        })
-                        .collect();
-                    let sum = blake3::Hash::from_bytes(data.checksum).to_hex().to_string();
-                    sums.add_interval(e.istart, sum, &tables)?;
+                    touched_days.insert((e.acd, grid.local_date(e.istart)));
+                    written += 1;
                 }
                 Action::Keep => rep.kept += 1,
                 Action::SkipCurrent => rep.skipped_current += 1,
                 Action::Conflict => {}
+            }
+            if !matches!(action, Action::Fill | Action::Replace) {
+                not_written += 1;
             }
             if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
                 conn.execute_batch("COMMIT")
@@ -411,22 +422,13 @@ pub fn restore(
                 opened = None;
             }
         }
-        if day.is_some() {
-            if opened.is_none() {
-                conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
-                    format!("{}: cannot start a write transaction", path.display())
-                })?;
-                opened = Some(Instant::now());
-            }
-            summarize(&mut day)?;
-        }
         if opened.is_some() {
             conn.execute_batch("COMMIT")
                 .with_context(|| format!("{}: cannot commit", path.display()))?;
             opened = None;
         }
         Ok(())
-    })();
+    });
     if let Err(e) = result {
         if opened.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -444,6 +446,18 @@ pub fn restore(
         .setting("week_start")?
         .and_then(|w| w.parse().ok())
         .unwrap_or(chrono::Weekday::Mon);
+    // A restore killed between writing a day's last interval and summarizing it (or
+    // between a day and its week or month) left summaries older than their data; this
+    // run finds them in the backup's range and rebuilds them from the database.
+    if cats.history {
+        let stale = summary::stale_days(store, grid, week_start, &acds, &entries_range(&entries))?;
+        let repair: BTreeSet<_> = stale.difference(&touched_days).copied().collect();
+        if !repair.is_empty() {
+            tracing::info!("rebuilding {} out-of-date daily summaries", repair.len());
+            summary::build_days(store, grid, week_start, BTreeMap::new(), &repair)?;
+            touched_days.extend(repair);
+        }
+    }
     summary::rollup_periods(store, week_start, &touched_days)?;
     rep.days_resummarized = touched_days.len() as u64;
     tracing::debug!(
@@ -569,6 +583,100 @@ pub fn restore(
     store.match_owner_of_dir();
     rep.seconds = started.elapsed().as_secs_f64();
     Ok(rep)
+}
+
+/// Per ACD, the first and last interval start of `entries`.
+fn entries_range(entries: &[ManifestEntry]) -> BTreeMap<u16, (i64, i64)> {
+    let mut r: BTreeMap<u16, (i64, i64)> = BTreeMap::new();
+    for e in entries {
+        let x = r.entry(e.acd).or_insert((e.istart, e.istart));
+        x.0 = x.0.min(e.istart);
+        x.1 = x.1.max(e.istart);
+    }
+    r
+}
+
+/// What the decoding thread of a restore hands the writing one, in order.
+enum Decoded {
+    /// The next interval of the plan.
+    Interval(archive::IntervalData),
+    /// Every interval of this day in the plan has been handed over: the sums of their
+    /// rows.
+    DayDone((u16, chrono::NaiveDate), summary::DaySums),
+    End,
+}
+
+/// Reads the planned intervals in order and sends them, each day followed by the sums
+/// of its intervals' rows; stops at the first error (sent) or when the writer is gone.
+fn decode_and_sum(
+    rd: &mut ArchiveReader<std::fs::File>,
+    todo: &[&ManifestEntry],
+    grid: &Grid,
+    out: std::sync::mpsc::SyncSender<anyhow::Result<Decoded>>,
+) {
+    let mut day: Option<((u16, chrono::NaiveDate), summary::DaySums)> = None;
+    let mut run = || -> anyhow::Result<bool> {
+        for e in todo {
+            let data = rd.read_interval(e)?;
+            let key = (e.acd, grid.local_date(e.istart));
+            if day.as_ref().is_some_and(|d| d.0 != key) {
+                let (k, sums) = day.take().expect("checked");
+                if out.send(Ok(Decoded::DayDone(k, sums))).is_err() {
+                    return Ok(false);
+                }
+            }
+            let sums = &mut day.get_or_insert_with(|| (key, Default::default())).1;
+            let tables: Vec<&[Vec<i64>]> = TABLES
+                .iter()
+                .map(|t| {
+                    data.table(&t.interval_table())
+                        .map_or(&[][..], |r| &r.rows[..])
+                })
+                .collect();
+            let sum = blake3::Hash::from_bytes(data.checksum).to_hex().to_string();
+            sums.add_interval(e.istart, sum, &tables)?;
+            if out.send(Ok(Decoded::Interval(data))).is_err() {
+                return Ok(false);
+            }
+        }
+        if let Some((k, sums)) = day.take() {
+            if out.send(Ok(Decoded::DayDone(k, sums))).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    match run() {
+        Ok(true) => {
+            let _ = out.send(Ok(Decoded::End));
+        }
+        Ok(false) => {}
+        Err(e) => {
+            let _ = out.send(Err(e));
+        }
+    }
+}
+
+/// Checks every interval of `todo` in the file (block and content checksums, rows
+/// against the manifest) before anything is written; large restores split the work
+/// between this thread and a second handle on the file.
+fn verify_intervals(
+    rd: &mut ArchiveReader<std::fs::File>,
+    todo: &[&ManifestEntry],
+) -> archive::Result<()> {
+    if todo.len() < 64 {
+        return todo.iter().try_for_each(|e| rd.check_interval(e));
+    }
+    let mut other = rd.reopen()?;
+    // Whole blocks to each side, so each block is decompressed once.
+    let (mine, theirs): (Vec<&ManifestEntry>, Vec<&ManifestEntry>) =
+        todo.iter().partition(|e| e.block % 2 == 0);
+    std::thread::scope(|s| {
+        let t = s.spawn(move || theirs.iter().try_for_each(|e| other.check_interval(e)));
+        let a = mine.iter().try_for_each(|e| rd.check_interval(e));
+        let b = t.join().expect("verification thread panicked");
+        a.and(b)
+    })
 }
 
 /// Replaces one interval's rows and status with the backup's, inside `tx`, with the

@@ -12,7 +12,7 @@ use crate::config::Retention;
 use crate::interval::{month_of, week_of, Grid};
 use crate::items::{Combine, TableDef, TABLES};
 use chrono::{Datelike, NaiveDate, Weekday};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -244,6 +244,78 @@ pub fn build_days(
         tx.commit().map_err(|e| sql_err(&path, e))?;
     }
     Ok(())
+}
+
+/// Days of `acds` within `range` (per ACD, first and last interval start) whose summaries
+/// are out of date: a daily summary missing or built before one of the day's intervals
+/// last changed, or a weekly or monthly summary built before one of its days. Days not
+/// yet over (at or after the collector's open interval) are left to the collector.
+///
+/// # Errors
+/// Any database error.
+pub fn stale_days(
+    store: &Store,
+    grid: &Grid,
+    week_start: Weekday,
+    acds: &[u16],
+    range: &BTreeMap<u16, (i64, i64)>,
+) -> Result<BTreeSet<(u16, NaiveDate)>> {
+    let path = store.path.clone();
+    let conn = &store.conn;
+    let run = || -> rusqlite::Result<BTreeSet<(u16, NaiveDate)>> {
+        let mut out = BTreeSet::new();
+        let built = |acd: u16, period: &str, d: NaiveDate| -> rusqlite::Result<Option<i64>> {
+            conn.prepare_cached(
+                "SELECT built_at FROM summary_state WHERE acd = ?1 AND period = ?2 AND row_date = ?3",
+            )?
+            .query_row(params![acd, period, d.format("%Y-%m-%d").to_string()], |r| r.get(0))
+            .optional()
+        };
+        for &acd in acds {
+            let Some(&(first, last)) = range.get(&acd) else {
+                continue;
+            };
+            let open: Option<i64> = conn
+                .query_row(
+                    "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
+                    [acd],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut st = conn.prepare(
+                "SELECT istart, updated_at FROM interval_status
+                 WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3",
+            )?;
+            let mut changed: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+            let mut q = st.query(params![acd, first, last])?;
+            while let Some(r) = q.next()? {
+                let (istart, upd): (i64, i64) = (r.get(0)?, r.get(1)?);
+                let d = grid.local_date(istart);
+                let x = changed.entry(d).or_insert(upd);
+                *x = (*x).max(upd);
+            }
+            for (d, upd) in changed {
+                let end = grid.day_start(d.succ_opt().expect("date in range"));
+                if open.is_some_and(|o| o < end) {
+                    continue;
+                }
+                let day = built(acd, "day", d)?;
+                let stale = match day {
+                    None => true,
+                    Some(b) if b < upd => true,
+                    Some(b) => {
+                        built(acd, "week", week_of(d, week_start))?.is_none_or(|w| w < b)
+                            || built(acd, "month", month_of(d))?.is_none_or(|m| m < b)
+                    }
+                };
+                if stale {
+                    out.insert((acd, d));
+                }
+            }
+        }
+        Ok(out)
+    };
+    run().map_err(|e| sql_err(&path, e))
 }
 
 /// Rolls up the weekly and monthly rows of every week and month containing one of
