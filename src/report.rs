@@ -226,13 +226,7 @@ pub fn gap_range(
         [acd],
         |r| r.get(0),
     )?;
-    let open: Option<i64> = conn
-        .query_row(
-            "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
-            [acd],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let open = crate::store::open_interval(conn, acd)?;
     let last: Option<i64> = conn.query_row(
         "SELECT MAX(istart) FROM interval_status WHERE acd = ?1",
         [acd],

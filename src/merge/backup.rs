@@ -9,8 +9,7 @@
 use super::{Categories, Selection};
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
 use crate::items::TABLES;
-use crate::store::raw::RawStmt;
-use crate::store::{Store, SCHEMA_VERSION};
+use crate::store::{interval_row_readers, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use rusqlite::params;
 use std::path::{Path, PathBuf};
@@ -536,21 +535,7 @@ fn read_intervals(
 ) {
     let mut index: u64 = 0;
     let mut run = || -> anyhow::Result<()> {
-        let mut stmts = TABLES
-            .iter()
-            .map(|t| {
-                let mut cols: Vec<&str> = t.keys.to_vec();
-                cols.extend(t.items.iter().map(|(n, _)| *n));
-                RawStmt::new(
-                    conn,
-                    &format!(
-                        "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
-                        cols.join(", "),
-                        t.name
-                    ),
-                )
-            })
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmts = interval_row_readers(conn)?;
         let mut st = conn.prepare(
             "SELECT istart, intrvl, row_date, starttime, status, reasons, source, epoch,
                     first_seq, last_seq, updated_at, row_count, checksum

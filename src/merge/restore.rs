@@ -15,7 +15,7 @@ use crate::items::TABLES;
 use crate::report::{self, GapRange};
 use crate::store::intervals::{insert_sql, now_secs};
 use crate::store::raw::RawStmt;
-use crate::store::{summary, Store, SCHEMA_VERSION};
+use crate::store::{open_interval, summary, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension};
@@ -111,15 +111,6 @@ fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Re
                 row_count: r.get::<_, i64>(4)? as u64,
             })
         },
-    )
-    .optional()
-}
-
-fn current_position(conn: &rusqlite::Connection, acd: u16) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
-        [acd],
-        |r| r.get(0),
     )
     .optional()
 }
@@ -227,7 +218,7 @@ pub fn restore(
     let mut todo: Vec<&ManifestEntry> = vec![];
     let mut current: BTreeMap<u16, Option<i64>> = BTreeMap::new();
     for &a in &acds {
-        current.insert(a, current_position(&store.conn, a)?);
+        current.insert(a, open_interval(&store.conn, a)?);
     }
     // The target's status rows over the backup's range, read once.
     let mut here: BTreeMap<(u16, i64), Copy> = BTreeMap::new();
@@ -388,7 +379,7 @@ pub fn restore(
                 .expect("one decoded interval per planned one");
             begin(&mut opened)?;
             // Re-decide against the state now: the collector may have moved on.
-            let cur = current_position(conn, e.acd)?;
+            let cur = open_interval(conn, e.acd)?;
             let target = target_copy(conn, e.acd, e.istart)?;
             let action = decide(e.istart, cur, target.as_ref(), &backup_copy(e));
             match action {

@@ -301,6 +301,43 @@ pub fn select_columns(t: &TableDef) -> String {
     cols.join(", ")
 }
 
+/// Where collection of `acd` stands: the start of the interval being collected, from the
+/// last checkpoint (`None` before the first). Nothing at or after it is closed yet.
+///
+/// # Errors
+/// A database error.
+pub fn open_interval(conn: &Connection, acd: u16) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
+        [acd],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// One statement per table family (`TABLES` order) reading an interval's rows as
+/// `keys..., items...`, in key order, with parameters `acd, istart`.
+///
+/// # Errors
+/// A database error.
+pub fn interval_row_readers(conn: &Connection) -> rusqlite::Result<Vec<raw::RawStmt<'_>>> {
+    TABLES
+        .iter()
+        .map(|t| {
+            let mut cols: Vec<&str> = t.keys.to_vec();
+            cols.extend(t.items.iter().map(|(n, _)| *n));
+            raw::RawStmt::new(
+                conn,
+                &format!(
+                    "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
+                    cols.join(", "),
+                    t.name
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Row count and content checksum of one ACD interval over every `h*` table:
 /// blake3 over the table name, then each row's key and items as little-endian i64, rows
 /// ordered by key (docs/data-items.md, "Interval status").

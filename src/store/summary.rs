@@ -275,13 +275,7 @@ pub fn stale_days(
             let Some(&(first, last)) = range.get(&acd) else {
                 continue;
             };
-            let open: Option<i64> = conn
-                .query_row(
-                    "SELECT open_istart FROM checkpoint WHERE acd = ?1 AND open_istart > 0",
-                    [acd],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let open = super::open_interval(conn, acd)?;
             let mut st = conn.prepare(
                 "SELECT istart, updated_at FROM interval_status
                  WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3",
@@ -393,21 +387,7 @@ pub fn summarize_day(
     {
         s.clear();
     }
-    let mut reads = TABLES
-        .iter()
-        .map(|t| {
-            let mut cols: Vec<&str> = t.keys.to_vec();
-            cols.extend(t.items.iter().map(|(n, _)| *n));
-            RawStmt::new(
-                tx,
-                &format!(
-                    "SELECT {} FROM h{} WHERE acd = ?1 AND istart = ?2",
-                    cols.join(", "),
-                    t.name
-                ),
-            )
-        })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut reads = super::interval_row_readers(tx)?;
     for (istart, _, _) in &stored {
         if !s.included.contains_key(istart) {
             s.add_stored(&mut reads, acd, *istart)?;
@@ -573,9 +553,13 @@ mod tests {
             name = t.name,
             aggs = agg_list(t),
         );
-        let mut st = conn.prepare(&sql).unwrap();
-        let n = t.keys.len() + t.items.len();
-        st.query_map(params![acd, from, to], |r| {
+        rows_of(conn, &sql, params![acd, from, to])
+    }
+
+    fn rows_of(conn: &rusqlite::Connection, sql: &str, p: impl rusqlite::Params) -> Vec<Vec<i64>> {
+        let mut st = conn.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map(p, |r| {
             (0..n)
                 .map(|i| r.get(i))
                 .collect::<rusqlite::Result<Vec<i64>>>()
@@ -597,17 +581,8 @@ mod tests {
             name = t.name,
             items = item_list(t),
         );
-        let mut st = conn.prepare(&sql).unwrap();
         let n = t.keys.len() + t.items.len();
-        let rows: Vec<Vec<i64>> = st
-            .query_map(params![acd, d], |r| {
-                (0..=n)
-                    .map(|i| r.get(i))
-                    .collect::<rusqlite::Result<Vec<i64>>>()
-            })
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
+        let rows = rows_of(conn, &sql, params![acd, d]);
         let inc = rows.iter().map(|r| r[n]).collect();
         (
             rows.into_iter()
@@ -782,17 +757,8 @@ mod tests {
                         name = t.name,
                         aggs = agg_list(t),
                     );
-                    let n = t.keys.len() + t.items.len() + 1;
-                    let all = |sql: &str, p: &[&str]| -> Vec<Vec<i64>> {
-                        let mut st = store.conn.prepare(sql).unwrap();
-                        st.query_map(rusqlite::params_from_iter(p), |r| {
-                            (0..n)
-                                .map(|i| r.get(i))
-                                .collect::<rusqlite::Result<Vec<i64>>>()
-                        })
-                        .unwrap()
-                        .map(|r| r.unwrap())
-                        .collect()
+                    let all = |sql: &str, p: &[&str]| {
+                        rows_of(&store.conn, sql, rusqlite::params_from_iter(p))
                     };
                     let want = all(&sql, &[from, to]);
                     let got = all(
