@@ -464,6 +464,16 @@ impl Snapshot {
     /// theirs, and if no data version has moved, no commit came in between: all see the
     /// same database. Otherwise all start again.
     fn take(store: &mut Store, parallel: bool) -> rusqlite::Result<Snapshot> {
+        Snapshot::take_with(store, parallel, &mut || Ok(()))
+    }
+
+    /// [`Snapshot::take`], running `between` after the main connection started its
+    /// snapshot and before the extra ones start theirs (tests commit there).
+    fn take_with(
+        store: &mut Store,
+        parallel: bool,
+        between: &mut dyn FnMut() -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<Snapshot> {
         let begin = |c: &rusqlite::Connection| -> rusqlite::Result<()> {
             c.execute_batch("BEGIN")?;
             // A deferred transaction takes its snapshot at the first read.
@@ -496,6 +506,7 @@ impl Snapshot {
                 .map(version)
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             begin(&store.conn)?;
+            between()?;
             extra.iter().try_for_each(begin)?;
             let after = extra
                 .iter()
@@ -603,6 +614,60 @@ fn read_intervals(
     };
     if let Err(e) = run() {
         let _ = out.send(Err(e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(c: &rusqlite::Connection) -> i64 {
+        c.query_row("SELECT COUNT(*) FROM local_settings", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn extra_readers_join_the_main_snapshot_or_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cms.db");
+        let mut store = Store::open(&path).unwrap();
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        let mut n = 0;
+        // A commit lands between the main snapshot and the extra one, once: the join
+        // sees it and starts again; both then see the same database.
+        let mut commit_once = || {
+            n += 1;
+            if n == 1 {
+                writer.execute("INSERT INTO local_settings VALUES ('k1', 'v')", [])?;
+            }
+            Ok(())
+        };
+        let snap = Snapshot::take_with(&mut store, true, &mut commit_once).unwrap();
+        assert_eq!(n, 2, "one retry");
+        assert_eq!(snap.extra.len(), EXTRA_READERS);
+        // A commit now is seen by neither.
+        writer
+            .execute("INSERT INTO local_settings VALUES ('k2', 'v')", [])
+            .unwrap();
+        let main = settings(&store.conn);
+        assert!(snap.extra.iter().all(|c| settings(c) == main));
+        assert_eq!(main, settings(&writer) - 1);
+        drop(snap);
+        store.conn.execute_batch("COMMIT").unwrap();
+        // Commits every time: the backup goes on with the main connection alone.
+        let mut i = 0;
+        let mut always = || {
+            i += 1;
+            writer.execute(
+                "INSERT INTO local_settings VALUES (?1, 'v')",
+                [format!("x{i}")],
+            )?;
+            Ok(())
+        };
+        let snap = Snapshot::take_with(&mut store, true, &mut always).unwrap();
+        assert!(snap.extra.is_empty());
+        assert_eq!(i, JOIN_TRIES as i32);
+        assert!(!store.conn.is_autocommit(), "the main snapshot is open");
     }
 }
 
