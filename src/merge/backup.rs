@@ -6,7 +6,7 @@
 //! directory, fsynced, then renamed, so a failed or killed backup never leaves a file
 //! that looks valid.
 
-use super::{Categories, Selection};
+use super::Selection;
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
 use crate::items::TABLES;
 use crate::store::{interval_row_readers, Store, SCHEMA_VERSION};
@@ -668,23 +668,5 @@ mod tests {
         assert!(snap.extra.is_empty());
         assert_eq!(i, JOIN_TRIES as i32);
         assert!(!store.conn.is_autocommit(), "the main snapshot is open");
-    }
-}
-
-impl Categories {
-    pub fn bits(&self) -> u8 {
-        (if self.history {
-            archive::category::HISTORY
-        } else {
-            0
-        }) | (if self.admin {
-            archive::category::ADMIN
-        } else {
-            0
-        }) | (if self.local {
-            archive::category::LOCAL
-        } else {
-            0
-        })
     }
 }

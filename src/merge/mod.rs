@@ -12,6 +12,7 @@ pub mod backup;
 pub mod plan;
 pub mod restore;
 
+use crate::archive;
 use crate::interval::Grid;
 use chrono::NaiveDate;
 
@@ -104,5 +105,24 @@ impl Selection {
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_else(|| "9999-99-99".into()),
         )
+    }
+}
+
+impl Categories {
+    /// The header's category bits (`archive::category`).
+    pub fn bits(&self) -> u8 {
+        (if self.history {
+            archive::category::HISTORY
+        } else {
+            0
+        }) | (if self.admin {
+            archive::category::ADMIN
+        } else {
+            0
+        }) | (if self.local {
+            archive::category::LOCAL
+        } else {
+            0
+        })
     }
 }
