@@ -921,6 +921,7 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
     )
     .unwrap();
     w.finish().unwrap();
+    let bytes = out.clone();
 
     let mut r = ArchiveReader::from_reader(Cursor::new(out), "old.cmsbak", None).unwrap();
     r.verify_all().unwrap();
@@ -953,6 +954,49 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
             Value::Text("5,10".into()),
             Value::Text("Sales".into())
         ]
+    );
+    // The checksum of the rows as this release stores them differs from the file's
+    // (acdcalls reads as 0, futureitem is dropped)...
+    assert_ne!(d.checksum, m.checksum);
+
+    // ... and a restore of this file stores rows and a status row that agree, so the
+    // next backup of that server verifies.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.cmsbak");
+    std::fs::write(&file, &bytes).unwrap();
+    let mut store = cms::store::Store::open(&dir.path().join("cms.db")).unwrap();
+    let grid = cms::interval::Grid::new(chrono_tz::America::New_York, 15);
+    let opts = cms::merge::restore::RestoreOptions {
+        file: file.clone(),
+        sel: cms::merge::Selection {
+            acds: vec![],
+            from: None,
+            to: None,
+            grid: grid.clone(),
+            categories: cms::merge::Categories::parse("history").unwrap(),
+        },
+        configured_acds: vec![1],
+        dry_run: false,
+        include_local: false,
+        key: None,
+        server_id: "here".into(),
+        collection_running: false,
+    };
+    let rep = cms::merge::restore::restore(&mut store, &grid, &opts).unwrap();
+    assert_eq!(rep.filled, 1);
+    let (n, sum) = cms::store::interval_checksum(&store.conn, 1, T0).unwrap();
+    let (status_rows, status_sum): (i64, String) = store
+        .conn
+        .query_row(
+            "SELECT row_count, checksum FROM interval_status WHERE acd = 1 AND istart = ?1",
+            [T0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, sum.clone()), (status_rows, status_sum));
+    assert_eq!(
+        sum,
+        blake3::Hash::from_bytes(d.checksum).to_hex().to_string()
     );
 }
 

@@ -673,7 +673,8 @@ fn verify_intervals(
 /// Replaces one interval's rows and status with the backup's, inside `tx`, with the
 /// insert statements of [`insert_statements`]. The rows were checked against the entry's
 /// row count and content checksum when they were read from the file, so the status row
-/// takes the count from the entry and the checksum the reader gives for these rows.
+/// takes the rows' count and the checksum the reader gives for them (the entry's, unless
+/// the file's columns differ from this release's).
 fn apply_interval(
     tx: &rusqlite::Connection,
     inserts: &mut [RawStmt<'_>],
@@ -728,7 +729,7 @@ fn apply_interval(
         e.first_seq,
         e.last_seq,
         source,
-        e.row_count as i64,
+        data.tables.iter().map(|t| t.rows.len() as i64).sum::<i64>(),
         blake3::Hash::from_bytes(data.checksum).to_hex().as_str(),
         now_secs(),
     ])?;
