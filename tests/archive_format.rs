@@ -972,7 +972,7 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
             acds: vec![],
             from: None,
             to: None,
-            grid: grid.clone(),
+            grid,
             categories: cms::merge::Categories::parse("history").unwrap(),
         },
         configured_acds: vec![1],
