@@ -227,13 +227,15 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(cli.config.as_deref())?;
-    // The service logs what it does; the other commands print their report on stdout and
-    // log only warnings on stderr (CMS_LOG=debug shows, e.g., a restore's phase times).
-    init_logging(if matches!(cli.cmd, Cmd::Collect) {
-        "info"
-    } else {
-        "warn"
-    });
+    // The collector logs what it does; the other commands print their report on stdout
+    // and log only warnings on stderr (CMS_LOG=debug shows, e.g., a restore's phase
+    // times). The Windows service installs its own logger, to its log file.
+    match cli.cmd {
+        Cmd::Collect => init_logging("info"),
+        #[cfg(windows)]
+        Cmd::Service => {}
+        _ => init_logging("warn"),
+    }
     match cli.cmd {
         Cmd::Collect => {
             tracing::info!(config = %cfg.origin(), data = %cfg.data_dir.display(), server = %cfg.server_id, "cms collect starting");

@@ -675,9 +675,9 @@ fn verify_intervals(
 /// row count and content checksum when they were read from the file, so the status row
 /// takes the rows' count and the checksum the reader gives for them (the entry's, unless
 /// the file's columns differ from this release's).
-fn apply_interval(
+fn apply_interval<'c>(
     tx: &rusqlite::Connection,
-    inserts: &mut [RawStmt<'_>],
+    inserts: &mut [(RawStmt<'c>, RawStmt<'c>)],
     e: &ManifestEntry,
     data: &archive::IntervalData,
     source: &str,
@@ -694,22 +694,42 @@ fn apply_interval(
         if rows.rows.is_empty() {
             continue;
         }
-        // Parameters: acd, keys..., istart, row_date, starttime, intrvl, items...; the
-        // interval's own values are bound once, they stay bound from row to row.
+        // Parameters per row: acd, keys..., istart, row_date, starttime, intrvl, items...;
+        // the interval's own values are bound once per statement, they stay bound from
+        // run to run.
         let nk = t.keys.len();
-        ins.bind_i64(2 + nk, e.istart)?;
-        ins.bind_text(3 + nk, &e.row_date)?;
-        ins.bind_i64(4 + nk, e.starttime as i64)?;
-        ins.bind_i64(5 + nk, e.intrvl as i64)?;
-        for r in &rows.rows {
+        let per_row = 5 + nk + t.items.len();
+        let (one, many) = ins;
+        for (stmt, slots) in [(&mut *one, 1), (&mut *many, ROWS_PER_INSERT)] {
+            let stmt: &mut RawStmt<'c> = stmt;
+            for k in 0..slots {
+                let at = k * per_row;
+                stmt.bind_i64(at + 2 + nk, e.istart)?;
+                stmt.bind_text(at + 3 + nk, &e.row_date)?;
+                stmt.bind_i64(at + 4 + nk, e.starttime as i64)?;
+                stmt.bind_i64(at + 5 + nk, e.intrvl as i64)?;
+            }
+        }
+        let bind_row = |stmt: &mut RawStmt<'c>, at: usize, r: &[i64]| -> rusqlite::Result<()> {
             // Rows come as acd, keys..., istart, items... (this release's column order).
             for (i, v) in r[..1 + nk].iter().enumerate() {
-                ins.bind_i64(1 + i, *v)?;
+                stmt.bind_i64(at + 1 + i, *v)?;
             }
             for (i, v) in r[2 + nk..].iter().enumerate() {
-                ins.bind_i64(6 + nk + i, *v)?;
+                stmt.bind_i64(at + 6 + nk + i, *v)?;
             }
-            ins.execute()?;
+            Ok(())
+        };
+        let mut chunks = rows.rows.chunks_exact(ROWS_PER_INSERT);
+        for chunk in &mut chunks {
+            for (k, r) in chunk.iter().enumerate() {
+                bind_row(many, k * per_row, r)?;
+            }
+            many.execute()?;
+        }
+        for r in chunks.remainder() {
+            bind_row(one, 0, r)?;
+            one.execute()?;
         }
     }
     tx.prepare_cached(
@@ -737,12 +757,28 @@ fn apply_interval(
 }
 
 /// The insert statement of every interval table, in `TABLES` order.
-fn insert_statements(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<RawStmt<'_>>> {
+/// Each is a pair: one row, and [`ROWS_PER_INSERT`] rows at once (`VALUES (...), (...)`:
+/// SQLite runs its statement setup once for all of them).
+fn insert_statements(
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<Vec<(RawStmt<'_>, RawStmt<'_>)>> {
     TABLES
         .iter()
-        .map(|t| RawStmt::new(conn, &insert_sql(&t.interval_table(), t)))
+        .map(|t| {
+            let one = insert_sql(&t.interval_table(), t);
+            let row = &one[one.rfind(" VALUES ").expect("an insert") + 8..];
+            let many = format!(
+                "{} VALUES {}",
+                &one[..one.rfind(" VALUES ").expect("an insert")],
+                vec![row; ROWS_PER_INSERT].join(", ")
+            );
+            Ok((RawStmt::new(conn, &one)?, RawStmt::new(conn, &many)?))
+        })
         .collect()
 }
+
+/// Rows inserted by one statement in a restore.
+const ROWS_PER_INSERT: usize = 16;
 
 /// Whether the backup's summary rows can matter here: unless the backup says which days
 /// its daily summaries cover (`summary_days` header property) and every one of those
