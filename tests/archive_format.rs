@@ -998,6 +998,10 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
         sum,
         blake3::Hash::from_bytes(d.checksum).to_hex().to_string()
     );
+    // Restored again: the same rows, kept, not a conflict (the file's own checksum
+    // differs from the stored one only because of the columns).
+    let rep = cms::merge::restore::restore(&mut store, &grid, &opts).unwrap();
+    assert_eq!((rep.kept, rep.conflicts.len(), rep.filled), (1, 0, 0));
 }
 
 #[test]
