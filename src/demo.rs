@@ -207,6 +207,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             key: None,
             server_id: cfg_a.server_id.clone(),
             collection_running: true,
+            progress: false,
         },
     )?;
     write!(out, "      {}", rep.render().replace("\n  ", "\n      "))?;

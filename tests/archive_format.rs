@@ -981,6 +981,7 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
         key: None,
         server_id: "here".into(),
         collection_running: false,
+        progress: false,
     };
     let rep = cms::merge::restore::restore(&mut store, &grid, &opts).unwrap();
     assert_eq!(rep.filled, 1);

@@ -459,6 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 key: site_key(&cfg)?,
                 server_id: cfg.server_id.clone(),
                 collection_running: cms::collect::collection_running(&cfg.data_dir),
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             let rep = cms::merge::restore::restore(&mut store, &grid, &opts)?;
             if json {

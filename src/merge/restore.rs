@@ -39,6 +39,8 @@ pub struct RestoreOptions {
     pub server_id: String,
     /// Whether a collector holds this database (local data is refused then).
     pub collection_running: bool,
+    /// A progress bar on stderr while intervals are written (a terminal, not `--json`).
+    pub progress: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -355,6 +357,16 @@ pub fn restore(
             anyhow::Ok(())
         };
         let now = now_secs();
+        let bar = opts.progress.then(|| {
+            let b = indicatif::ProgressBar::new(todo.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} intervals {eta} left",
+                )
+                .expect("valid template"),
+            );
+            b
+        });
         // Of the day being restored: how many intervals were written and not.
         let (mut written, mut not_written) = (0u32, 0u32);
         let mut todo_iter = todo.iter().copied();
@@ -422,6 +434,12 @@ pub fn restore(
                     .with_context(|| format!("{}: cannot commit", path.display()))?;
                 opened = None;
             }
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
         if opened.is_some() {
             conn.execute_batch("COMMIT")
