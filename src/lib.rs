@@ -14,7 +14,8 @@
 //! - [`agg`]: the collector's aggregation: events in, closed interval rows and
 //!   interval status out. Pure, deterministic, checkpointable. No I/O.
 //! - [`store`]: the SQLite database: schema and migrations, interval rows, status,
-//!   checkpoints, summaries, retention.
+//!   checkpoints, summaries, retention; `store::raw` moves integer rows through SQLite's
+//!   C API for the bulk paths.
 //! - [`config`]: the TOML configuration and its embedded default.
 //! - [`link`]: the collector side of a link session: connect, handshake, heartbeats,
 //!   reconnect with backoff.
@@ -22,8 +23,9 @@
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification. No database.
-//! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive, plan per
-//!   interval, apply in short transactions beside a running collector.
+//! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive (two reader
+//!   threads on one snapshot), plan per interval, apply in short transactions beside a
+//!   running collector (a second thread decodes while the first writes).
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
