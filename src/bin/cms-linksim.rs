@@ -31,7 +31,7 @@ struct Args {
     seed: u64,
 
     /// Switch time at the start: local date-time in the profile's zone
-    /// (2024-03-04T08:00[:SS]) or RFC 3339 with an offset (2024-03-04T08:00:00Z).
+    /// (2024-03-04T08:00, seconds optional) or RFC 3339 with an offset (2024-03-04T08:00:00Z).
     #[arg(long, value_name = "DATETIME", default_value = "2024-01-15T08:00:00")]
     start: String,
 

@@ -1,4 +1,4 @@
-//! tokio-util codec over [`decode_frame`](super::decode_frame) and [`Frame::encode`]:
+//! tokio-util codec over [`decode_frame`] and [`Frame::encode`]:
 //! check, parse, advance. No protocol logic lives here.
 
 use super::{decode_frame, Decoded, Frame, ProtoError};

@@ -175,7 +175,7 @@ impl Profile {
     /// Reads and validates a profile file.
     ///
     /// # Errors
-    /// The file cannot be read, is not valid TOML for this format, or fails [`validate`].
+    /// The file cannot be read, is not valid TOML for this format, or fails validation (`validate`).
     pub fn load(path: &Path) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
         Profile::parse(&text)
