@@ -151,7 +151,18 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
         // Failed with the snapshot open: end it (it only read).
         let _ = store.conn.execute_batch("ROLLBACK");
     }
-    r
+    r.map_err(|e| {
+        // A bare database error: say which database.
+        let bare = e
+            .chain()
+            .next()
+            .is_some_and(|c| c.downcast_ref::<rusqlite::Error>().is_some());
+        if bare {
+            e.context(format!("{}: reading the database", store.path.display()))
+        } else {
+            e
+        }
+    })
 }
 
 fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
@@ -624,6 +635,48 @@ mod tests {
     fn settings(c: &rusqlite::Connection) -> i64 {
         c.query_row("SELECT COUNT(*) FROM local_settings", [], |r| r.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_database_error_names_the_database_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cms.db");
+        drop(Store::open(&path).unwrap());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE dvdn")
+            .unwrap();
+        let mut store = Store::open_read_only(&path).unwrap();
+        let grid = crate::interval::Grid::new(chrono_tz::America::New_York, 15);
+        let out = dir.path().join("b.cmsbak");
+        let opts = BackupOptions {
+            out: out.clone(),
+            sel: Selection {
+                acds: vec![1],
+                from: None,
+                to: None,
+                grid,
+                categories: super::super::Categories::parse("history").unwrap(),
+            },
+            since: None,
+            server_id: "a".into(),
+            time_zone: "America/New_York".into(),
+            key: None,
+            progress: false,
+        };
+        let e = format!("{:#}", backup(&mut store, &opts).unwrap_err());
+        assert!(
+            e.starts_with(&format!("{}: reading the database", path.display())),
+            "{e}"
+        );
+        assert!(e.contains("no such table: dvdn"), "{e}");
+        assert!(store.conn.is_autocommit(), "snapshot ended");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.contains("cmsbak"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
