@@ -104,6 +104,9 @@ pub struct ArchiveReader<R> {
     /// Whether [`ArchiveReader::read_interval`] recomputes each interval's content
     /// checksum (see [`ArchiveReader::trust_checked_intervals`]).
     recheck: bool,
+    /// Whether the file's interval tables are exactly this release's (same tables, same
+    /// columns in the same order), so rows read need no checksum of their own.
+    release_intervals: bool,
 }
 
 impl ArchiveReader<File> {
@@ -153,6 +156,7 @@ impl ArchiveReader<File> {
             authenticated: self.authenticated,
             cache: None,
             recheck: true,
+            release_intervals: self.release_intervals,
         })
     }
 }
@@ -306,6 +310,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let release = release_tables();
         let mapping = map_tables(&tables, &release);
+        let interval = |t: &&TableSchema| t.kind == TableKind::Interval;
+        let release_intervals = tables
+            .iter()
+            .filter(interval)
+            .eq(release.iter().filter(interval));
         let mut r = ArchiveReader {
             src,
             name,
@@ -320,6 +329,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             authenticated: key.is_some(),
             cache: None,
             recheck: true,
+            release_intervals,
         };
         r.validate(m.blocks, data_start, mo, m.total_rows)?;
         Ok(r)
@@ -714,16 +724,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     .push(map.cols.iter().map(|c| c.map_or(0, |i| r[i])).collect());
             }
         }
-        let interval = |t: &&TableSchema| t.kind == TableKind::Interval;
-        let same = self
-            .tables
-            .iter()
-            .filter(interval)
-            .eq(self.release.iter().filter(interval));
-        let checksum = if same {
+        let checksum = if self.release_intervals {
             self.entries[ei].checksum
         } else {
             let mut h = blake3::Hasher::new();
+            let interval = |t: &&TableSchema| t.kind == TableKind::Interval;
             for (t, rows) in self.release.iter().filter(interval).zip(&tables) {
                 let flat: Vec<i64> = rows.rows.iter().flatten().copied().collect();
                 checksum_table(&mut h, t, &flat);

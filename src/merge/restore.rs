@@ -13,7 +13,7 @@ use crate::archive::{self, ArchiveReader, ManifestEntry, Status, Value};
 use crate::interval::Grid;
 use crate::items::TABLES;
 use crate::report::{self, GapRange};
-use crate::store::intervals::{insert_sql, now_secs};
+use crate::store::intervals::{insert_rows_sql, insert_sql, now_secs};
 use crate::store::raw::RawStmt;
 use crate::store::{open_interval, summary, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
@@ -99,21 +99,25 @@ fn backup_copy(e: &ManifestEntry) -> Copy {
     }
 }
 
+/// The columns of `interval_status` a [`Copy`] is made of, for [`status_copy`].
+const COPY_COLUMNS: &str = "status, checksum, first_seq, last_seq, row_count";
+
+/// A [`Copy`] from a row whose columns from `at` on are [`COPY_COLUMNS`].
+fn status_copy(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Copy> {
+    Ok(Copy {
+        complete: r.get::<_, String>(at)? == "complete",
+        checksum: r.get(at + 1)?,
+        first_seq: r.get::<_, i64>(at + 2)? as u64,
+        last_seq: r.get::<_, i64>(at + 3)? as u64,
+        row_count: r.get::<_, i64>(at + 4)? as u64,
+    })
+}
+
 fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Result<Option<Copy>> {
-    tx.query_row(
-        "SELECT status, checksum, first_seq, last_seq, row_count FROM interval_status
-         WHERE acd = ?1 AND istart = ?2",
-        params![acd, istart],
-        |r| {
-            Ok(Copy {
-                complete: r.get::<_, String>(0)? == "complete",
-                checksum: r.get(1)?,
-                first_seq: r.get::<_, i64>(2)? as u64,
-                last_seq: r.get::<_, i64>(3)? as u64,
-                row_count: r.get::<_, i64>(4)? as u64,
-            })
-        },
-    )
+    tx.prepare_cached(&format!(
+        "SELECT {COPY_COLUMNS} FROM interval_status WHERE acd = ?1 AND istart = ?2"
+    ))?
+    .query_row(params![acd, istart], |r| status_copy(r, 0))
     .optional()
 }
 
@@ -224,35 +228,14 @@ pub fn restore(
     }
     // The target's status rows over the backup's range, read once.
     let mut here: BTreeMap<(u16, i64), Copy> = BTreeMap::new();
-    if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
-        let mut st = store.conn.prepare(
-            "SELECT acd, istart, status, checksum, first_seq, last_seq, row_count
-             FROM interval_status WHERE istart >= ?1 AND istart <= ?2",
-        )?;
-        let (lo_i, hi_i) = (
-            entries
-                .iter()
-                .map(|e| e.istart)
-                .min()
-                .unwrap_or(first.istart),
-            entries
-                .iter()
-                .map(|e| e.istart)
-                .max()
-                .unwrap_or(last.istart),
-        );
-        let mut q = st.query(params![lo_i, hi_i])?;
+    for (&acd, &(first, last)) in &entries_range(&entries) {
+        let mut st = store.conn.prepare(&format!(
+            "SELECT istart, {COPY_COLUMNS} FROM interval_status
+             WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3"
+        ))?;
+        let mut q = st.query(params![acd, first, last])?;
         while let Some(r) = q.next()? {
-            here.insert(
-                (r.get(0)?, r.get(1)?),
-                Copy {
-                    complete: r.get::<_, String>(2)? == "complete",
-                    checksum: r.get(3)?,
-                    first_seq: r.get::<_, i64>(4)? as u64,
-                    last_seq: r.get::<_, i64>(5)? as u64,
-                    row_count: r.get::<_, i64>(6)? as u64,
-                },
-            );
+            here.insert((acd, r.get(0)?), status_copy(r, 1)?);
         }
     }
     for e in &entries {
@@ -367,8 +350,8 @@ pub fn restore(
             );
             b
         });
-        // Of the day being restored: how many intervals were written and not.
-        let (mut written, mut not_written) = (0u32, 0u32);
+        // Intervals of the day being restored written so far.
+        let mut written = 0u32;
         let mut todo_iter = todo.iter().copied();
         loop {
             let msg = decoded
@@ -378,20 +361,18 @@ pub fn restore(
                 Decoded::Interval(data) => data,
                 Decoded::DayDone((acd, date), mut sums) => {
                     // The day's daily summary, in the transaction of its last interval.
-                    // The sums hold every interval of the day this restore planned; if
-                    // one of them was not written after all, the day is summed from
-                    // the database instead.
+                    // The sums hold every interval of the day this restore planned; one
+                    // not written after all (the collector got there first) no longer
+                    // has the checksum they were taken with, so `summarize_day` reads
+                    // the day from the database instead.
                     if written > 0 {
-                        if not_written > 0 {
-                            sums = summary::DaySums::default();
-                        }
                         begin(&mut opened)?;
                         summary::summarize_day(conn, acd, grid, date, &mut sums, now)
                             .with_context(|| {
                                 format!("{}: summarizing {date} of ACD {acd}", path.display())
                             })?;
                     }
-                    (written, not_written) = (0, 0);
+                    written = 0;
                     continue;
                 }
                 Decoded::End => break,
@@ -425,9 +406,6 @@ pub fn restore(
                 Action::Keep => rep.kept += 1,
                 Action::SkipCurrent => rep.skipped_current += 1,
                 Action::Conflict => {}
-            }
-            if !matches!(action, Action::Fill | Action::Replace) {
-                not_written += 1;
             }
             if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
                 conn.execute_batch("COMMIT")
@@ -468,17 +446,19 @@ pub fn restore(
     // A restore killed between writing a day's last interval and summarizing it (or
     // between a day and its week or month) left summaries older than their data; this
     // run finds them in the backup's range and rebuilds them from the database.
+    // (`build_days` rolls up their weeks and months too.)
+    let mut repaired = 0;
     if cats.history {
         let stale = summary::stale_days(store, grid, week_start, &acds, &entries_range(&entries))?;
         let repair: BTreeSet<_> = stale.difference(&touched_days).copied().collect();
         if !repair.is_empty() {
             tracing::info!("rebuilding {} out-of-date daily summaries", repair.len());
             summary::build_days(store, grid, week_start, BTreeMap::new(), &repair)?;
-            touched_days.extend(repair);
+            repaired = repair.len();
         }
     }
     summary::rollup_periods(store, week_start, &touched_days)?;
-    rep.days_resummarized = touched_days.len() as u64;
+    rep.days_resummarized = (touched_days.len() + repaired) as u64;
     tracing::debug!(
         "restore: {} days re-summarized after {:.3} s",
         touched_days.len(),
@@ -784,23 +764,19 @@ fn apply_interval<'c>(
     Ok(())
 }
 
-/// The insert statement of every interval table, in `TABLES` order.
-/// Each is a pair: one row, and [`ROWS_PER_INSERT`] rows at once (`VALUES (...), (...)`:
-/// SQLite runs its statement setup once for all of them).
+/// The insert statements of every interval table, in `TABLES` order: one row, and
+/// [`ROWS_PER_INSERT`] rows at once (SQLite runs its statement setup once for all).
 fn insert_statements(
     conn: &rusqlite::Connection,
 ) -> rusqlite::Result<Vec<(RawStmt<'_>, RawStmt<'_>)>> {
     TABLES
         .iter()
         .map(|t| {
-            let one = insert_sql(&t.interval_table(), t);
-            let row = &one[one.rfind(" VALUES ").expect("an insert") + 8..];
-            let many = format!(
-                "{} VALUES {}",
-                &one[..one.rfind(" VALUES ").expect("an insert")],
-                vec![row; ROWS_PER_INSERT].join(", ")
-            );
-            Ok((RawStmt::new(conn, &one)?, RawStmt::new(conn, &many)?))
+            let table = t.interval_table();
+            Ok((
+                RawStmt::new(conn, &insert_sql(&table, t))?,
+                RawStmt::new(conn, &insert_rows_sql(&table, t, ROWS_PER_INSERT))?,
+            ))
         })
         .collect()
 }

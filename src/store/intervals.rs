@@ -39,12 +39,22 @@ pub fn now_secs() -> i64 {
 
 /// Insert statement for an interval table.
 pub(crate) fn insert_sql(table: &str, t: &crate::items::TableDef) -> String {
+    insert_rows_sql(table, t, 1)
+}
+
+/// Insert statement for `rows` rows of an interval table at once, each row's parameters
+/// `acd, keys..., istart, row_date, starttime, intrvl, items...` after the previous row's.
+pub(crate) fn insert_rows_sql(table: &str, t: &crate::items::TableDef, rows: usize) -> String {
     let mut cols: Vec<&str> = vec!["acd"];
     cols.extend(t.keys);
     cols.extend(["istart", "row_date", "starttime", "intrvl"]);
     cols.extend(t.items.iter().map(|(n, _)| *n));
-    let marks = vec!["?"; cols.len()].join(", ");
-    format!("INSERT INTO {table} ({}) VALUES ({marks})", cols.join(", "))
+    let row = format!("({})", vec!["?"; cols.len()].join(", "));
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        cols.join(", "),
+        vec![row; rows].join(", ")
+    )
 }
 
 impl Store {

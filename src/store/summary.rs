@@ -46,10 +46,20 @@ pub fn build_day(
 
 /// One day's daily rows being summed in memory: per table, the combined items of every
 /// entity key seen, and which intervals (start, content checksum) went in.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DaySums {
+    /// Per `TABLES` entry.
     tables: Vec<FxHashMap<[i64; 2], Vec<i64>>>,
     included: BTreeMap<i64, String>,
+}
+
+impl Default for DaySums {
+    fn default() -> Self {
+        DaySums {
+            tables: vec![FxHashMap::default(); TABLES.len()],
+            included: BTreeMap::new(),
+        }
+    }
 }
 
 impl DaySums {
@@ -60,9 +70,6 @@ impl DaySums {
 
     /// Adds a row `keys..., items...` of table `TABLES[ti]`.
     fn add(&mut self, ti: usize, keys_items: &[i64]) -> rusqlite::Result<()> {
-        if self.tables.len() < TABLES.len() {
-            self.tables.resize_with(TABLES.len(), FxHashMap::default);
-        }
         combine_into(&mut self.tables[ti], TABLES[ti], keys_items)
     }
 
@@ -216,27 +223,16 @@ pub fn build_days(
     for (i, &(acd, date)) in list.iter().enumerate() {
         let mut s = sums.remove(&(acd, date)).unwrap_or_default();
         let next = list.get(i + 1).filter(|n| n.0 == acd).map(|n| n.1);
-        let week = week_of(date, week_start);
-        let month = month_of(date);
         let tx = store
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_err(&path, e))?;
         (|| -> rusqlite::Result<()> {
             summarize_day(&tx, acd, grid, date, &mut s, now)?;
-            if next.is_none_or(|n| week_of(n, week_start) != week) {
-                rollup(&tx, acd, "w", &week, &(week + chrono::Duration::days(7)))?;
-                mark_built(&tx, acd, "week", &week.format("%Y-%m-%d").to_string(), now)?;
-            }
-            if next.is_none_or(|n| month_of(n) != month) {
-                rollup(&tx, acd, "m", &month, &next_month(month))?;
-                mark_built(
-                    &tx,
-                    acd,
-                    "month",
-                    &month.format("%Y-%m-%d").to_string(),
-                    now,
-                )?;
+            for (i, p) in periods_of(date, week_start).into_iter().enumerate() {
+                if next.is_none_or(|n| periods_of(n, week_start)[i] != p) {
+                    rollup_period(&tx, acd, p, now)?;
+                }
             }
             Ok(())
         })()
@@ -298,8 +294,11 @@ pub fn stale_days(
                     None => true,
                     Some(b) if b < upd => true,
                     Some(b) => {
-                        built(acd, "week", week_of(d, week_start))?.is_none_or(|w| w < b)
-                            || built(acd, "month", month_of(d))?.is_none_or(|m| m < b)
+                        let mut older = false;
+                        for (period, _, from, _) in periods_of(d, week_start) {
+                            older |= built(acd, period, from)?.is_none_or(|p| p < b);
+                        }
+                        older
                     }
                 };
                 if stale {
@@ -324,24 +323,40 @@ pub fn rollup_periods(
 ) -> Result<()> {
     let path = store.path.clone();
     let now = super::intervals::now_secs();
-    let mut periods: BTreeSet<(u16, &str, NaiveDate, NaiveDate)> = BTreeSet::new();
-    for &(acd, d) in days {
-        let w = week_of(d, week_start);
-        periods.insert((acd, "week", w, w + chrono::Duration::days(7)));
-        periods.insert((acd, "month", month_of(d), next_month(month_of(d))));
-    }
-    for (acd, period, from, to) in periods {
+    let periods: BTreeSet<(u16, Period)> = days
+        .iter()
+        .flat_map(|&(acd, d)| periods_of(d, week_start).map(|p| (acd, p)))
+        .collect();
+    for (acd, p) in periods {
         let tx = store
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_err(&path, e))?;
-        let prefix = if period == "week" { "w" } else { "m" };
-        rollup(&tx, acd, prefix, &from, &to)
-            .and_then(|_| mark_built(&tx, acd, period, &from.format("%Y-%m-%d").to_string(), now))
-            .map_err(|e| sql_err(&path, e))?;
+        rollup_period(&tx, acd, p, now).map_err(|e| sql_err(&path, e))?;
         tx.commit().map_err(|e| sql_err(&path, e))?;
     }
     Ok(())
+}
+
+/// A week or a month: its name in `summary_state`, its table prefix, its first day and
+/// the day after its last.
+type Period = (&'static str, &'static str, NaiveDate, NaiveDate);
+
+/// The week and the month containing `d`.
+fn periods_of(d: NaiveDate, week_start: Weekday) -> [Period; 2] {
+    let w = week_of(d, week_start);
+    let m = month_of(d);
+    [
+        ("week", "w", w, w + chrono::Duration::days(7)),
+        ("month", "m", m, next_month(m)),
+    ]
+}
+
+/// Rolls up one week or month from its daily rows and records when.
+fn rollup_period(tx: &rusqlite::Connection, acd: u16, p: Period, now: i64) -> rusqlite::Result<()> {
+    let (period, prefix, from, to) = p;
+    rollup(tx, acd, prefix, &from, &to)?;
+    mark_built(tx, acd, period, &from.format("%Y-%m-%d").to_string(), now)
 }
 
 fn next_month(month: NaiveDate) -> NaiveDate {
@@ -396,9 +411,6 @@ pub fn summarize_day(
     let complete = stored.iter().filter(|x| x.2).count() as i64;
     let incomplete = grid.intervals_in_day(date) - complete;
     let d = date.format("%Y-%m-%d").to_string();
-    if s.tables.len() < TABLES.len() {
-        s.tables.resize_with(TABLES.len(), FxHashMap::default);
-    }
     for (ti, t) in TABLES.iter().enumerate() {
         write_rows(tx, "d", t, acd, &d, &s.tables[ti], Some(incomplete))?;
     }
