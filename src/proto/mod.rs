@@ -91,37 +91,38 @@ impl AgentState {
             AgentState::Other => (6, 0),
         }
     }
+    /// Checks the state byte alone, as soon as it is read (proto/acd-link.md, "Order of
+    /// checks"): an unknown state is reported even when the reason byte is missing.
+    fn check_state_byte(ty: u8, state: u8) -> Result<(), ProtoError> {
+        if (1..=6).contains(&state) {
+            Ok(())
+        } else {
+            Err(ProtoError::InvalidValue {
+                ty,
+                field: "agent state",
+                value: state as u64,
+            })
+        }
+    }
+
+    /// The state from its state byte and AUX reason byte.
     fn from_wire(ty: u8, state: u8, reason: u8) -> Result<Self, ProtoError> {
-        let s = match state {
+        Self::check_state_byte(ty, state)?;
+        let bad_reason = || ProtoError::InvalidValue {
+            ty,
+            field: "aux reason",
+            value: reason as u64,
+        };
+        Ok(match state {
+            5 if reason <= 9 => AgentState::Aux(reason),
+            5 => return Err(bad_reason()),
+            _ if reason != 0 => return Err(bad_reason()),
             1 => AgentState::Avail,
             2 => AgentState::Ring,
             3 => AgentState::Acd,
             4 => AgentState::Acw,
-            5 if reason <= 9 => AgentState::Aux(reason),
-            5 => {
-                return Err(ProtoError::InvalidValue {
-                    ty,
-                    field: "aux reason",
-                    value: reason as u64,
-                })
-            }
-            6 => AgentState::Other,
-            v => {
-                return Err(ProtoError::InvalidValue {
-                    ty,
-                    field: "agent state",
-                    value: v as u64,
-                })
-            }
-        };
-        if !matches!(s, AgentState::Aux(_)) && reason != 0 {
-            return Err(ProtoError::InvalidValue {
-                ty,
-                field: "aux reason",
-                value: reason as u64,
-            });
-        }
-        Ok(s)
+            _ => AgentState::Other, // 6: the byte was checked above
+        })
     }
 }
 
@@ -782,6 +783,7 @@ impl<'a> Rd<'a> {
     }
     fn agent_state(&mut self) -> Result<AgentState, ProtoError> {
         let s = self.u8()?;
+        AgentState::check_state_byte(self.ty, s)?;
         let r = self.u8()?;
         AgentState::from_wire(self.ty, s, r)
     }
@@ -844,7 +846,36 @@ impl<'a> Rd<'a> {
     }
 }
 
+/// Whether version 1 defines frame type `ty` (proto/acd-link.md, "Frame types").
+pub fn is_known_type(ty: u8) -> bool {
+    matches!(
+        ty,
+        T_HELLO..=T_GAP
+            | T_SKILL_DEF..=T_TKGRP_DEF
+            | T_CALL_OFFERED..=T_CALL_DISCONNECTED
+            | T_AGENT_LOGIN..=T_AGENT_STATE
+            | T_CLOCK_CHANGE
+            | T_SNAP_SKILL..=T_SNAP_CALL
+    )
+}
+
+/// `InvalidValue` unless `ok`: the value rules of the message tables that are not
+/// enumerations (proto/acd-link.md, "Limits").
+fn check(ok: bool, ty: u8, field: &'static str, value: u64) -> Result<(), ProtoError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtoError::InvalidValue { ty, field, value })
+    }
+}
+
+/// Decodes the payload of a frame of type `ty`. Checks run in wire order, each as soon
+/// as the bytes it looks at are read, so the first broken field is the one reported
+/// (proto/acd-link.md, "Order of checks"); the type is checked before any payload byte.
 fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
+    if !is_known_type(ty) {
+        return Err(ProtoError::UnknownType(ty));
+    }
     let mut r = Rd { ty, b: payload };
     let frame = match ty {
         T_HELLO => {
@@ -854,19 +885,37 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
                 return Err(ProtoError::BadMagic(magic));
             }
             r.b.advance(4);
+            let version_min = r.u16()?;
+            check(version_min >= 1, ty, "version_min", version_min as u64)?;
+            let version_max = r.u16()?;
+            let acd = r.u16()?;
+            let server_id = r.str()?;
+            let epoch = r.u64()?;
+            let resume_from = r.u64()?;
+            // Both zero (no history) or both set: one without the other says nothing.
+            check(
+                (epoch == 0) == (resume_from == 0),
+                ty,
+                "resume_from (with epoch)",
+                resume_from,
+            )?;
             Frame::Hello(Hello {
-                version_min: r.u16()?,
-                version_max: r.u16()?,
-                acd: r.u16()?,
-                server_id: r.str()?,
-                epoch: r.u64()?,
-                resume_from: r.u64()?,
+                version_min,
+                version_max,
+                acd,
+                server_id,
+                epoch,
+                resume_from,
             })
         }
         T_WELCOME => Frame::Welcome(Welcome {
             version: r.u16()?,
             acd: r.u16()?,
-            epoch: r.u64()?,
+            epoch: {
+                let e = r.u64()?;
+                check(e != 0, ty, "epoch", e)?;
+                e
+            },
             mode: match r.u8()? {
                 1 => StartMode::Replay,
                 2 => StartMode::Pumpup,
@@ -878,7 +927,11 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
                     })
                 }
             },
-            first_seq: r.u64()?,
+            first_seq: {
+                let f = r.u64()?;
+                check(f >= 1, ty, "first_seq", f)?;
+                f
+            },
             switch_ts: r.i64()?,
             heartbeat_ms: r.u32()?,
         }),
@@ -899,10 +952,13 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
             ts: r.i64()?,
         },
         T_PUMPUP_END => Frame::PumpupEnd,
-        T_GAP => Frame::Gap {
-            from: r.u64()?,
-            to: r.u64()?,
-        },
+        T_GAP => {
+            let from = r.u64()?;
+            check(from >= 1, ty, "gap from", from)?;
+            let to = r.u64()?;
+            check(to >= from, ty, "gap to (before from)", to)?;
+            Frame::Gap { from, to }
+        }
         T_SNAP_SKILL => Frame::SnapSkill(r.skill()?),
         T_SNAP_VDN => Frame::SnapVdn(r.vdn()?),
         T_SNAP_TKGRP => Frame::SnapTrunkGroup(r.tkgrp()?),
