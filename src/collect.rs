@@ -373,7 +373,10 @@ impl AcdTask {
         backoff.reset();
         let silence = link::silence_limit(&welcome);
         let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);
-        let hb_every = Duration::from_millis(self.cfg.heartbeat_ms);
+        // Our own heartbeats at least as often as the switch's, so that its dead-link
+        // detection (3 x its heartbeat_ms) never fires on a healthy collector.
+        let hb_every =
+            Duration::from_millis(self.cfg.heartbeat_ms.min(link::heartbeat_ms(&welcome)));
         let mut next_ck = Instant::now() + ck_every;
         let mut next_hb = Instant::now() + hb_every;
         let mut stop = self.stop.clone();

@@ -232,6 +232,18 @@ pub async fn handshake(
             Ok(Start::Replay(welcome))
         }
         StartMode::Pumpup => {
+            // A pump-up of our own epoch must not start before what we already hold: the
+            // live events after it would be booked a second time (proto/acd-link.md,
+            // "Collector-side checks").
+            if epoch == welcome.epoch && resume_from > 0 && welcome.first_seq < resume_from {
+                return Err(violation(
+                    peer,
+                    format!(
+                        "pump-up from seq {} of our epoch {epoch} is before our resume point {resume_from}",
+                        welcome.first_seq
+                    ),
+                ));
+            }
             let (as_of_seq, ts) = match next_frame(conn, peer, wait).await? {
                 Frame::PumpupBegin { as_of_seq, ts } => (as_of_seq, ts),
                 other => {
@@ -279,6 +291,21 @@ pub async fn handshake(
                 Frame::Gap { from, to } => (Some((from, to)), None),
                 f => (None, Some(f)),
             };
+            let due = gap_due(epoch, resume_from, welcome.epoch, as_of_seq);
+            if gap != due {
+                let show = |g: Option<(u64, u64)>| match g {
+                    Some((f, t)) => format!("GAP {f}..={t}"),
+                    None => "no GAP".to_string(),
+                };
+                return Err(violation(
+                    peer,
+                    format!(
+                        "{} after the pump-up where {} was due (our epoch {epoch} resume_from {resume_from}, as_of_seq {as_of_seq})",
+                        show(gap),
+                        show(due)
+                    ),
+                ));
+            }
             Ok(Start::Pumpup {
                 welcome,
                 pumpup: Box::new(p),
@@ -289,9 +316,35 @@ pub async fn handshake(
     }
 }
 
+/// The GAP the switch owes right after PUMPUP_END (proto/acd-link.md, "Opening"): none
+/// for a fresh collector; else from our `resume_from` (same epoch) or 1 (a new epoch) to
+/// `as_of_seq`, when that range is not empty.
+pub fn gap_due(
+    epoch: u64,
+    resume_from: u64,
+    welcome_epoch: u64,
+    as_of_seq: u64,
+) -> Option<(u64, u64)> {
+    if resume_from == 0 {
+        return None;
+    }
+    let from = if epoch == welcome_epoch {
+        resume_from
+    } else {
+        1
+    };
+    (from <= as_of_seq).then_some((from, as_of_seq))
+}
+
+/// The switch's heartbeat period as the collector uses it: WELCOME's `heartbeat_ms`
+/// clamped to 100..=60 000 ms (proto/acd-link.md, "Heartbeats").
+pub fn heartbeat_ms(w: &Welcome) -> u64 {
+    w.heartbeat_ms.clamp(100, 60_000) as u64
+}
+
 /// No frame for this long means the link is dead (3 × the switch's heartbeat).
 pub fn silence_limit(w: &Welcome) -> Duration {
-    Duration::from_millis(3 * (w.heartbeat_ms.clamp(100, 60_000) as u64))
+    Duration::from_millis(3 * heartbeat_ms(w))
 }
 
 /// Checks an event against the session rules: the next sequence number, time that does

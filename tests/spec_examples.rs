@@ -1369,3 +1369,263 @@ fn scripted_switch_works_without_a_tokio_test_runtime() {
     assert!(client.join().unwrap().is_empty(), "the switch sent nothing");
     sw.connection_blocking(0).assert_ok();
 }
+
+// ---------------------------------------------------------------------------------------
+// The collector's side of the session ("Collector-side checks"), through the real binary
+// ---------------------------------------------------------------------------------------
+
+const EPOCH_A: u64 = 7;
+const EPOCH_B: u64 = 8;
+
+/// Translations and agent 100 logging in at 09:50 (seqs 1..=5).
+fn first_five() -> Vec<Frame> {
+    let mut v = common::translations(1, common::collector::t(9, 50, 0));
+    v.extend(common::agent_login(
+        4,
+        common::collector::t(9, 50, 0),
+        100,
+        &[common::SKILL],
+    ));
+    v
+}
+
+/// Seqs 6..=14 (the worked-example call offered at 09:58) and a tick at 10:15.
+fn rest_of_stream() -> Vec<Frame> {
+    let t = common::collector::t;
+    let mut v = common::answered_call(6, t(9, 58, 0), &CallSpec::default());
+    v.push(common::tick(t(10, 15, 0), 14));
+    v
+}
+
+/// A collector holding seqs 1..=5 of epoch A meets a switch whose next session opens with
+/// `bad` (answered to its HELLO {A, 6}): the collector must close that session, log
+/// `expect` with the peer, book nothing from it, and resume from 6 on the next one.
+fn refused_after_history(name: &str, bad: fn() -> Vec<Frame>, expect: &str) {
+    let t = common::collector::t;
+    let sw = ScriptedSwitch::bind();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![common::welcome(
+                EPOCH_A,
+                StartMode::Replay,
+                1,
+                t(9, 50, 0),
+            )])
+            .send(first_five())
+            .wait_ack(5)
+            .close(),
+    );
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH_A, 6));
+                bad()
+            })
+            .expect_closed_within(Duration::from_secs(10)),
+    );
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH_A, 6), "nothing was taken");
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Replay, 6, t(9, 58, 0))];
+                v.extend(rest_of_stream());
+                v
+            })
+            .wait_ack(14),
+    );
+    let mut c = common::collector::Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    let refused = sw.connection_blocking(1);
+    if let ConnOutcome::Failed(m) = &refused.outcome {
+        panic!("{name}: the collector kept the session: {m}\n{}", c.log());
+    }
+    sw.connection_blocking(2).assert_ok();
+    c.stop();
+    let log = c.log();
+    assert!(
+        log.contains(expect) && log.contains(&sw.addr().to_string()),
+        "{name}: the log should name the peer and say {expect:?}:\n{log}"
+    );
+    let db = common::collector::open(&c.db_path()).unwrap();
+    for m in [45, 60] {
+        let istart = t(9, 0, 0) + m * 60_000;
+        assert_eq!(
+            common::collector::status(&db, istart).unwrap().0,
+            "complete",
+            "{name}: interval +{m} min"
+        );
+    }
+    let acd = |istart| common::collector::item(&db, "hsplit", "split = 1", istart, "acdcalls");
+    assert_eq!(acd(t(10, 0, 0)), 1, "{name}: the call is booked once");
+}
+
+#[test]
+fn collector_refuses_a_start_that_does_not_continue_its_resume_point() {
+    type Case = (&'static str, fn() -> Vec<Frame>, &'static str);
+    let cases: [Case; 6] = [
+        (
+            "replay that skips an event",
+            || {
+                vec![common::welcome(
+                    EPOCH_A,
+                    StartMode::Replay,
+                    7,
+                    common::collector::t(9, 58, 0),
+                )]
+            },
+            "does not continue our epoch 7 seq 6",
+        ),
+        (
+            "replay of another epoch",
+            || {
+                vec![common::welcome(
+                    EPOCH_B,
+                    StartMode::Replay,
+                    6,
+                    common::collector::t(9, 58, 0),
+                )]
+            },
+            "does not continue our epoch 7 seq 6",
+        ),
+        (
+            "pump-up below the resume point",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 4, ts)];
+                v.extend(common::pumpup(3, ts, vec![]));
+                v
+            },
+            "pump-up from seq 4 of our epoch 7 is before our resume point 6",
+        ),
+        (
+            "GAP that does not start at resume_from",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                v.extend(common::pumpup(49, ts, vec![]));
+                v.push(Frame::Gap { from: 7, to: 49 });
+                v
+            },
+            "GAP 7..=49 after the pump-up where GAP 6..=49 was due",
+        ),
+        (
+            "no GAP where one is due",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                v.extend(common::pumpup(49, ts, vec![]));
+                v.push(common::tick(ts, 49));
+                v
+            },
+            "no GAP after the pump-up where GAP 6..=49 was due",
+        ),
+        (
+            "GAP of a new epoch that does not start at 1",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_B, StartMode::Pumpup, 41, ts)];
+                v.extend(common::pumpup(40, ts, vec![]));
+                v.push(Frame::Gap { from: 6, to: 40 });
+                v
+            },
+            "GAP 6..=40 after the pump-up where GAP 1..=40 was due",
+        ),
+    ];
+    for (name, bad, expect) in cases {
+        refused_after_history(name, bad, expect);
+    }
+}
+
+#[test]
+fn fresh_collector_refuses_a_gap_after_its_pumpup() {
+    let t = common::collector::t;
+    let ts = t(9, 56, 0);
+    let sw = ScriptedSwitch::bind();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (0, 0));
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                v.extend(common::pumpup(49, ts, vec![]));
+                v.push(Frame::Gap { from: 1, to: 49 });
+                v
+            })
+            .expect_closed_within(Duration::from_secs(10)),
+    );
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (0, 0), "nothing was taken");
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                v.extend(common::pumpup(49, ts, vec![]));
+                v.push(common::tick(t(10, 0, 0), 49));
+                v
+            })
+            .wait_ack(49),
+    );
+    let mut c = common::collector::Collector::start(sw.addr());
+    let refused = sw.connection_blocking(0);
+    if let ConnOutcome::Failed(m) = &refused.outcome {
+        panic!("the collector kept the session: {m}\n{}", c.log());
+    }
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    let log = c.log();
+    assert!(
+        log.contains("GAP 1..=49 after the pump-up where no GAP was due"),
+        "{log}"
+    );
+}
+
+/// WELCOME announces 300 ms; the collector is configured for 60 s: it must send its own
+/// HEARTBEAT at the switch's rate, or a switch that declares a silent peer dead after
+/// 3 x its heartbeat_ms would drop a healthy collector.
+#[test]
+fn collector_heartbeats_at_least_as_often_as_the_switch() {
+    let t = common::collector::t;
+    let sw = ScriptedSwitch::bind();
+    let welcome = Frame::Welcome(Welcome {
+        version: PROTOCOL_VERSION_MAX,
+        acd: 1,
+        epoch: EPOCH_A,
+        mode: StartMode::Replay,
+        first_seq: 1,
+        switch_ts: t(9, 50, 0),
+        heartbeat_ms: 300,
+    });
+    sw.push(
+        Script::new()
+            .keepalive(Duration::from_millis(100))
+            .expect_hello()
+            .send(vec![welcome])
+            .send(first_five())
+            .sleep(Duration::from_secs(3))
+            .wait_ack(5),
+    );
+    let mut c = common::collector::Collector::configure_full(
+        "test-a",
+        sw.addr(),
+        "UTC",
+        "heartbeat_ms = 60000",
+    );
+    c.spawn();
+    let conn = sw.connection_blocking(0);
+    conn.assert_ok();
+    c.stop();
+    let heartbeats = conn
+        .received
+        .iter()
+        .filter(|f| matches!(f, Frame::Heartbeat { .. }))
+        .count();
+    // 3 s at 300 ms is about 10; at the configured 60 s it would be none.
+    assert!(
+        heartbeats >= 4,
+        "{heartbeats} heartbeats from the collector in 3 s:\n{}",
+        c.log()
+    );
+}
