@@ -31,7 +31,8 @@ pub mod reason {
     pub const EPOCH_CHANGE: &str = "epoch_change";
     pub const CALL_ACROSS_GAP: &str = "call_across_gap";
     pub const CLOCK_CHANGE: &str = "clock_change";
-    /// An event referred to a call or agent the collector was not tracking.
+    /// An event referred to a call or agent the collector was not tracking, or made a call
+    /// flow the call model does not describe (docs/data-items.md).
     pub const UNKNOWN_ENTITY: &str = "unknown_entity";
 }
 
@@ -699,6 +700,14 @@ impl Aggregator {
                 self.st.vdns.insert(v.vdn, v.clone());
             }
             EventKind::TrunkGroupDef(t) => {
+                // The stretch before the change counts with the old trunk count
+                // (docs/data-items.md, allinusetime).
+                let old = self.st.tkgrps.get(&t.tkgrp).map(|d| d.trunks as i64);
+                if let (Some(open), Some(tl)) =
+                    (self.st.open.as_mut(), self.st.trunks.get_mut(&t.tkgrp))
+                {
+                    accrue_trunk(open, t.tkgrp, tl, old, ts);
+                }
                 self.st.tkgrps.insert(t.tkgrp, t.clone());
             }
             EventKind::CallOffered { call, vdn, tkgrp } => {
@@ -725,6 +734,7 @@ impl Aggregator {
                 let Some(c) = self.st.calls.get_mut(call) else {
                     return self.unknown();
                 };
+                let mut undescribed = false;
                 match c.seg.as_mut() {
                     Some(seg) if seg.in_queue => {
                         if seg.skills.contains(skill) {
@@ -732,7 +742,17 @@ impl Aggregator {
                         }
                         seg.skills.push(*skill);
                     }
+                    Some(_) => {
+                        // Back to queue while ringing (ring-no-answer) or connected
+                        // without a transfer: outside the call model (docs/data-items.md,
+                        // "Call flows outside the model").
+                        undescribed = true;
+                        c.seg = Some(Segment::new(*skill, ts));
+                    }
                     _ => c.seg = Some(Segment::new(*skill, ts)),
+                }
+                if undescribed {
+                    self.unknown();
                 }
                 bump(&mut self.st.queued, *skill, 1);
                 self.open().split(*skill)[idx::split::I_ARRIVED] += 1;
@@ -750,17 +770,38 @@ impl Aggregator {
                         bump(&mut self.st.queued, s, -1);
                     }
                 }
+                // A second ring (redirected while ringing) is outside the call model.
+                let again = seg.ring.is_some() && seg.answer_ts.is_none();
                 seg.ring = Some((*agent, *skill, ts));
+                if again {
+                    self.unknown();
+                }
             }
-            EventKind::CallAnswered { call, .. } => {
+            EventKind::CallAnswered { call, agent } => {
                 let Some(c) = self.st.calls.get_mut(call) else {
                     return self.unknown();
                 };
                 if c.first_answer_ts.is_none() {
                     c.first_answer_ts = Some(ts);
                 }
+                // Answered without ringing is outside the call model: booked as if it
+                // had rung here from its primary skill at this instant.
+                let mut undescribed = c.seg.is_none();
                 if let Some(seg) = c.seg.as_mut() {
+                    if seg.ring.is_none() {
+                        undescribed = true;
+                        if seg.in_queue {
+                            seg.in_queue = false;
+                            for s in seg.skills.clone() {
+                                bump(&mut self.st.queued, s, -1);
+                            }
+                        }
+                        seg.ring = Some((*agent, seg.skills.first().copied().unwrap_or(0), ts));
+                    }
                     seg.answer_ts = Some(ts);
+                }
+                if undescribed {
+                    self.unknown();
                 }
             }
             EventKind::CallHeld { call, .. } => {
@@ -809,8 +850,9 @@ impl Aggregator {
                     .is_some_and(|s| s.answer_ts.is_some());
                 if answered {
                     self.end_talk(*call, ts);
-                } else if self.st.calls[call].seg.is_some() {
-                    // Released before an answer: an abandon by another name.
+                } else {
+                    // Released before an answer (in vector, queue or ringing): an abandon
+                    // by another name (docs/data-items.md, "Call flows outside the model").
                     return self.abandon(*call, ts);
                 }
                 self.end_call(*call, ts, EndKind::Released);
