@@ -9,6 +9,8 @@
 //! - Property tests: frames within the limits round-trip; arbitrary bytes never panic
 //!   the decoder nor make it claim bytes it was not given.
 //! - The scripted switch of `tests/common` works against a raw [`LinkCodec`] client.
+//! - The collector's side of the session ("Collector-side checks", heartbeat rate,
+//!   snapshot order), through a real `cms collect` against the scripted switch.
 
 mod common;
 
@@ -1628,4 +1630,50 @@ fn collector_heartbeats_at_least_as_often_as_the_switch() {
         "{heartbeats} heartbeats from the collector in 3 s:\n{}",
         c.log()
     );
+}
+
+/// "Snapshot records": the receiver does not enforce the order skills, VDNs, trunk groups,
+/// agents, calls. A pump-up sent in the reverse order is taken whole, and the agent it
+/// describes accrues from the snapshot's time on.
+#[test]
+fn collector_takes_a_pumpup_in_any_order() {
+    let t = common::collector::t;
+    let ts = t(10, 0, 0);
+    let sw = ScriptedSwitch::bind();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!((h.epoch, h.resume_from), (0, 0));
+                vec![
+                    common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts),
+                    Frame::PumpupBegin { as_of_seq: 49, ts },
+                    Frame::SnapAgent(AgentSnapshot {
+                        agent: 100,
+                        state: AgentState::Avail,
+                        work_skill: 0,
+                        skills: vec![SkillLevel { skill: 1, level: 1 }],
+                    }),
+                    Frame::SnapTrunkGroup(common::tkgrp_def()),
+                    Frame::SnapVdn(common::vdn_def()),
+                    Frame::SnapSkill(common::skill_def()),
+                    Frame::PumpupEnd,
+                    common::tick(t(10, 30, 0), 49),
+                ]
+            })
+            .wait_ack(49),
+    );
+    let mut c = common::collector::Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    c.stop();
+    let db = common::collector::open(&c.db_path()).unwrap();
+    let avail =
+        |m| common::collector::item(&db, "hagent", "agent = 100", t(10, m, 0), "i_availtime");
+    assert_eq!((avail(0), avail(15)), (900, 900));
+    let skills: i64 = db
+        .query_row("SELECT COUNT(*) FROM skill_def WHERE acd = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(skills, 1, "the skill of the snapshot is recorded");
 }
