@@ -569,6 +569,13 @@ fn expected_invalid() -> BTreeMap<&'static str, ProtoError> {
     // first broken field in wire order, values before trailing bytes.
     m.insert("unknown-event-type-short", E::UnknownType(0x13));
     m.insert(
+        "truncated-skill-list",
+        E::Truncated {
+            ty: T_AGENT_LOGIN,
+            need: 5,
+        },
+    );
+    m.insert(
         "bad-agent-state-truncated",
         inv(T_AGENT_STATE, "agent state", 7),
     );
