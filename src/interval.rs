@@ -38,10 +38,35 @@ impl Grid {
             .local_minus_utc() as i64
     }
 
-    /// UTC start (seconds) of the interval containing UTC instant `t` (seconds).
+    /// UTC start (seconds) of the interval containing UTC instant `t` (seconds): the last
+    /// local multiple of the length, `t - ((t + off(t)) mod L)`, unless the zone's offset
+    /// changed after it, up to `t` (a DST step that is not a multiple of `L`, such as
+    /// Lord Howe's 30 minutes with 60-minute intervals): then the change starts the
+    /// interval (docs/data-items.md, "Time and intervals").
     pub fn start_of(&self, t: i64) -> i64 {
         let l = self.len_secs();
-        t - (t + self.offset_at(t)).rem_euclid(l)
+        let s = t - (t + self.offset_at(t)).rem_euclid(l);
+        if self.offset_at(s) == self.offset_at(t) {
+            s
+        } else {
+            self.change_after(s, t)
+        }
+    }
+
+    /// The first instant in `(lo, hi]` whose offset differs from `lo`'s, given that
+    /// `hi`'s does (an interval holds at most one change, so there is exactly one).
+    fn change_after(&self, lo: i64, hi: i64) -> i64 {
+        let off = self.offset_at(lo);
+        let (mut lo, mut hi) = (lo, hi);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.offset_at(mid) == off {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
     }
 
     /// UTC start of the interval containing the switch timestamp `ts_ms`.
@@ -49,12 +74,17 @@ impl Grid {
         self.start_of(ts_ms.div_euclid(1000))
     }
 
-    /// The start of the interval after the one starting at `istart`.
+    /// The start of the interval after the one starting at `istart`: `istart + L`
+    /// wherever the offset changes by multiples of `L` (the repeated or skipped hour
+    /// simply shows up as extra or missing local labels), earlier where a change that is
+    /// not cuts the interval short.
     pub fn next(&self, istart: i64) -> i64 {
-        // Boundaries are on the local clock; a DST change happens on an hour boundary, so
-        // the next start is always istart + length (in UTC) — the repeated or skipped hour
-        // simply shows up as extra or missing local labels.
-        istart + self.len_secs()
+        let e = self.start_of(istart + self.len_secs());
+        if self.offset_at(e - 1) == self.offset_at(istart) {
+            e
+        } else {
+            self.change_after(istart, e - 1)
+        }
     }
 
     /// Local date (YYYY-MM-DD) and HHMM of the interval starting at `istart`.
@@ -92,8 +122,13 @@ impl Grid {
     /// Number of intervals in the local day `date` (96 for 15-minute intervals on an
     /// ordinary day, 92 or 100 on DST days).
     pub fn intervals_in_day(&self, date: NaiveDate) -> i64 {
-        let next = date.succ_opt().unwrap();
-        (self.day_start(next) - self.day_start(date)) / self.len_secs()
+        let end = self.day_start(date.succ_opt().unwrap());
+        let (mut t, mut n) = (self.day_start(date), 0);
+        while t < end {
+            t = self.next(t);
+            n += 1;
+        }
+        n
     }
 }
 
@@ -138,6 +173,39 @@ mod tests {
         let second = ts("2026-11-01T01:15:00-05:00");
         assert_ne!(g.start_of(first), g.start_of(second));
         assert_eq!(g.labels(g.start_of(first)), g.labels(g.start_of(second)));
+    }
+
+    #[test]
+    fn half_hour_dst_step_cuts_an_hourly_interval_at_the_change() {
+        let g = Grid::new(chrono_tz::Australia::Lord_Howe, 60);
+        // 2026-04-05 02:00 +11:00 becomes 01:30 +10:30 (15:00 UTC on the 4th).
+        let change = ts("2026-04-04T15:00:00Z");
+        assert_eq!(g.start_of(change - 1), ts("2026-04-04T14:00:00Z"));
+        assert_eq!(g.next(ts("2026-04-04T14:00:00Z")), change);
+        assert_eq!(g.start_of(change), change);
+        assert_eq!(g.start_of(change + 1799), change);
+        assert_eq!(
+            g.next(change),
+            change + 1800,
+            "01:30-02:00 +10:30 is half an hour"
+        );
+        assert_eq!(g.labels(change).1, 130);
+        // 2026-10-04 02:00 +10:30 becomes 02:30 +11:00 (15:30 UTC on the 3rd).
+        let change = ts("2026-10-03T15:30:00Z");
+        assert_eq!(g.next(ts("2026-10-03T14:30:00Z")), change);
+        assert_eq!(g.start_of(change + 1799), change);
+        assert_eq!(
+            g.next(change),
+            change + 1800,
+            "02:30-03:00 +11 is half an hour"
+        );
+        let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(g.intervals_in_day(day("2026-04-05")), 25);
+        assert_eq!(g.intervals_in_day(day("2026-10-04")), 24);
+        assert_eq!(g.intervals_in_day(day("2026-06-01")), 24);
+        let q = Grid::new(chrono_tz::Australia::Lord_Howe, 15);
+        assert_eq!(q.intervals_in_day(day("2026-04-05")), 98);
+        assert_eq!(q.intervals_in_day(day("2026-10-04")), 94);
     }
 
     #[test]

@@ -137,3 +137,40 @@ fn aggregation_equals_the_truth_across_a_dst_change() {
     assert_eq!(first_difference(&mine, &truth), None);
     assert_eq!(mine.len(), 26 * 4);
 }
+
+/// Across both DST changes of a zone whose step (30 min) is not a multiple of the
+/// interval (60 min): Australia/Lord_Howe, +10:30 <-> +11:00. Both implementations cut an
+/// interval at the change (docs/data-items.md, "Time and intervals"), agree on each, and
+/// every interval's key is the grid's start of the instants it holds.
+#[test]
+fn aggregation_equals_the_truth_across_a_half_hour_dst_step() {
+    let mut prof = profile("tiny");
+    prof.time_zone = "Australia/Lord_Howe".into();
+    let grid = Grid::new(prof.tz(), 60);
+    // 2026-04-04 15:00 UTC: 02:00 +11 becomes 01:30 +10:30; 2026-10-03 15:30 UTC: 02:00
+    // +10:30 becomes 02:30 +11.
+    for (start, change) in [
+        (1_775_304_000, 1_775_314_800),
+        (1_791_028_800, 1_791_041_400),
+    ] {
+        let (mine, truth) = both(&prof, 3, start, 8, 60);
+        assert_eq!(first_difference(&mine, &truth), None, "change at {change}");
+        let starts: Vec<i64> = mine.keys().copied().collect();
+        assert!(
+            starts.contains(&change),
+            "an interval starts at the change {change}: {starts:?}"
+        );
+        for w in starts.windows(2) {
+            assert_eq!(grid.next(w[0]), w[1], "contiguous: {starts:?}");
+            assert!(w[1] - w[0] <= 3600, "{starts:?}");
+        }
+        for s in &starts {
+            assert_eq!(grid.start_of(*s), *s, "key {s} is its own start");
+            assert_eq!(
+                grid.start_of(grid.next(*s) - 1),
+                *s,
+                "the last second of {s}"
+            );
+        }
+    }
+}

@@ -724,21 +724,41 @@ fn offset(tz: &Tz, t: i64) -> i64 {
 
 /// Start (UTC seconds) of the interval of length `len` s containing `t`:
 /// `t - ((t + off(t)) mod L)` (docs/data-items.md, "Time and intervals").
+/// An offset change after that start, up to `t`, starts the interval instead (a DST step
+/// that is not a multiple of L, e.g. 30 min with 60-min intervals).
 pub fn interval_start(tz: &Tz, len: i64, t: i64) -> i64 {
-    t - (t + offset(tz, t)).rem_euclid(len)
+    let s = t - (t + offset(tz, t)).rem_euclid(len);
+    if offset(tz, s) == offset(tz, t) {
+        s
+    } else {
+        first_change(tz, s, t)
+    }
+}
+
+/// The first instant in `(lo, hi]` whose offset is not `lo`'s (`hi`'s is not).
+fn first_change(tz: &Tz, mut lo: i64, mut hi: i64) -> i64 {
+    let off = offset(tz, lo);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if offset(tz, mid) == off {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
 }
 
 /// Start of the interval after the one starting at `start` (the first instant whose
-/// interval start differs).
+/// interval start differs): the start of `start + L`'s interval, or an offset change
+/// before it.
 pub fn next_start(tz: &Tz, len: i64, start: i64) -> i64 {
-    let mut e = start + len;
-    // A zone whose offset changes by less than L (e.g. 30 min with 60-min intervals)
-    // can make start + len land inside an interval: use that interval's start then.
-    let s = interval_start(tz, len, e);
-    if s > start {
-        e = s;
+    let e = interval_start(tz, len, start + len);
+    if offset(tz, e - 1) == offset(tz, start) {
+        e
+    } else {
+        first_change(tz, start, e - 1)
     }
-    e
 }
 
 /// Local date (YYYY-MM-DD) and HHMM of an interval start, for `row_date`/`starttime`.
