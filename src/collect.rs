@@ -166,6 +166,10 @@ struct AcdTask {
     closed: Vec<ClosedInterval>,
     /// Translations changed since the last commit.
     admin_dirty: bool,
+    /// Why the last session or connect failed, shown by `cms status` until a session
+    /// reaches data transfer again (a switch that repeats a bad frame shows its reason
+    /// while the collector reconnects, not only for the moment between two sessions).
+    last_error: String,
 }
 
 enum Ended {
@@ -188,6 +192,7 @@ impl AcdTask {
             stop,
             closed: vec![],
             admin_dirty: false,
+            last_error: String::new(),
         }
     }
 
@@ -199,7 +204,7 @@ impl AcdTask {
                 break;
             }
             let addr = backoff.address(self.acd.primary, self.acd.secondary);
-            self.link_state("connecting", &addr.to_string(), "");
+            self.link_state("connecting", &addr.to_string(), &self.last_error);
             let conn = tokio::select! {
                 c = link::connect(addr) => c,
                 _ = self.stop.changed() => break,
@@ -209,7 +214,8 @@ impl AcdTask {
                 Err(e) => {
                     let delay = backoff.fail(self.acd.secondary.is_some());
                     warn!(acd = id, peer = %addr, "cannot connect: {e}; retrying in {delay:?}");
-                    self.link_state("down", &addr.to_string(), &format!("connect: {e}"));
+                    self.last_error = format!("connect: {e}");
+                    self.link_state("down", &addr.to_string(), &self.last_error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue,
                         _ = self.stop.changed() => break,
@@ -243,7 +249,8 @@ impl AcdTask {
                     } else {
                         "down"
                     };
-                    self.link_state(state, &addr.to_string(), &e.to_string());
+                    self.last_error = e.to_string();
+                    self.link_state(state, &addr.to_string(), &self.last_error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.stop.changed() => break,
@@ -333,7 +340,7 @@ impl AcdTask {
         } else {
             0
         };
-        self.link_state("handshake", &peer.to_string(), "");
+        self.link_state("handshake", &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
         let mut first = None;
@@ -369,6 +376,7 @@ impl AcdTask {
                 welcome
             }
         };
+        self.last_error.clear();
         self.link_state("data_transfer", &peer.to_string(), "");
         backoff.reset();
         let silence = link::silence_limit(&welcome);
@@ -382,6 +390,8 @@ impl AcdTask {
         let mut last_rx = Instant::now();
         let mut frames: u64 = 0;
         loop {
+            // The latest switch time accepted, read from our clock once per turn.
+            let limit = link::time_limit_ms();
             let frame = match first.take() {
                 Some(f) => f,
                 None => {
@@ -409,13 +419,21 @@ impl AcdTask {
                     }
                 }
             };
-            self.handle(frame, peer)?;
+            if let Some(f) = self.handle(frame, peer, limit)? {
+                if self.catch_up(conn, peer, f, limit).await?.is_some() {
+                    return Ok(Ended::Stopped);
+                }
+            }
             // Frames already received are handled without going back through the select
             // (which arms its timers on every turn): up to a batch, then the timers.
             for _ in 0..BATCH {
                 match conn.next().now_or_never() {
                     Some(Some(Ok(f))) => {
-                        self.handle(f, peer)?;
+                        if let Some(f) = self.handle(f, peer, limit)? {
+                            if self.catch_up(conn, peer, f, limit).await?.is_some() {
+                                return Ok(Ended::Stopped);
+                            }
+                        }
                         frames += 1;
                     }
                     Some(Some(Err(e))) => return Err(LinkError::Codec { peer, source: e }),
@@ -457,12 +475,27 @@ impl AcdTask {
         }
     }
 
-    /// Applies one frame received during data transfer.
-    fn handle(&mut self, frame: Frame, peer: SocketAddr) -> Result<(), LinkError> {
+    /// Applies one frame received during data transfer, after checking it against the
+    /// session rules and `limit` (the latest switch time accepted, [`link::time_limit_ms`]).
+    /// A frame that would close [`MAX_PENDING_INTERVALS`] or more intervals is checked but
+    /// not applied: it comes back for [`AcdTask::catch_up`].
+    fn handle(
+        &mut self,
+        frame: Frame,
+        peer: SocketAddr,
+        limit: i64,
+    ) -> Result<Option<Frame>, LinkError> {
         match frame {
             Frame::Event(ev) => {
-                link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts())
+                link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts(), limit)
                     .map_err(|what| LinkError::Protocol { peer, what })?;
+                if self
+                    .agg
+                    .catch_up_point(ev.ts, MAX_PENDING_INTERVALS)
+                    .is_some()
+                {
+                    return Ok(Some(Frame::Event(ev)));
+                }
                 if matches!(
                     ev.kind,
                     EventKind::SkillDef(_) | EventKind::VdnDef(_) | EventKind::TrunkGroupDef(_)
@@ -470,11 +503,16 @@ impl AcdTask {
                     self.admin_dirty = true;
                 }
                 self.agg.apply(&ev, &mut self.closed);
-                Ok(())
+                Ok(None)
             }
-            Frame::Heartbeat { ts, .. } => {
+            Frame::Heartbeat { ts, last_seq } => {
+                link::check_time("HEARTBEAT", ts, limit)
+                    .map_err(|what| LinkError::Protocol { peer, what })?;
+                if self.agg.catch_up_point(ts, MAX_PENDING_INTERVALS).is_some() {
+                    return Ok(Some(Frame::Heartbeat { ts, last_seq }));
+                }
                 self.agg.tick(ts, &mut self.closed);
-                Ok(())
+                Ok(None)
             }
             other => Err(LinkError::Protocol {
                 peer,
@@ -483,6 +521,43 @@ impl AcdTask {
                     other.type_code()
                 ),
             }),
+        }
+    }
+
+    /// Moves switch time to a checked frame far ahead (a quiet weekend replayed, a
+    /// collector that was down for days) [`MAX_PENDING_INTERVALS`] intervals at a time,
+    /// committing and acknowledging after each step and stopping in between on shutdown,
+    /// then applies the frame. Memory stays bounded and shutdown is honoured however far
+    /// the frame is (proto/acd-link.md, "Time bounds"). Returns `Some` when it stopped.
+    async fn catch_up(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        frame: Frame,
+        limit: i64,
+    ) -> Result<Option<Ended>, LinkError> {
+        let ts = match &frame {
+            Frame::Event(ev) => {
+                if matches!(ev.kind, EventKind::ClockChange { .. }) {
+                    self.agg.prepare_clock_change(ev.ts);
+                }
+                ev.ts
+            }
+            Frame::Heartbeat { ts, .. } => *ts,
+            _ => unreachable!("handle returns only events and heartbeats"),
+        };
+        while let Some(b) = self.agg.catch_up_point(ts, MAX_PENDING_INTERVALS) {
+            self.agg.tick(b, &mut self.closed);
+            self.checkpoint(conn, peer).await?;
+            // Let the shutdown signal (and the other ACDs) in between steps.
+            tokio::task::yield_now().await;
+            if *self.stop.borrow() {
+                return Ok(Some(Ended::Stopped));
+            }
+        }
+        match self.handle(frame, peer, limit)? {
+            None => Ok(None),
+            Some(_) => unreachable!("caught up to the frame"),
         }
     }
 

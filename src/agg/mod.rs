@@ -371,6 +371,49 @@ impl Aggregator {
         }
     }
 
+    /// Where to stop a catch-up: `Some(b)` when moving switch time to `ts` would close
+    /// `n` or more intervals, `b` being the end (ms) of the `n`-th. The caller ticks to
+    /// `b` ([`Aggregator::tick`]), stores what closed, and asks again, so that a long
+    /// silence (or a long jump) is closed `n` intervals at a time, with bounded memory
+    /// and a chance to stop in between. Ticking to `b` and then applying the frame gives
+    /// exactly what applying the frame at once gives (`agg::tests`).
+    pub fn catch_up_point(&self, ts: i64, n: usize) -> Option<i64> {
+        let o = self.st.open.as_ref()?;
+        if !self.st.started || ts <= self.st.hwm || n == 0 {
+            return None;
+        }
+        let mut b = o.istart;
+        for _ in 0..n {
+            b = self.grid.next(b);
+        }
+        (ts >= b * 1000).then_some(b * 1000)
+    }
+
+    /// The first half of a CLOCK_CHANGE to `ts` (ms, the new clock): marks what the change
+    /// makes inexact and, for a forward change, every interval up to `ts` as jumped over.
+    /// [`Aggregator::apply`] of the CLOCK_CHANGE does this too (a second time changes
+    /// nothing); a caller that catches up to a far forward change in steps calls this
+    /// first, so that the intervals it closes on the way carry `clock_change`.
+    pub fn prepare_clock_change(&mut self, ts: i64) {
+        if !self.st.started {
+            return;
+        }
+        self.mark_open(reason::CLOCK_CHANGE);
+        for c in self.st.calls.values_mut() {
+            c.tainted = true;
+        }
+        for a in self.st.agents.values_mut() {
+            if let Some(p) = a.pending.as_mut() {
+                p.tainted = true;
+            }
+        }
+        if ts > self.st.hwm {
+            // Forward: every interval jumped over is not real time.
+            self.st.carry_reason =
+                Some((self.grid.start_of_ms(ts), reason::CLOCK_CHANGE.to_string()));
+        }
+    }
+
     /// A pump-up replaced the stream between our last event and `p.as_of_seq`.
     /// `why` is the reason the intervals in between are incomplete
     /// ([`reason::COLLECTION_START`] for a collector with no history).
@@ -671,19 +714,8 @@ impl Aggregator {
             self.advance(ts, out);
             return;
         }
-        self.mark_open(reason::CLOCK_CHANGE);
-        for c in self.st.calls.values_mut() {
-            c.tainted = true;
-        }
-        for a in self.st.agents.values_mut() {
-            if let Some(p) = a.pending.as_mut() {
-                p.tainted = true;
-            }
-        }
+        self.prepare_clock_change(ts);
         if ts > self.st.hwm {
-            // Forward: every interval jumped over is not real time.
-            self.st.carry_reason =
-                Some((self.grid.start_of_ms(ts), reason::CLOCK_CHANGE.to_string()));
             self.advance(ts, out);
         }
         // Backward: later events are held at the high-water mark until the clock catches

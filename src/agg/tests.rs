@@ -416,3 +416,103 @@ fn pumpup_after_gap_marks_exactly_the_touched_intervals() {
     assert_eq!(item(&r.out[5], 1, &[1, 1], "i_acdtime"), 900);
     assert_eq!(item(&r.out[7], 1, &[1, 1], "i_availtime"), 900);
 }
+
+/// Catching up to a far frame in steps of `n` intervals (tick to each
+/// `catch_up_point`, then the frame) gives exactly what applying the frame at once
+/// gives: levels held across the jump, agent and trunk time, a call queued across it,
+/// and a forward clock change whose jumped-over intervals carry `clock_change`.
+#[test]
+fn catching_up_in_steps_equals_applying_at_once() {
+    let start = |r: &mut Run| {
+        defs(r, t(9, 0, 0));
+        r.ev(
+            t(9, 0, 0),
+            EventKind::AgentLogin {
+                agent: 1,
+                skills: vec![SkillLevel { skill: 1, level: 1 }],
+            },
+        );
+        r.ev(
+            t(9, 0, 0),
+            EventKind::AgentState {
+                agent: 1,
+                state: AgentState::Aux(2),
+                skill: 0,
+            },
+        );
+        r.ev(
+            t(9, 1, 0),
+            EventKind::CallOffered {
+                call: 3,
+                vdn: 1,
+                tkgrp: 1,
+            },
+        );
+        r.ev(
+            t(9, 1, 0),
+            EventKind::CallQueued {
+                call: 3,
+                skill: 1,
+                priority: 1,
+            },
+        );
+    };
+    // Frames far ahead: an abandon 30 hours later, then a clock set 3 days forward, then
+    // a heartbeat a day after that.
+    let far = [
+        (t(39, 2, 7), EventKind::CallAbandoned { call: 3 }),
+        (
+            t(111, 2, 7),
+            EventKind::ClockChange {
+                old_ts: t(39, 2, 8),
+            },
+        ),
+    ];
+    let hb = t(135, 40, 0);
+    let mut once = Run::new();
+    start(&mut once);
+    for (ts, k) in far.clone() {
+        once.ev(ts, k);
+    }
+    once.agg.tick(hb, &mut once.out);
+    for n in [1, 3, 8] {
+        let mut steps = Run::new();
+        start(&mut steps);
+        let catch_up = |r: &mut Run, ts: i64, clock: bool| {
+            if clock {
+                r.agg.prepare_clock_change(ts);
+            }
+            let mut batches = 0;
+            while let Some(b) = r.agg.catch_up_point(ts, n) {
+                let before = r.out.len();
+                r.agg.tick(b, &mut r.out);
+                assert_eq!(r.out.len() - before, n, "a step closes exactly n intervals");
+                batches += 1;
+            }
+            assert!(r.agg.catch_up_point(ts, n).is_none());
+            batches
+        };
+        let mut batches = 0;
+        for (ts, k) in far.clone() {
+            batches += catch_up(&mut steps, ts, matches!(k, EventKind::ClockChange { .. }));
+            steps.ev(ts, k);
+        }
+        batches += catch_up(&mut steps, hb, false);
+        steps.agg.tick(hb, &mut steps.out);
+        assert!(batches > 0);
+        assert_eq!(once.out, steps.out, "steps of {n}");
+    }
+    // The jumped-over intervals are marked, the ones before the change are not.
+    let marked = |istart: i64| {
+        once.out
+            .iter()
+            .find(|c| c.istart * 1000 == istart)
+            .unwrap()
+            .reasons
+            .contains(reason::CLOCK_CHANGE)
+    };
+    assert!(!marked(t(20, 0, 0)));
+    assert!(marked(t(39, 0, 0)));
+    assert!(marked(t(80, 0, 0)));
+    assert!(!marked(t(120, 0, 0)));
+}
