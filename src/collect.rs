@@ -170,6 +170,52 @@ struct AcdTask {
     /// reaches data transfer again (a switch that repeats a bad frame shows its reason
     /// while the collector reconnects, not only for the moment between two sessions).
     last_error: String,
+    /// When the current session was welcomed: the backoff starts again only after a
+    /// session that stayed up [`link::HEALTHY_SESSION`].
+    welcomed: Option<std::time::Instant>,
+    /// Rate limit of identical warnings (a switch that fails the same way every time).
+    repeats: Repeats,
+}
+
+/// How often an identical warning is repeated at WARN level; in between it is logged at
+/// DEBUG and counted (proto/acd-link.md, "Roles and connection").
+pub const REPEAT_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Identical warnings, rate-limited: the first is logged, the same text again within
+/// [`REPEAT_WARN_EVERY`] only at DEBUG, and the next one after that says how many were
+/// held back. The text is the message without the delay (which jitter makes differ).
+#[derive(Default)]
+struct Repeats {
+    /// Message -> (when it was last logged at WARN, repeats held back since).
+    seen: std::collections::HashMap<String, (std::time::Instant, u64)>,
+}
+
+impl Repeats {
+    fn warn(&mut self, acd: u16, msg: &str, delay: Duration) {
+        let now = std::time::Instant::now();
+        if self.seen.len() > 64 {
+            self.seen
+                .retain(|_, (at, _)| now.duration_since(*at) < REPEAT_WARN_EVERY);
+        }
+        match self.seen.get_mut(msg) {
+            Some((at, held)) if now.duration_since(*at) < REPEAT_WARN_EVERY => {
+                *held += 1;
+                tracing::debug!(acd, "{msg}; reconnecting in {delay:?}");
+            }
+            Some((at, held)) => {
+                warn!(
+                    acd,
+                    "{msg}; reconnecting in {delay:?} ({held} more times in the last {} s)",
+                    now.duration_since(*at).as_secs()
+                );
+                (*at, *held) = (now, 0);
+            }
+            None => {
+                warn!(acd, "{msg}; reconnecting in {delay:?}");
+                self.seen.insert(msg.to_string(), (now, 0));
+            }
+        }
+    }
 }
 
 enum Ended {
@@ -193,6 +239,8 @@ impl AcdTask {
             closed: vec![],
             admin_dirty: false,
             last_error: String::new(),
+            welcomed: None,
+            repeats: Repeats::default(),
         }
     }
 
@@ -213,7 +261,8 @@ impl AcdTask {
                 Ok(c) => c,
                 Err(e) => {
                     let delay = backoff.fail(self.acd.secondary.is_some());
-                    warn!(acd = id, peer = %addr, "cannot connect: {e}; retrying in {delay:?}");
+                    let msg = format!("{addr}: cannot connect: {e}");
+                    self.repeats.warn(id, &msg, delay);
                     self.last_error = format!("connect: {e}");
                     self.link_state("down", &addr.to_string(), &self.last_error);
                     tokio::select! {
@@ -225,7 +274,7 @@ impl AcdTask {
             info!(acd = id, peer = %addr, "connected");
             let mut stop = self.stop.clone();
             let result = tokio::select! {
-                r = self.session(&mut conn, addr, &mut backoff) => r,
+                r = self.session(&mut conn, addr) => r,
                 _ = stop.changed() => Ok(Ended::Stopped),
             };
             // Whatever happened, make what we have durable before anything else.
@@ -242,8 +291,17 @@ impl AcdTask {
                     if let Err(ce) = ack {
                         warn!(acd = id, "{ce:#}");
                     }
+                    // A session that ended soon after its WELCOME (a switch that sends
+                    // garbage, a replayed bad frame) does not earn a fresh backoff.
+                    if self
+                        .welcomed
+                        .take()
+                        .is_some_and(|t| t.elapsed() >= link::HEALTHY_SESSION)
+                    {
+                        backoff.reset();
+                    }
                     let delay = backoff.fail(self.acd.secondary.is_some());
-                    warn!(acd = id, "session ended: {e}; reconnecting in {delay:?}");
+                    self.repeats.warn(id, &format!("session ended: {e}"), delay);
                     let state = if e.is_bad_input() {
                         "down (bad input)"
                     } else {
@@ -331,7 +389,6 @@ impl AcdTask {
         &mut self,
         conn: &mut link::Conn,
         peer: SocketAddr,
-        backoff: &mut Backoff,
     ) -> Result<Ended, LinkError> {
         let id = self.acd.acd;
         let epoch = self.agg.epoch();
@@ -378,7 +435,7 @@ impl AcdTask {
         };
         self.last_error.clear();
         self.link_state("data_transfer", &peer.to_string(), "");
-        backoff.reset();
+        self.welcomed = Some(std::time::Instant::now());
         let silence = link::silence_limit(&welcome);
         let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);
         let hb_every = Duration::from_millis(self.cfg.heartbeat_ms);

@@ -722,3 +722,57 @@ fn a_long_catch_up_keeps_memory_bounded_and_honours_shutdown() {
     assert_eq!(complete, n, "all complete (replayed from seq 1)");
     assert!(last < t(10, 0, 0) / 1000, "stopped before the end");
 }
+
+// ---------------------------------------------------------------------------------------
+// Reconnect storm (issue #10 item 3)
+// ---------------------------------------------------------------------------------------
+
+/// A switch that sends WELCOME and then garbage, every time: the session never becomes
+/// healthy, so the backoff keeps growing (200 ms, 400 ms, 800 ms, 1.6 s ... with ±20 %
+/// jitter) instead of starting again at 200 ms after each WELCOME, and the identical
+/// warning is logged once, not once per attempt.
+#[test]
+fn welcome_then_garbage_backs_off_and_warns_once() {
+    let sw = ScriptedSwitch::bind();
+    let n = 5;
+    for _ in 0..n {
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+                .send_raw(vec![0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa, 0x00, 0xff])
+                .expect_closed(),
+        );
+    }
+    let mut c = Collector::configure("test-a", sw.addr());
+    let cfg = c.dir.path().join("cms.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("backoff_max_seconds = 0.5", "backoff_max_seconds = 10");
+    assert!(text.contains("backoff_max_seconds = 10"));
+    std::fs::write(&cfg, text).unwrap();
+    c.spawn();
+    let conns: Vec<ConnRecord> = (0..n).map(|i| sw.connection_blocking(i)).collect();
+    c.stop();
+    for r in &conns {
+        r.assert_ok();
+    }
+    let gaps: Vec<f64> = conns
+        .windows(2)
+        .map(|w| (w[1].accepted_at - w[0].accepted_at).as_secs_f64())
+        .collect();
+    // Backoff before jitter: 0.2, 0.4, 0.8, 1.6 s; each at least 0.8 x that.
+    for (k, g) in gaps.iter().enumerate() {
+        let want = 0.2 * 2f64.powi(k as i32) * 0.8;
+        assert!(
+            *g >= want,
+            "reconnect {k}: {g:.3} s after the last, want >= {want:.3} s: {gaps:?}"
+        );
+    }
+    let log = c.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("session ended"))
+        .count();
+    assert_eq!(warned, 1, "one warning for {n} identical failures:\n{log}");
+    assert!(log.contains("exceeds the maximum"), "{log}");
+}
