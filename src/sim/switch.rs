@@ -885,8 +885,15 @@ async fn write_loop(
             if cancel.is_cancelled() {
                 return Ok(());
             }
+            // While the link is half-open nothing is sent, not even the handshake of a
+            // session that connected during the window: it stays pending, so the session
+            // starts with its WELCOME when the window ends (issue #10 item 4).
             let mut w = Work {
-                bytes: std::mem::take(&mut pending),
+                bytes: if l.halfopen {
+                    BytesMut::new()
+                } else {
+                    std::mem::take(&mut pending)
+                },
                 new_cursor: s.cursor,
                 caught_up: false,
                 clock_ms,
