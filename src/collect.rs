@@ -548,8 +548,7 @@ impl AcdTask {
                     .map_err(|what| LinkError::Protocol { peer, what })?;
                 if self
                     .agg
-                    .catch_up_point(ev.ts, MAX_PENDING_INTERVALS)
-                    .is_some()
+                    .needs_catch_up(ev.ts, clock_old_ts(&ev), MAX_PENDING_INTERVALS)
                 {
                     return Ok(Some(Frame::Event(ev)));
                 }
@@ -565,7 +564,7 @@ impl AcdTask {
             Frame::Heartbeat { ts, last_seq } => {
                 link::check_time("HEARTBEAT", ts, limit)
                     .map_err(|what| LinkError::Protocol { peer, what })?;
-                if self.agg.catch_up_point(ts, MAX_PENDING_INTERVALS).is_some() {
+                if self.agg.needs_catch_up(ts, None, MAX_PENDING_INTERVALS) {
                     return Ok(Some(Frame::Heartbeat { ts, last_seq }));
                 }
                 self.agg.tick(ts, &mut self.closed);
@@ -593,18 +592,15 @@ impl AcdTask {
         frame: Frame,
         limit: i64,
     ) -> Result<Option<Ended>, LinkError> {
-        let ts = match &frame {
-            Frame::Event(ev) => {
-                if matches!(ev.kind, EventKind::ClockChange { .. }) {
-                    self.agg.prepare_clock_change(ev.ts);
-                }
-                ev.ts
-            }
-            Frame::Heartbeat { ts, .. } => *ts,
+        let (ts, old) = match &frame {
+            Frame::Event(ev) => (ev.ts, clock_old_ts(ev)),
+            Frame::Heartbeat { ts, .. } => (*ts, None),
             _ => unreachable!("handle returns only events and heartbeats"),
         };
-        while let Some(b) = self.agg.catch_up_point(ts, MAX_PENDING_INTERVALS) {
-            self.agg.tick(b, &mut self.closed);
+        while self
+            .agg
+            .catch_up_step(ts, old, MAX_PENDING_INTERVALS, &mut self.closed)
+        {
             self.checkpoint(conn, peer).await?;
             // Let the shutdown signal (and the other ACDs) in between steps.
             tokio::task::yield_now().await;
@@ -633,6 +629,14 @@ impl AcdTask {
                 Ok(())
             }
         }
+    }
+}
+
+/// A CLOCK_CHANGE's `old_ts`: the old clock reached it before the change.
+fn clock_old_ts(ev: &crate::proto::Event) -> Option<i64> {
+    match ev.kind {
+        EventKind::ClockChange { old_ts } => Some(old_ts),
+        _ => None,
     }
 }
 

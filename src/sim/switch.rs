@@ -369,12 +369,6 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
                         path: path.clone(),
                         what: format!("cannot write interval {}: {e}", ci.istart),
                     })?,
-                    TruthMsg::MarkIncomplete(i) => {
-                        w.mark_incomplete(i).map_err(|e| SimError::File {
-                            path: path.clone(),
-                            what: format!("cannot mark interval {i}: {e}"),
-                        })?
-                    }
                 }
             }
             Ok(w.intervals)
@@ -546,14 +540,11 @@ fn drive(
     (summary, wall)
 }
 
-/// Hands closed intervals (and late clock-change marks) to the writer thread.
+/// Hands closed intervals to the writer thread.
 fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
     if let Some(tr) = &mut gen.truth {
         for ci in tr.take_closed() {
             let _ = truth.send(TruthMsg::Interval(ci));
-        }
-        for i in tr.take_remarks() {
-            let _ = truth.send(TruthMsg::MarkIncomplete(i));
         }
     }
 }
