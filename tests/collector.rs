@@ -776,3 +776,47 @@ fn welcome_then_garbage_backs_off_and_warns_once() {
     assert_eq!(warned, 1, "one warning for {n} identical failures:\n{log}");
     assert!(log.contains("exceeds the maximum"), "{log}");
 }
+
+/// `cms compare` compares statuses, not only the items of intervals complete in both
+/// (issue #10 item 5): an interval complete here and incomplete there, with the same
+/// values, is a difference (exit 3).
+#[test]
+fn compare_reports_an_interval_complete_here_and_incomplete_there() {
+    let sw = ScriptedSwitch::bind();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(stream())
+            .send(vec![tick(t(10, 15, 0), 14)])
+            .wait_ack(14),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    c.stop();
+    let (code, out) = c.cms(&["compare", c.db_path().to_str().unwrap()]);
+    assert_eq!(code, 0, "a database agrees with itself: {out}");
+    // The same rows, but the other side knows 10:00 is not exact.
+    let other = c.dir.path().join("other.db");
+    std::fs::copy(c.db_path(), &other).unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute(
+            "UPDATE interval_status SET status = 'incomplete', reasons = 'clock_change' \
+             WHERE acd = 1 AND istart = ?1",
+            [t(10, 0, 0) / 1000],
+        )
+        .unwrap();
+    let (code, out) = c.cms(&["compare", other.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("10:00 status"), "{out}");
+    assert!(out.contains("1 differences"), "{out}");
+    let (code, out) = c.cms(&["compare", other.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 3, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["table"], "status", "{out}");
+    assert_eq!(
+        (v[0]["left"].clone(), v[0]["right"].clone()),
+        (1.into(), 0.into())
+    );
+}
