@@ -362,6 +362,36 @@ pub fn diff_interval(
     Ok(out)
 }
 
+/// Status differences of `[from, to)`: every interval stored in both databases that is
+/// complete in one and incomplete in the other, as a `status` [`Diff`] (`left`/`right` 1
+/// for complete, 0 for incomplete). Equal items do not make equal statuses: one server
+/// may know that an interval is not exact where the other believes it is.
+pub fn compare_status(
+    a: &Connection,
+    b: &Connection,
+    acd: u16,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<Diff>> {
+    let sa = interval_states(a, acd, from, to)?;
+    let sb = interval_states(b, acd, from, to)?;
+    Ok(sa
+        .iter()
+        .filter_map(|(t, (ca, _))| {
+            let (cb, _) = sb.get(t)?;
+            (ca != cb).then(|| Diff {
+                acd,
+                istart: *t,
+                table: "status".into(),
+                key: vec![],
+                item: "complete".into(),
+                left: Some(*ca as i64),
+                right: Some(*cb as i64),
+            })
+        })
+        .collect())
+}
+
 /// Compares every interval of `[from, to)` that is complete in both databases; returns
 /// the differences. With `strict`, an interval complete in one database and incomplete or
 /// missing in the other is a `status` difference too (incomplete in both is not).

@@ -133,13 +133,14 @@ enum Cmd {
         json: bool,
     },
     /// Compare this server's intervals with another database (the peer's, or a ground
-    /// truth), item by item, for every interval complete in both.
+    /// truth): the status of every interval stored in both, and item by item every
+    /// interval complete in both.
     Compare {
         /// The other database file.
         other: PathBuf,
         #[arg(long)]
         acd: Vec<u16>,
-        /// Also report intervals complete in one database but not the other.
+        /// Also report intervals complete in one database and missing in the other.
         #[arg(long)]
         strict: bool,
         /// Machine-readable JSON on stdout instead of text.
@@ -491,12 +492,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     i64::MAX,
                     strict,
                 )?);
+                // Statuses too: complete here and incomplete there is a difference even
+                // when the items agree (--strict already includes it).
+                if !strict {
+                    let s = cms::report::compare_status(
+                        &mine.conn,
+                        &theirs.conn,
+                        a,
+                        i64::MIN,
+                        i64::MAX,
+                    )?;
+                    diffs.extend(s);
+                }
             }
+            diffs.sort_by_key(|d| (d.acd, d.istart));
             if json {
                 println!("{}", serde_json::to_string_pretty(&diffs)?);
             } else if diffs.is_empty() {
                 println!(
-                    "{} and {} agree on every interval complete in both",
+                    "{} and {} agree on the status of every interval stored in both and on every item of those complete in both",
                     cfg.db_path().display(),
                     other.display()
                 );
