@@ -83,6 +83,11 @@ fn rename_survives_only_after_its_directory_is_synced() {
     sync_dir(&m);
     // Rename tmp1 over old and sync the directory: durable.
     std::fs::rename(m.join("tmp1"), m.join("old")).unwrap();
+    assert_eq!(
+        read(&m.join("old")).unwrap(),
+        b"new body 1",
+        "the renamed file opens"
+    );
     sync_dir(&m);
     // Rename tmp2 over old without a directory sync: taken back by the cut.
     std::fs::rename(m.join("tmp2"), m.join("old")).unwrap();

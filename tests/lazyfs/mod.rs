@@ -112,6 +112,8 @@ pub struct LazyFs {
     backing: PathBuf,
     state: Arc<Mutex<State>>,
     session: Option<BackgroundSession>,
+    /// The kernel's control directory of this connection (`/sys/fs/fuse/connections/N`).
+    conn: Option<PathBuf>,
 }
 
 impl LazyFs {
@@ -128,6 +130,7 @@ impl LazyFs {
         let mountpoint = mountpoint
             .canonicalize()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", mountpoint.display())))?;
+        mount_fusectl();
         let trash = trash_dir(&backing);
         let _ = std::fs::remove_dir_all(&trash);
         std::fs::create_dir_all(&trash)?;
@@ -150,11 +153,15 @@ impl LazyFs {
                 ),
             )
         })?;
+        let dev = std::fs::metadata(&mountpoint)?.dev();
+        let conn = Some(Path::new(FUSECTL).join(libc::minor(dev).to_string()))
+            .filter(|d| d.join("abort").exists());
         Ok(LazyFs {
             mountpoint,
             backing,
             state,
             session: Some(session),
+            conn,
         })
     }
 
@@ -172,13 +179,26 @@ impl LazyFs {
     /// # Panics
     /// If the backing directory cannot be rolled back (an I/O error of the host).
     pub fn cut(&self, mode: Cut) -> CutReport {
-        let mut st = lock(&self.state);
-        st.cut(mode).unwrap_or_else(|e| {
-            panic!(
-                "{}: lazy filesystem cut failed: {e}",
-                self.backing.display()
-            )
-        })
+        let rep = {
+            let mut st = lock(&self.state);
+            st.cut(mode).unwrap_or_else(|e| {
+                panic!(
+                    "{}: lazy filesystem cut failed: {e}",
+                    self.backing.display()
+                )
+            })
+        };
+        // Fail every request the kernel still holds or will send (write-back of mapped
+        // pages included), so that nothing waits on this mount until the remount.
+        self.abort();
+        rep
+    }
+
+    /// Aborts the kernel's connection to this mount (fusectl), if it is still there.
+    fn abort(&self) {
+        if let Some(dir) = &self.conn {
+            let _ = std::fs::write(dir.join("abort"), "1");
+        }
     }
 
     /// Writes and truncations not synced yet, over all files (for tests of the tool and
@@ -216,9 +236,28 @@ impl Drop for LazyFs {
     fn drop(&mut self) {
         // A remount has already unmounted this one and the new one uses the trash.
         if self.session.is_some() {
+            if std::thread::panicking() {
+                // A failed test may have left processes waiting on this mount.
+                self.abort();
+            }
             self.unmount_inner();
             let _ = std::fs::remove_dir_all(trash_dir(&self.backing));
         }
+    }
+}
+
+/// Where the kernel shows its FUSE connections.
+const FUSECTL: &str = "/sys/fs/fuse/connections";
+
+/// Mounts the FUSE control filesystem if it is not mounted yet (its directory is empty):
+/// a cut aborts the connection through it.
+fn mount_fusectl() {
+    let empty = std::fs::read_dir(FUSECTL).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let (src, dst, ty) = (c("fusectl"), c(FUSECTL), c("fusectl"));
+        // SAFETY: valid C strings, no data argument.
+        unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) };
     }
 }
 
@@ -957,7 +996,13 @@ impl Filesystem for LazyFsImpl {
                 .map(|(p, i)| (p.clone(), *i))
                 .collect();
             for (p, i) in moved {
-                let np = to.join(p.strip_prefix(&from).unwrap());
+                // (Joining an empty rest would add a trailing slash.)
+                let rest = p.strip_prefix(&from).unwrap();
+                let np = if rest.as_os_str().is_empty() {
+                    to.clone()
+                } else {
+                    to.join(rest)
+                };
                 st.paths.remove(&p);
                 st.paths.insert(np.clone(), i);
                 st.inodes.insert(i, np);
