@@ -499,3 +499,126 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
         took.as_millis()
     );
 }
+
+/// `PRAGMA user_version` and `PRAGMA integrity_check` of a database (opened read-write,
+/// as the next start would).
+fn version_and_integrity(db: &Path) -> (i64, String) {
+    let c = rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    (v, ok)
+}
+
+/// Scenario 5: the power cut while a collector of the new release migrates a database
+/// of the previous one (schema 1) on start, the pre-upgrade copy kept aside: afterwards
+/// the database is sound and on the old schema or the new one; on the new one the
+/// pre-upgrade copy is there and sound; the server then starts and collects.
+#[test]
+fn p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema() {
+    if !lazyfs::run_or_skip("p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema") {
+        return;
+    }
+    let n = cuts(6);
+    let seed = 35;
+    let day = "2026-11-04";
+    let start = format!("{day}T06:00");
+    let mut sim = Sim::start(
+        PROFILE,
+        &[
+            "--seed",
+            "35",
+            "--start",
+            &start,
+            "--duration",
+            "8h",
+            "--speed",
+            "1200",
+            "--buffer",
+            "400000",
+            "--wait-links",
+            "1",
+        ],
+    );
+    let mut a = LazyCollector::new("srv-a", &sim, "A");
+    a.c.spawn();
+    wait_switch_time(&a.c, local_ts(PROFILE, &format!("{day}T07:30")), LIMIT);
+    a.c.stop();
+    // The database as the previous release left it, durable, and a plain copy.
+    let db = a.c.db_path();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "DROP TABLE restore_log; PRAGMA user_version = 1; PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+    }
+    let v1 = a.c.dir.path().join("v1.db");
+    std::fs::copy(&db, &v1).unwrap();
+    let aside = cms::store::aside_path(&db, 1);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let (mut old, mut new) = (0, 0);
+    for k in 0..n {
+        for e in std::fs::read_dir(a.fs.mountpoint()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        {
+            let bytes = std::fs::read(&v1).unwrap();
+            let mut f = std::fs::File::create(&db).unwrap();
+            std::io::Write::write_all(&mut f, &bytes).unwrap();
+            f.sync_all().unwrap();
+        }
+        sync_dir(a.fs.mountpoint());
+        a.c.spawn();
+        let ms = rng.gen_range(0..400);
+        std::thread::sleep(Duration::from_millis(ms));
+        let m = mode(seed, k);
+        let rep = a.power_cut(m, &mut []);
+        let (v, ok) = version_and_integrity(&db);
+        let what = format!("cut {k} after {ms} ms ({m:?} {rep:?})");
+        assert_eq!(ok, "ok", "{what}: the database");
+        match v {
+            1 => old += 1,
+            2 => {
+                new += 1;
+                assert!(
+                    aside.exists(),
+                    "{what}: on schema 2 without the pre-upgrade copy"
+                );
+                let (av, aok) = version_and_integrity(&aside);
+                assert_eq!(
+                    (av, aok.as_str()),
+                    (1, "ok"),
+                    "{what}: the pre-upgrade copy"
+                );
+            }
+            v => panic!("{what}: user_version {v}"),
+        }
+        println!(
+            "{what}: schema {v}, pre-upgrade copy kept: {}",
+            aside.exists()
+        );
+        // The server starts, on the new schema, and collects.
+        let durable = checkpoint_ts(&db).unwrap_or(0);
+        a.c.spawn();
+        wait_checkpoint_past(&a, durable);
+        assert_eq!(version_and_integrity(&db), (2, "ok".to_string()), "{what}");
+        assert_eq!(
+            version_and_integrity(&aside),
+            (1, "ok".to_string()),
+            "{what}: the pre-upgrade copy after the restart"
+        );
+        a.c.stop();
+    }
+    sim.wait(Duration::from_secs(240));
+    println!(
+        "p5: {n} power cuts during the schema upgrade survived ({old} left schema 1, {new} \
+         schema 2)"
+    );
+}
