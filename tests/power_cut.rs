@@ -147,7 +147,10 @@ fn p1_collector_power_cut_during_ingestion_loses_nothing_acknowledged() {
     let seed = 31;
     let day = "2026-11-04";
     let start = format!("{day}T21:00");
-    // 6 hours across midnight at 1200x: about 18 s of wall time, longer with the cuts.
+    // At least 6 hours across midnight at 1200x (18 s of wall time); half an hour more
+    // per cut beyond 12, so that a soak's cuts all fall while the switch runs.
+    let hours = 6.max(n.div_ceil(2));
+    let duration = format!("{hours}h");
     let mut sim = Sim::start(
         PROFILE,
         &[
@@ -156,7 +159,7 @@ fn p1_collector_power_cut_during_ingestion_loses_nothing_acknowledged() {
             "--start",
             &start,
             "--duration",
-            "6h",
+            &duration,
             "--speed",
             "1200",
             "--buffer",
@@ -204,7 +207,7 @@ fn p1_collector_power_cut_during_ingestion_loses_nothing_acknowledged() {
         v.incomplete,
         v.missing
     );
-    assert_eq!(v.complete, 24);
+    assert_eq!(v.complete, hours * 4);
     println!(
         "p1: {n} power cuts survived, {} intervals equal the truth",
         v.complete
@@ -257,6 +260,8 @@ fn p2_backup_power_cut_leaves_no_file_or_a_whole_one() {
     let seed = 32;
     let day = "2026-11-04";
     let start = format!("{day}T06:00");
+    // Six hours before the first cut, then an hour (3 s of wall time) per cut.
+    let duration = format!("{}h", 6 + n);
     let mut sim = Sim::start(
         PROFILE,
         &[
@@ -265,7 +270,7 @@ fn p2_backup_power_cut_leaves_no_file_or_a_whole_one() {
             "--start",
             &start,
             "--duration",
-            "8h",
+            &duration,
             "--speed",
             "1200",
             "--buffer",
@@ -526,6 +531,8 @@ fn p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema() {
     let seed = 35;
     let day = "2026-11-04";
     let start = format!("{day}T06:00");
+    // An hour and a half before the first cut, then an hour (3 s of wall time) per cut.
+    let duration = format!("{}h", 2 + n);
     let mut sim = Sim::start(
         PROFILE,
         &[
@@ -534,7 +541,7 @@ fn p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema() {
             "--start",
             &start,
             "--duration",
-            "8h",
+            &duration,
             "--speed",
             "1200",
             "--buffer",
