@@ -332,6 +332,14 @@ fn p2_backup_power_cut_leaves_no_file_or_a_whole_one() {
     assert_eq!(wait_exit(&mut p, "backup", &log), 0);
     let (code, text) = a.c.cms(&["verify", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
+    // A backup that said it finished is durable: the power cut right after it keeps it.
+    let done = bak.join("done.cmsbak");
+    let mut p = cms_spawn(&a.c, &["backup", "--out", done.to_str().unwrap()], &log);
+    assert_eq!(wait_exit(&mut p, "backup", &log), 0);
+    let rep = a.power_cut(Cut::DropAll, &mut []);
+    let (code, text) = a.c.cms(&["verify", done.to_str().unwrap()]);
+    assert_eq!(code, 0, "a finished backup, after a cut ({rep:?}): {text}");
+    a.c.spawn();
     sim.wait(Duration::from_secs(240));
     a.c.stop();
     println!(
