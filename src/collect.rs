@@ -278,7 +278,7 @@ impl AcdTask {
                 _ = stop.changed() => Ok(Ended::Stopped),
             };
             // Whatever happened, make what we have durable before anything else.
-            let ack = self.commit();
+            let ack = self.commit(true);
             match result {
                 Ok(Ended::Stopped) => {
                     if let Ok(Some((epoch, seq))) = ack {
@@ -316,7 +316,7 @@ impl AcdTask {
                 }
             }
         }
-        self.commit()?;
+        self.commit(true)?;
         self.link_state("stopped", "", "");
         Ok(())
     }
@@ -328,8 +328,9 @@ impl AcdTask {
     }
 
     /// Commits closed intervals, translations and the checkpoint together; returns what
-    /// may now be acknowledged.
-    fn commit(&mut self) -> anyhow::Result<Option<(u64, u64)>> {
+    /// may now be acknowledged. Only a `synced` commit may be acknowledged (it is on
+    /// disk when this returns); an unsynced one only bounds memory.
+    fn commit(&mut self, synced: bool) -> anyhow::Result<Option<(u64, u64)>> {
         if !self.agg.started() {
             return Ok(None);
         }
@@ -349,13 +350,18 @@ impl AcdTask {
             state: self.agg.checkpoint(),
             saved_at: now_secs(),
         };
-        self.store.commit(Commit {
+        let c = Commit {
             acd: self.acd.acd,
             grid: &grid,
             closed: &self.closed,
             checkpoint: Some(ck),
             admin,
-        })?;
+        };
+        if synced {
+            self.store.commit(c)?;
+        } else {
+            self.store.commit_unsynced(c)?;
+        }
         self.admin_dirty = false;
         for ci in std::mem::take(&mut self.closed) {
             let next = grid.next(ci.istart);
@@ -507,10 +513,13 @@ impl AcdTask {
             // checkpoints, acknowledgements and heartbeats keep their period at any load.
             frames += 1;
             // Closed intervals wait in memory for the next commit: when a fast replay
-            // closes many, commit early so memory stays bounded at any speed.
+            // closes many, commit early so memory stays bounded at any speed. That commit
+            // is not synced and not acknowledged (the periodic checkpoint below is both),
+            // so a fast replay costs one fsync per checkpoint period, not one per flush.
             if self.closed.len() >= MAX_PENDING_INTERVALS {
-                next_ck = Instant::now() + ck_every;
-                self.checkpoint(conn, peer).await?;
+                if let Err(e) = self.commit(false) {
+                    warn!(acd = self.acd.acd, "flush failed, will retry: {e:#}");
+                }
             }
             if frames >= 256 {
                 frames = 0;
@@ -624,7 +633,7 @@ impl AcdTask {
         conn: &mut link::Conn,
         peer: SocketAddr,
     ) -> Result<(), LinkError> {
-        match self.commit() {
+        match self.commit(true) {
             Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await,
             Ok(None) => Ok(()),
             Err(e) => {

@@ -62,9 +62,39 @@ impl Store {
     /// transaction. A complete interval already stored (restored from the peer) is never
     /// replaced by an incomplete one.
     ///
+    /// A commit that carries a checkpoint may be acknowledged to the switch once this
+    /// returns (`collect` sends the ACK then), and the switch forgets what is
+    /// acknowledged: that commit runs with `synchronous = FULL`, so it is on disk (the
+    /// WAL synced), not only in the page cache, when this returns (proto/acd-link.md,
+    /// "Heartbeats, ACK and the replay buffer"). A commit without a checkpoint keeps the
+    /// connection's `NORMAL`.
+    ///
     /// # Errors
     /// Any database error; nothing of the commit is applied then.
     pub fn commit(&mut self, c: Commit<'_>) -> Result<()> {
+        if c.checkpoint.is_none() {
+            return self.commit_tx(c);
+        }
+        self.set_synchronous("FULL")?;
+        let r = self.commit_tx(c);
+        let back = self.set_synchronous("NORMAL");
+        r.and(back)
+    }
+
+    /// The same transaction as [`Store::commit`] but not synced (`synchronous = NORMAL`):
+    /// for a commit that is **not** acknowledged, such as the collector's flush of closed
+    /// intervals during a fast replay (memory stays bounded without an fsync per flush).
+    /// It survives a crash of the process; a power cut may roll it back (never half of
+    /// it), and the collector then resumes from the last synced checkpoint, which the
+    /// switch still holds because only synced checkpoints are acknowledged.
+    ///
+    /// # Errors
+    /// Any database error; nothing of the commit is applied then.
+    pub fn commit_unsynced(&mut self, c: Commit<'_>) -> Result<()> {
+        self.commit_tx(c)
+    }
+
+    fn commit_tx(&mut self, c: Commit<'_>) -> Result<()> {
         let path = self.path.clone();
         let tx = self
             .conn

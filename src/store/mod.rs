@@ -47,6 +47,11 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error(
+        "{path}: not a cms database (it has tables but no schema version); \
+         move it away or point data_dir elsewhere"
+    )]
+    NotOurs { path: PathBuf },
     #[error("{path}: {what}")]
     Io {
         path: PathBuf,
@@ -135,17 +140,23 @@ impl Store {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| sql_err(&p, e))?;
         // NORMAL is durable across application crashes in WAL mode; a power cut can lose
-        // the last transactions, which the switch replays from our acknowledged checkpoint
-        // because we only acknowledge what a checkpoint made durable (FULL on commit of a
-        // checkpoint: see `save_checkpoint`).
-        self.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| sql_err(&p, e))?;
+        // the last transactions. That is safe for everything but the commit the collector
+        // acknowledges to the switch next (the switch forgets what is acknowledged), so
+        // commits that carry a checkpoint switch to FULL for their duration (see
+        // `Store::commit`). Restores stay NORMAL: a restore cut short is run again.
+        self.set_synchronous("NORMAL")?;
         self.conn
             .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
             .map_err(|e| sql_err(&p, e))?;
         self.conn.set_prepared_statement_cache_capacity(64);
         Ok(())
+    }
+
+    /// Sets `PRAGMA synchronous` (outside a transaction: SQLite ignores it inside one).
+    pub(crate) fn set_synchronous(&self, level: &str) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", level)
+            .map_err(|e| sql_err(&self.path, e))
     }
 
     pub fn user_version(&self) -> Result<i64> {
@@ -154,6 +165,11 @@ impl Store {
             .map_err(|e| sql_err(&self.path, e))
     }
 
+    /// Creates or upgrades the schema. `user_version` is read and every missing step
+    /// applied inside one immediate transaction: a second process opening the same old
+    /// (or new) database at the same time waits for the first and then finds nothing to
+    /// do, and a process killed while creating the database leaves `user_version` 0 and
+    /// no tables (which readers treat as no database yet), never half a schema.
     fn migrate(&mut self) -> Result<()> {
         let found = self.user_version()?;
         if found > SCHEMA_VERSION {
@@ -163,40 +179,95 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
         if (1..SCHEMA_VERSION).contains(&found) {
             self.keep_aside(found)?;
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let p = self.path.clone();
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| sql_err(&p, e))?;
-            tx.execute_batch(sql).map_err(|e| sql_err(&p, e))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|e| sql_err(&p, e))?;
-            tx.commit().map_err(|e| sql_err(&p, e))?;
+        let p = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_err(&p, e))?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let found: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| sql_err(&p, e))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: p,
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
-        Ok(())
+        if found == 0 {
+            let tables: i64 = tx
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| sql_err(&p, e))?;
+            if tables > 0 {
+                return Err(StoreError::NotOurs { path: p });
+            }
+        }
+        for sql in MIGRATIONS.iter().skip(found as usize) {
+            tx.execute_batch(sql).map_err(|e| sql_err(&p, e))?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| sql_err(&p, e))?;
+        tx.commit().map_err(|e| sql_err(&p, e))
     }
 
     /// Before migrating, keeps a consistent copy of the database as it was
     /// (`cms.db.pre-v{N}`), so a failed upgrade can be rolled back by putting it back.
+    ///
+    /// The copy is made under a name of its own and linked into place only if no copy is
+    /// there yet and it still is of `version` (a second process opening the same old
+    /// database at the same time may have upgraded it meanwhile): two processes never
+    /// write the same file, and the copy kept aside is always the pre-upgrade one.
     fn keep_aside(&self, version: i64) -> Result<()> {
         let aside = aside_path(&self.path, version);
         if aside.exists() {
             return Ok(());
         }
+        // Unique per process and per open, so concurrent openers never share it.
+        static OPENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = OPENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp = aside.as_os_str().to_os_string();
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
         self.conn
-            .execute("VACUUM INTO ?1", [aside.to_string_lossy()])
-            .map_err(|e| sql_err(&aside, e))?;
-        restrict_mode(&aside)?;
-        tracing::info!(
-            from = version,
-            to = SCHEMA_VERSION,
-            kept = %aside.display(),
-            "migrating database; the pre-upgrade copy is kept aside"
-        );
+            .execute("VACUUM INTO ?1", [tmp.to_string_lossy()])
+            .map_err(|e| sql_err(&tmp, e))?;
+        let copied: i64 = Connection::open_with_flags(&tmp, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .map_err(|e| sql_err(&tmp, e))?;
+        let placed = if copied == version {
+            restrict_mode(&tmp)?;
+            match std::fs::hard_link(&tmp, &aside) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(StoreError::Io {
+                        path: aside,
+                        what: "cannot keep the pre-upgrade copy".into(),
+                        source: e,
+                    });
+                }
+            }
+        } else {
+            false
+        };
+        let _ = std::fs::remove_file(&tmp);
+        if placed {
+            tracing::info!(
+                from = version,
+                to = SCHEMA_VERSION,
+                kept = %aside.display(),
+                "migrating database; the pre-upgrade copy is kept aside"
+            );
+        }
         Ok(())
     }
 
@@ -445,6 +516,206 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, 1, "the copy kept aside is the pre-upgrade database");
+    }
+
+    /// A VFS that forwards to the default one and counts `xSync` calls per file name,
+    /// registered as the default so `Store::open` goes through it: the only way to see
+    /// from inside a test whether a commit reached the disk (not just the page cache).
+    mod sync_count {
+        use rusqlite::ffi;
+        use std::collections::HashMap;
+        use std::ffi::{c_char, c_int, CStr};
+        use std::sync::{Mutex, OnceLock};
+
+        struct Vfs {
+            /// The default VFS this one forwards to.
+            real: *mut ffi::sqlite3_vfs,
+            /// Per io methods table the real VFS sets (it has one for database files
+            /// and another for the WAL), the same table with `xSync` counting.
+            counting: Mutex<HashMap<usize, Box<ffi::sqlite3_io_methods>>>,
+            /// Open file (its `sqlite3_file` address) -> its name and its real methods.
+            files: Mutex<HashMap<usize, (String, usize)>>,
+            /// File name -> syncs so far.
+            syncs: Mutex<HashMap<String, u64>>,
+        }
+        // SAFETY: the raw pointer is SQLite's default VFS, valid for the process.
+        unsafe impl Send for Vfs {}
+        unsafe impl Sync for Vfs {}
+
+        static VFS: OnceLock<Vfs> = OnceLock::new();
+
+        unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+            let v = VFS.get().unwrap();
+            let (name, real) = v.files.lock().unwrap()[&(f as usize)].clone();
+            *v.syncs.lock().unwrap().entry(name).or_default() += 1;
+            let real = real as *const ffi::sqlite3_io_methods;
+            ((*real).xSync.unwrap())(f, flags)
+        }
+
+        unsafe extern "C" fn x_open(
+            _vfs: *mut ffi::sqlite3_vfs,
+            name: *const c_char,
+            f: *mut ffi::sqlite3_file,
+            flags: c_int,
+            out: *mut c_int,
+        ) -> c_int {
+            let v = VFS.get().unwrap();
+            let rc = ((*v.real).xOpen.unwrap())(v.real, name, f, flags, out);
+            if rc != ffi::SQLITE_OK || (*f).pMethods.is_null() || name.is_null() {
+                return rc;
+            }
+            let orig = (*f).pMethods as usize;
+            let mut counting = v.counting.lock().unwrap();
+            let table = counting.entry(orig).or_insert_with(|| {
+                let mut m = *(*f).pMethods;
+                m.xSync = Some(x_sync);
+                Box::new(m)
+            });
+            (*f).pMethods = &**table;
+            let n = CStr::from_ptr(name).to_string_lossy().into_owned();
+            v.files.lock().unwrap().insert(f as usize, (n, orig));
+            rc
+        }
+
+        /// Makes the counting VFS the default (once per process).
+        pub fn install() {
+            VFS.get_or_init(|| {
+                // SAFETY: sqlite3_vfs_find(NULL) returns the default VFS; the copy
+                // registered here lives for the rest of the process.
+                unsafe {
+                    let real = ffi::sqlite3_vfs_find(std::ptr::null());
+                    assert!(!real.is_null());
+                    let mut mine = Box::new(*real);
+                    mine.zName = c"sync-count".as_ptr();
+                    mine.xOpen = Some(x_open);
+                    mine.pNext = std::ptr::null_mut();
+                    let v = Vfs {
+                        real,
+                        counting: Mutex::new(HashMap::new()),
+                        files: Mutex::new(HashMap::new()),
+                        syncs: Mutex::new(HashMap::new()),
+                    };
+                    assert_eq!(ffi::sqlite3_vfs_register(Box::into_raw(mine), 1), 0);
+                    v
+                }
+            });
+        }
+
+        /// Syncs so far of the file named `name`.
+        pub fn syncs(name: &std::path::Path) -> u64 {
+            let v = VFS.get().unwrap();
+            let name = name.to_string_lossy();
+            v.syncs
+                .lock()
+                .unwrap()
+                .get(name.as_ref())
+                .copied()
+                .unwrap_or(0)
+        }
+    }
+
+    fn one_interval_commit(s: &mut Store, checkpoint: bool, seq: u64) {
+        let grid = crate::interval::Grid::new(chrono_tz::UTC, 15);
+        s.commit(intervals::Commit {
+            acd: 1,
+            grid: &grid,
+            closed: &[],
+            checkpoint: checkpoint.then(|| intervals::Checkpoint {
+                epoch: 1,
+                seq,
+                ts: 1_700_000_000,
+                open_istart: 1_700_000_000,
+                state: vec![1, 2, 3],
+                saved_at: 1_700_000_000,
+            }),
+            admin: Some((vec![], vec![], vec![])),
+        })
+        .unwrap();
+    }
+
+    /// Issue #10 item 6: the commit the collector acknowledges next is synced to disk
+    /// before `commit` returns; commits without a checkpoint (restores) are not.
+    #[test]
+    fn a_checkpoint_commit_is_synced_before_it_returns() {
+        sync_count::install();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let mut s = Store::open(&db).unwrap();
+        let mut wal = db.as_os_str().to_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let before = sync_count::syncs(&wal);
+        one_interval_commit(&mut s, false, 0);
+        assert_eq!(
+            sync_count::syncs(&wal),
+            before,
+            "a commit without a checkpoint keeps synchronous=NORMAL"
+        );
+        for seq in 1..=3 {
+            let before = sync_count::syncs(&wal);
+            one_interval_commit(&mut s, true, seq);
+            assert!(
+                sync_count::syncs(&wal) > before,
+                "checkpoint commit {seq} returned before the WAL was synced"
+            );
+        }
+        let level: i64 = s
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            level, 1,
+            "the connection is back to NORMAL after the commit"
+        );
+    }
+
+    /// Issue #10 item 6: two processes (here threads, each with its own connection)
+    /// opening the same old database at once both succeed, the schema is migrated once,
+    /// and the copy kept aside is the pre-upgrade one.
+    #[test]
+    fn concurrent_opens_of_an_old_database_migrate_it_once() {
+        for round in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            let old = dir.path().join("old.db");
+            {
+                let c = Connection::open(&old).unwrap();
+                c.pragma_update(None, "journal_mode", "WAL").unwrap();
+                c.execute_batch(SCHEMA_V1).unwrap();
+                c.pragma_update(None, "user_version", 1).unwrap();
+            }
+            let go = std::sync::Barrier::new(4);
+            let results: Vec<Result<i64>> = std::thread::scope(|sc| {
+                let hs: Vec<_> = (0..4)
+                    .map(|_| {
+                        sc.spawn(|| {
+                            go.wait();
+                            Store::open(&old).and_then(|s| s.user_version())
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for r in results {
+                match r {
+                    Ok(v) => assert_eq!(v, SCHEMA_VERSION, "round {round}"),
+                    Err(e) => panic!("round {round}: a concurrent open failed: {e}"),
+                }
+            }
+            let aside = Connection::open(aside_path(&old, 1)).unwrap();
+            let v: i64 = aside
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                v, 1,
+                "round {round}: the copy kept aside is the old database"
+            );
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".tmp-"))
+                .collect();
+            assert!(left.is_empty(), "temporary copies left: {left:?}");
+        }
     }
 
     #[test]
