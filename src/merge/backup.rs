@@ -240,6 +240,14 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     } else {
         String::new()
     };
+    // Per ACD, the interval this server is collecting: a restore gives a day that is not
+    // over here no summary rows (`merge::restore::OPEN_INTERVALS`).
+    let mut open_intervals = vec![];
+    for &acd in &acds {
+        if let Some(o) = crate::store::open_interval(tx, acd)? {
+            open_intervals.push(format!("{acd}:{o}"));
+        }
+    }
     let header = Header {
         schema_version: SCHEMA_VERSION as u32,
         created_at: crate::store::intervals::now_secs(),
@@ -256,6 +264,10 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
                 opts.since.map(|s| s.to_string()).unwrap_or_default(),
             ),
             ("summary_days".into(), summary_days),
+            (
+                super::restore::OPEN_INTERVALS.into(),
+                open_intervals.join(","),
+            ),
         ],
     };
     let buf = std::io::BufWriter::with_capacity(1 << 20, file);
