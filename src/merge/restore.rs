@@ -240,8 +240,36 @@ pub fn restore_at(
     if opts.dry_run {
         return Ok(dry_run_report(planned));
     }
-    let mut store = open()?;
-    apply(&mut store, grid, opts, planned)
+    let dir = db.parent().unwrap_or(Path::new("."));
+    let mut store = open().map_err(|e| disk_full(dir, e))?;
+    apply(&mut store, grid, opts, planned).map_err(|e| disk_full(dir, e))
+}
+
+/// A write that failed because the disk holding the database is full, said as such: SQLite
+/// reports it as "database or disk is full", or, when even its shared-memory file cannot
+/// grow, as a disk I/O error (`xShmMap`). Other errors pass unchanged.
+fn disk_full(dir: &Path, e: anyhow::Error) -> anyhow::Error {
+    use rusqlite::ErrorCode;
+    let free = super::backup::free_bytes(dir);
+    let nearly_full = free.is_some_and(|f| f < 1 << 20);
+    let full = e.chain().any(|c| {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>() {
+            return f.code == ErrorCode::DiskFull
+                || (f.code == ErrorCode::SystemIoFailure && nearly_full);
+        }
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+    });
+    if !full {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{}: disk full{}: the restore stopped; every interval is either fully restored or \
+         untouched: free space and run the same restore again",
+        dir.display(),
+        free.map(|f| format!(" ({} KB free)", f / 1024))
+            .unwrap_or_default()
+    )
 }
 
 /// Runs a restore (or only its plan, with `dry_run`) into an open store.
