@@ -558,3 +558,29 @@ pub fn compare(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_take_their_word_in_the_singular_or_plural() {
+        assert_eq!(plural(0u64, "interval"), "0 intervals");
+        assert_eq!(plural(1u64, "interval"), "1 interval");
+        assert_eq!(plural(2u32, "day"), "2 days");
+        let g = GapRange {
+            acd: 1,
+            from: 0,
+            to: 900,
+            from_local: "a".into(),
+            to_local: "b".into(),
+            intervals: 1,
+            kind: "missing".into(),
+            reasons: String::new(),
+        };
+        assert_eq!(
+            render_gaps(1, &[g]),
+            "ACD 1: 1 interval missing or incomplete\n  a .. b     1 interval   missing    \n"
+        );
+    }
+}

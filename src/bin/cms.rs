@@ -450,10 +450,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     h.acds,
                     mac_text
                 );
+                let n = |c: u64, w: &str| cms::report::plural(c, w);
                 println!(
-                    "  {} intervals ({} complete) from {} to {}; {} interval rows, {} summary rows, {} admin rows, {} local rows in {} blocks",
-                    rep.intervals, complete, fmt(first), fmt(last), rep.interval_rows,
-                    rep.summary_rows, rep.admin_rows, rep.local_rows, rep.blocks
+                    "  {} ({} complete) from {} to {}; {}, {}, {}, {} in {}",
+                    n(rep.intervals, "interval"),
+                    complete,
+                    fmt(first),
+                    fmt(last),
+                    n(rep.interval_rows, "interval row"),
+                    n(rep.summary_rows, "summary row"),
+                    n(rep.admin_rows, "admin row"),
+                    n(rep.local_rows, "local row"),
+                    n(rep.blocks.into(), "block")
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -29,11 +29,11 @@ pub struct BackupSummary {
 impl BackupSummary {
     pub fn render(&self) -> String {
         format!(
-            "backup {}: {} intervals, {} rows, {} bytes ({:.1}x smaller than raw), {:.2} s\n",
+            "backup {}: {}, {}, {} ({:.1}x smaller than raw), {:.2} s\n",
             self.file,
-            self.intervals,
-            self.rows,
-            self.bytes,
+            crate::report::plural(self.intervals, "interval"),
+            crate::report::plural(self.rows, "row"),
+            crate::report::plural(self.bytes, "byte"),
             self.raw_bytes as f64 / self.bytes.max(1) as f64,
             self.seconds
         )
