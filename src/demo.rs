@@ -208,6 +208,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             server_id: cfg_a.server_id.clone(),
             collection_running: true,
             progress: false,
+            week_start: cfg_a.week_start,
         },
     )?;
     write!(out, "      {}", rep.render().replace("\n  ", "\n      "))?;

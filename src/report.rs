@@ -30,6 +30,8 @@ pub struct Status {
     pub database: String,
     pub database_bytes: u64,
     pub acds: Vec<AcdStatus>,
+    /// Restores that did not finish (see [`unfinished_restores`]).
+    pub unfinished_restores: Vec<UnfinishedRestore>,
 }
 
 fn fmt_local(grid: &Grid, istart: i64) -> String {
@@ -96,7 +98,77 @@ pub fn status(store: &Store, grid: &Grid, acds: &[u16]) -> anyhow::Result<Status
         database: store.path.display().to_string(),
         database_bytes: bytes,
         acds: out,
+        unfinished_restores: unfinished_restores(&store.conn)?,
     })
+}
+
+/// A restore whose record says it did not finish (killed, or still running), and that no
+/// later restore of the same file finished after.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnfinishedRestore {
+    pub file: String,
+    pub source_server: String,
+    pub started_at: String,
+    /// Intervals its plan was to write (filled, replaced or improved).
+    pub planned: u64,
+    /// Of those, the ones written from that source since it started.
+    pub written: u64,
+}
+
+/// The restores that did not finish: a restore records its plan before its first write
+/// and its results when it ends (`merge::restore`); one killed in between leaves its
+/// record with `finished_at` 0.
+///
+/// # Errors
+/// A database error.
+pub fn unfinished_restores(conn: &Connection) -> rusqlite::Result<Vec<UnfinishedRestore>> {
+    let has_log: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'restore_log')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_log {
+        return Ok(vec![]);
+    }
+    let mut st = conn.prepare(
+        "SELECT r.file, r.source_server, r.started_at, r.filled + r.replaced,
+           (SELECT COUNT(*) FROM interval_status s
+             WHERE s.source = 'restored:' || r.source_server AND s.updated_at >= r.started_at)
+         FROM restore_log r
+         WHERE r.finished_at = 0 AND NOT EXISTS (SELECT 1 FROM restore_log l
+           WHERE l.file = r.file AND l.id > r.id AND l.finished_at > 0)
+         ORDER BY r.id",
+    )?;
+    let rows = st.query_map([], |r| {
+        let planned: i64 = r.get(3)?;
+        let written: i64 = r.get(4)?;
+        Ok(UnfinishedRestore {
+            file: r.get(0)?,
+            source_server: r.get(1)?,
+            started_at: fmt_ts(r.get(2)?),
+            planned: planned.max(0) as u64,
+            written: written.clamp(0, planned.max(0)) as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The warning `cms gaps` and `cms status` print for each restore that did not finish.
+pub fn render_unfinished(u: &[UnfinishedRestore]) -> String {
+    let mut o = String::new();
+    for r in u {
+        o += &format!(
+            "WARNING: the restore of {} (server {}) started {} did not finish: {} of its plan \
+             of {} not written; run `cms restore {}` again\n",
+            r.file,
+            r.source_server,
+            r.started_at,
+            plural(r.planned - r.written, "interval"),
+            r.planned,
+            r.file
+        );
+    }
+    o
 }
 
 pub fn render_status(s: &Status) -> String {
@@ -106,6 +178,7 @@ pub fn render_status(s: &Status) -> String {
         s.database,
         s.database_bytes as f64 / 1e6
     );
+    o += &render_unfinished(&s.unfinished_restores);
     for a in &s.acds {
         o += &format!(
             "ACD {}: link {}{}{}\n",
@@ -213,7 +286,8 @@ pub fn gaps(
 }
 
 /// The default range for `cms gaps`: from the first interval ever recorded (or the
-/// given date) to the interval being collected (or the end of the given date).
+/// given date) to the interval being collected (or the end of the given date, but never
+/// past the interval being collected, or on a server not collecting, the present).
 pub fn gap_range(
     conn: &Connection,
     grid: &Grid,
@@ -240,7 +314,12 @@ pub fn gap_range(
         },
     };
     let end = match to {
-        Some(d) => grid.day_start(d.succ_opt().expect("date in range")),
+        // Clamped to what can be known: nothing at or after the interval being collected
+        // (or, on a server not collecting, the interval of the present) is missing yet.
+        Some(d) => grid
+            .day_start(d.succ_opt().expect("date in range"))
+            .min(open.unwrap_or_else(|| grid.start_of(now_secs())))
+            .max(start),
         None => match (open, last) {
             (Some(o), _) => o,
             (None, Some(l)) => grid.next(l),
@@ -250,22 +329,56 @@ pub fn gap_range(
     Ok(Some((start, end)))
 }
 
+/// `1 interval`, `2 intervals`: a count and its word, singular or plural.
+pub fn plural(n: impl Into<u64>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The text of `cms gaps` for one ACD: the intervals missing or incomplete under their
+/// count, then the ones restored from another server under theirs.
 pub fn render_gaps(acd: u16, ranges: &[GapRange]) -> String {
-    let bad: u32 = ranges
-        .iter()
-        .filter(|g| g.kind != "restored")
-        .map(|g| g.intervals)
-        .sum();
-    let mut o = if bad == 0 {
+    let (restored, bad): (Vec<&GapRange>, Vec<&GapRange>) =
+        ranges.iter().partition(|g| g.kind == "restored");
+    let count = |v: &[&GapRange]| v.iter().map(|g| g.intervals).sum::<u32>();
+    let line = |g: &GapRange| {
+        format!(
+            "  {} .. {}  {:>4} {:<9}  {:<10} {}\n",
+            g.from_local,
+            g.to_local,
+            g.intervals,
+            if g.intervals == 1 {
+                "interval"
+            } else {
+                "intervals"
+            },
+            g.kind,
+            g.reasons
+        )
+    };
+    let mut o = if bad.is_empty() {
         format!("ACD {acd}: no missing or incomplete intervals\n")
     } else {
-        format!("ACD {acd}: {bad} intervals missing or incomplete\n")
+        format!(
+            "ACD {acd}: {} missing or incomplete\n",
+            plural(count(&bad), "interval")
+        )
     };
-    for g in ranges {
+    for g in &bad {
+        o += &line(g);
+    }
+    if !restored.is_empty() {
         o += &format!(
-            "  {} .. {}  {:>4} intervals  {:<10} {}\n",
-            g.from_local, g.to_local, g.intervals, g.kind, g.reasons
+            "ACD {acd}: {} restored from another server\n",
+            plural(count(&restored), "interval")
         );
+        for g in &restored {
+            o += &line(g);
+        }
     }
     o
 }
@@ -281,6 +394,50 @@ pub struct Diff {
     pub item: String,
     pub left: Option<i64>,
     pub right: Option<i64>,
+}
+
+/// One line of `cms compare` in words: `ACD 1 2026-11-02 10:15 interval: incomplete
+/// here, complete there`, `ACD 1 2026-11-02 10:15 hsplit split 1 acdcalls: 3 here, no row
+/// there`.
+pub fn render_diff(grid: &Grid, d: &Diff) -> String {
+    let when = grid.local(d.istart).format("%Y-%m-%d %H:%M");
+    if d.table == "status" {
+        let state = |v: Option<i64>| match v {
+            None => "missing",
+            Some(0) => "incomplete",
+            Some(_) => "complete",
+        };
+        return format!(
+            "ACD {} {when} interval: {} here, {} there",
+            d.acd,
+            state(d.left),
+            state(d.right)
+        );
+    }
+    let names = TABLES
+        .iter()
+        .find(|t| d.table.get(1..) == Some(t.name))
+        .map(|t| t.keys)
+        .unwrap_or(&[]);
+    let key: Vec<String> = d
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match names.get(i) {
+            Some(n) => format!("{n} {k}"),
+            None => k.to_string(),
+        })
+        .collect();
+    let value = |v: Option<i64>| v.map_or_else(|| "no row".to_string(), |v| v.to_string());
+    format!(
+        "ACD {} {when} {} {} {}: {} here, {} there",
+        d.acd,
+        d.table,
+        key.join(" "),
+        d.item,
+        value(d.left),
+        value(d.right)
+    )
 }
 
 /// Status of every interval of an ACD in `[from, to)`: istart -> (complete, checksum).
@@ -430,4 +587,30 @@ pub fn compare(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_take_their_word_in_the_singular_or_plural() {
+        assert_eq!(plural(0u64, "interval"), "0 intervals");
+        assert_eq!(plural(1u64, "interval"), "1 interval");
+        assert_eq!(plural(2u32, "day"), "2 days");
+        let g = GapRange {
+            acd: 1,
+            from: 0,
+            to: 900,
+            from_local: "a".into(),
+            to_local: "b".into(),
+            intervals: 1,
+            kind: "missing".into(),
+            reasons: String::new(),
+        };
+        assert_eq!(
+            render_gaps(1, &[g]),
+            "ACD 1: 1 interval missing or incomplete\n  a .. b     1 interval   missing    \n"
+        );
+    }
 }

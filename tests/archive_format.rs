@@ -692,6 +692,16 @@ fn wrong_magic_and_newer_version_are_refused() {
         err.to_string(),
         "test.cmsbak: not a cms backup file (bad magic)"
     );
+    // A flags field that is not 0 is named as such, not as a checksum mismatch.
+    let mut b = bytes.clone();
+    b[10] = 1;
+    let err = open(&b, None).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "test.cmsbak: malformed file prefix: flags field is 0x0001, format {FORMAT_VERSION} requires 0"
+        )
+    );
     let mut b = bytes.clone();
     b[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     let err = open(&b, None).err().unwrap();
@@ -982,6 +992,7 @@ fn columns_map_by_name_unknown_ignored_missing_default() {
         server_id: "here".into(),
         collection_running: false,
         progress: false,
+        week_start: chrono::Weekday::Mon,
     };
     let rep = cms::merge::restore::restore(&mut store, &grid, &opts).unwrap();
     assert_eq!(rep.filled, 1);

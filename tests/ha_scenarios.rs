@@ -48,6 +48,28 @@ fn morning(seed: &str, buffer: &str, faults: &str) -> Pair {
     Pair::start(PROFILE, &args, "")
 }
 
+/// Six hours from 20:00 at 1200x: the first day is over on the servers when they stop
+/// (a restore summarizes only days that are over), the second is not.
+fn night(seed: &str) -> Pair {
+    let start = format!("{DAY}T20:00");
+    Pair::start(
+        PROFILE,
+        &[
+            "--seed",
+            seed,
+            "--start",
+            &start,
+            "--duration",
+            "6h",
+            "--speed",
+            "1200",
+            "--buffer",
+            "400000",
+        ],
+        "",
+    )
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -360,7 +382,8 @@ fn s7_backup_destination_full_then_freed() {
     std::fs::create_dir_all(&mnt).unwrap();
     let _fs = SmallFs::mount(&mnt, "4m");
     let filler = mnt.join("filler");
-    std::fs::write(&filler, vec![0u8; 3_900_000]).unwrap();
+    // All but a few pages: less than any backup file.
+    std::fs::write(&filler, vec![0u8; (4 << 20) - 16 * 1024]).unwrap();
     let bak = mnt.join("b.cmsbak");
     let t0 = std::time::Instant::now();
     let (code, out) = p.b.cms(&["backup", "--out", path(&bak)]);
@@ -380,6 +403,19 @@ fn s7_backup_destination_full_then_freed() {
     std::fs::remove_file(&filler).unwrap();
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
     cms_expect(&p.b, &["verify", path(&bak)], 0);
+    // Issue #10 item 10: the space asked for is what the backup really writes. With
+    // room for the file and a quarter megabyte more, the same backup goes through.
+    let size = std::fs::metadata(&bak).unwrap().len();
+    std::fs::remove_file(&bak).unwrap();
+    let fit = format!("remount,size={}k", size / 1024 + 256);
+    assert!(Command::new("mount")
+        .args(["-o", &fit])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success());
+    let out = cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
+    assert!(out.contains(path(&bak)), "{out}");
     p.finish();
     all_complete_and_true(&p);
 }
@@ -403,7 +439,15 @@ fn s7_restore_target_disk_full_then_freed() {
     let _fs = SmallFs::mount(&data, "1m");
     let (code, out) = target.cms(&["restore", path(&bak)]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(path(&data)), "names the path: {out}");
+    // Issue #10 item 17: said as a full disk, once, not as SQLite's I/O error.
+    assert!(
+        out.starts_with(&format!("cms: {}: disk full (", data.display()))
+            && out.ends_with(
+                " KB free): the restore stopped; every interval is either fully restored or \
+                 untouched: free space and run the same restore again\n"
+            ),
+        "{out}"
+    );
     assert_integrity(&target.db_path());
     // Each interval went in whole or not at all.
     let c = open(&target.db_path()).unwrap();
@@ -434,7 +478,7 @@ fn s7_restore_target_disk_full_then_freed() {
 /// result of one uninterrupted restore.
 #[test]
 fn s8_restore_twice_and_killed_halfway_is_identical() {
-    let mut p = morning("29", "400000", "");
+    let mut p = night("29");
     p.finish();
     let bak = p.b.dir.path().join("b.cmsbak");
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
@@ -463,10 +507,11 @@ fn s8_restore_twice_and_killed_halfway_is_identical() {
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
-        if c.db_path().exists() {
-            assert_integrity(&c.db_path());
-        }
+        // (Killed while the database was being created, the restore can leave a hot
+        // rollback journal that only a read-write open rolls back: the rerun's. A store
+        // that creates its database all or nothing is issue #10 item 18, second half.)
         cms_expect(&c, &["restore", path(&bak)], 0);
+        assert_integrity(&c.db_path());
         assert_identical(&c.db_path(), &clean.db_path());
         assert_same_summaries(&c.db_path(), &clean.db_path());
     }
@@ -572,4 +617,128 @@ fn s9_different_retention_is_reported_not_hidden() {
         )
         .unwrap();
     assert!(day1 > 0, "A has B's daily summary of the lost day");
+}
+
+/// A restore of `bak` into a fresh server that is not collecting, stopped (SIGSTOP) in
+/// its write phase with part of its plan still to write: the target, the stopped
+/// process, the intervals planned and those written so far. Tries up to ten fresh
+/// targets (a restore can end before it is caught), then fails.
+fn restore_caught_mid_write(bak: &Path) -> (Collector, std::process::Child, i64, i64) {
+    for attempt in 0..10 {
+        let c = Collector::configure_full(
+            &format!("caught{attempt}"),
+            "127.0.0.1:9".parse().unwrap(),
+            "America/New_York",
+            "",
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cms"))
+            .arg("--config")
+            .arg(c.dir.path().join("cms.toml"))
+            .args(["restore", path(bak)])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let planned = |db: &Path| -> Option<i64> {
+            open(db)
+                .ok()?
+                .query_row(
+                    "SELECT filled + replaced FROM restore_log WHERE finished_at = 0",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok()
+        };
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "restore neither started writing nor ended"
+            );
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if planned(&c.db_path()).is_none() {
+                continue;
+            }
+            Command::new("kill")
+                .args(["-STOP", &child.id().to_string()])
+                .status()
+                .unwrap();
+            let written: i64 = open(&c.db_path())
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM interval_status", [], |r| r.get(0))
+                .unwrap();
+            match planned(&c.db_path()) {
+                Some(n) if written < n => return (c, child, n, written),
+                _ => {
+                    Command::new("kill")
+                        .args(["-CONT", &child.id().to_string()])
+                        .status()
+                        .unwrap();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+    panic!(
+        "{}: no restore caught in its write phase in ten tries",
+        bak.display()
+    );
+}
+
+/// Issue #10 items 18 and 19: a restore that did not finish is reported by `cms gaps`
+/// and `cms status` with what of its plan is not written; a restore whose write phase
+/// crosses a wall-clock second leaves no summary older than its intervals, so the next
+/// restore of the same file has nothing to rebuild.
+#[test]
+fn s8_a_killed_restore_is_reported_and_a_slow_one_leaves_nothing_out_of_date() {
+    let mut p = night("31");
+    p.finish();
+    let bak = p.b.dir.path().join("b.cmsbak");
+    cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
+
+    // 19: stopped mid-write for over a second, then let go.
+    let (c, mut child, _, _) = restore_caught_mid_write(&bak);
+    std::thread::sleep(Duration::from_millis(1100));
+    Command::new("kill")
+        .args(["-CONT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let rep = json(&cms_expect(&c, &["restore", path(&bak), "--json"], 0));
+    assert_eq!(
+        (rep["filled"].as_u64(), rep["days_resummarized"].as_u64()),
+        (Some(0), Some(0)),
+        "{rep}"
+    );
+
+    // 18: killed mid-write.
+    let (c, mut child, planned, written) = restore_caught_mid_write(&bak);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let started: i64 = open(&c.db_path())
+        .unwrap()
+        .query_row("SELECT started_at FROM restore_log", [], |r| r.get(0))
+        .unwrap();
+    let started = chrono::DateTime::from_timestamp(started, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let left = planned - written;
+    let warning = format!(
+        "WARNING: the restore of {} (server srv-b) started {started} did not finish: {left} \
+         interval{} of its plan of {planned} not written; run `cms restore {}` again\n",
+        bak.display(),
+        if left == 1 { "" } else { "s" },
+        bak.display()
+    );
+    let gaps = cms_expect(&c, &["gaps"], 0);
+    assert!(gaps.starts_with(&warning), "{gaps}");
+    let status = cms_expect(&c, &["status"], 0);
+    assert!(status.contains(&format!("\n{warning}")), "{status}");
+    cms_expect(&c, &["gaps", "--fail-on-gaps"], 3);
+    // Run again: done, and nothing more to say.
+    cms_expect(&c, &["restore", path(&bak)], 0);
+    let gaps = cms_expect(&c, &["gaps", "--fail-on-gaps"], 0);
+    assert!(!gaps.contains("WARNING"), "{gaps}");
 }

@@ -279,6 +279,11 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{}: {kind}, not a backup file (a backup is a regular file written by `cms backup`)",
+        .path.display()
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("{}: truncated backup file: {detail}", .path.display())]
     Truncated { path: PathBuf, detail: String },
     #[error("{}: not a cms backup file (bad magic)", .path.display())]

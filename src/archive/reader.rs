@@ -99,6 +99,8 @@ pub struct ArchiveReader<R> {
     /// Per block, the indices of its intervals in `entries`, by raw offset.
     block_entries: Vec<Vec<usize>>,
     authenticated: bool,
+    /// Whether the file carries a MAC (checked only when a site key was given).
+    carries_mac: bool,
     /// The last block decoded: consecutive intervals usually share one.
     cache: Option<(u32, Vec<u8>)>,
     /// Whether [`ArchiveReader::read_interval`] recomputes each interval's content
@@ -121,12 +123,7 @@ impl ArchiveReader<File> {
     /// backup, of a newer format version, corrupted, not authenticated by `key`, or has a
     /// manifest inconsistent with its layout.
     pub fn open(path: &Path, key: Option<&[u8; 32]>) -> Result<Self> {
-        let f = File::open(path).map_err(|e| ArchiveError::Io {
-            path: path.to_owned(),
-            what: "cannot open backup",
-            source: e,
-        })?;
-        ArchiveReader::from_reader(f, path, key)
+        ArchiveReader::from_reader(open_regular(path)?, path, key)
     }
 
     /// A second, independent handle on the same file for another thread, sharing this
@@ -137,11 +134,7 @@ impl ArchiveReader<File> {
     /// # Errors
     /// The file cannot be opened again.
     pub fn reopen(&self) -> Result<Self> {
-        let src = File::open(&self.name).map_err(|e| ArchiveError::Io {
-            path: self.name.clone(),
-            what: "cannot open backup",
-            source: e,
-        })?;
+        let src = open_regular(&self.name)?;
         Ok(ArchiveReader {
             src,
             name: self.name.clone(),
@@ -154,6 +147,7 @@ impl ArchiveReader<File> {
             entries: self.entries.clone(),
             block_entries: self.block_entries.clone(),
             authenticated: self.authenticated,
+            carries_mac: self.carries_mac,
             cache: None,
             recheck: true,
             release_intervals: self.release_intervals,
@@ -327,6 +321,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             entries: m.entries,
             block_entries: Vec::new(),
             authenticated: key.is_some(),
+            carries_mac: trailer.mac_kind != 0,
             cache: None,
             recheck: true,
             release_intervals,
@@ -497,6 +492,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// Whether the file's MAC was verified with a key.
     pub fn authenticated(&self) -> bool {
         self.authenticated
+    }
+
+    /// Whether the file carries a MAC, checked or not: a file opened without a site key
+    /// can carry one this reader did not check.
+    pub fn carries_mac(&self) -> bool {
+        self.carries_mac
     }
     /// The manifest entry of one ACD interval.
     pub fn find(&self, acd: u16, istart: i64) -> Option<&ManifestEntry> {
@@ -1085,10 +1086,11 @@ fn check_prefix(name: &Path, p: &[u8]) -> Result<(u16, u32)> {
     let flags = u16::from_le_bytes([p[10], p[11]]);
     let header_len = u32::from_le_bytes([p[12], p[13], p[14], p[15]]);
     if flags != 0 {
-        return Err(ArchiveError::Checksum {
-            path: name.to_owned(),
-            region: Region::Header,
-        });
+        return Err(malformed(
+            name,
+            "file prefix",
+            format!("flags field is {flags:#06x}, format {version} requires 0"),
+        ));
     }
     if header_len > MAX_HEADER_LEN {
         return Err(ArchiveError::Limit {
@@ -1166,6 +1168,60 @@ fn eof_is_truncated(name: &Path, e: std::io::Error) -> ArchiveError {
             what: "cannot read",
             source: e,
         }
+    }
+}
+
+/// Opens `path` for reading if it is a regular file. Anything else (a FIFO, a device, a
+/// directory) is refused before it is opened, since opening or reading it can block
+/// forever or fail obscurely; the open file is checked again.
+fn open_regular(path: &Path) -> Result<File> {
+    let not_a_file = |t: std::fs::FileType| ArchiveError::NotAFile {
+        path: path.to_owned(),
+        kind: file_kind(t),
+    };
+    let io = |what: &'static str| {
+        move |e: std::io::Error| ArchiveError::Io {
+            path: path.to_owned(),
+            what,
+            source: e,
+        }
+    };
+    let t = std::fs::metadata(path)
+        .map_err(io("cannot open backup"))?
+        .file_type();
+    if !t.is_file() {
+        return Err(not_a_file(t));
+    }
+    let f = File::open(path).map_err(io("cannot open backup"))?;
+    let t = f.metadata().map_err(io("cannot open backup"))?.file_type();
+    if !t.is_file() {
+        return Err(not_a_file(t));
+    }
+    Ok(f)
+}
+
+/// What a file that is not a regular file is, for [`ArchiveError::NotAFile`].
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
     }
 }
 

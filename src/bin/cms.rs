@@ -166,10 +166,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cms: {e:#}");
+            eprintln!("cms: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the message already
+/// holds (an error that prints its source, SQLite's message beside its code) is left out,
+/// so a message never repeats its reason.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let t = cause.to_string();
+        if out.contains(&t) {
+            continue;
+        }
+        if !out.is_empty() {
+            out += ": ";
+        }
+        out += &t;
+    }
+    out
 }
 
 fn acds_of(cfg: &Config, chosen: &[u16]) -> anyhow::Result<Vec<u16>> {
@@ -306,7 +324,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open_read_only(&cfg.db_path())?;
             let grid = cfg.grid();
             let mut all = vec![];
-            let mut text = String::new();
+            // A restore that did not finish first: what it was to write may lie beyond
+            // the last interval recorded, where no range below can show it.
+            let unfinished = cms::report::unfinished_restores(&store.conn)
+                .with_context(|| format!("{}: reading the restore log", store.path.display()))?;
+            let mut text = cms::report::render_unfinished(&unfinished);
             for a in acds_of(&cfg, &acd)? {
                 let ranges = match cms::report::gap_range(&store.conn, &grid, a, from, to)? {
                     Some((f, t)) => cms::report::gaps(&store.conn, &grid, a, f, t)?,
@@ -317,10 +339,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
+                eprint!("{}", cms::report::render_unfinished(&unfinished));
             } else {
                 print!("{text}");
             }
-            let bad = all.iter().any(|g| g.kind != "restored");
+            let bad = all.iter().any(|g| g.kind != "restored") || !unfinished.is_empty();
             Ok(if fail_on_gaps && bad {
                 ExitCode::from(3)
             } else {
@@ -372,6 +395,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .count();
             let first = rd.manifest().iter().map(|e| e.istart).min();
             let last = rd.manifest().iter().map(|e| e.istart).max();
+            // What a reader can say about the file's MAC (docs/operations.md, "Scheduled
+            // backups"): a MAC checked with the site key, a MAC this server has no key to
+            // check, or none.
+            let (mac, mac_text) = match (rd.authenticated(), rd.carries_mac()) {
+                (true, _) => ("verified", "authenticated (MAC verified)"),
+                (false, true) => (
+                    "not_checked",
+                    "carries a MAC this server cannot check (no site_key_file configured): \
+                     its origin is not verified",
+                ),
+                (false, false) => ("none", "not authenticated (no MAC)"),
+            };
             let fmt = |t: Option<i64>| {
                 t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                     .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -390,6 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "acds": h.acds,
                         "categories": h.categories,
                         "authenticated": rd.authenticated(),
+                        "mac": mac,
                         "intervals": rep.intervals,
                         "complete_intervals": complete,
                         "first_interval": fmt(first),
@@ -413,16 +449,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     h.server_id,
                     fmt(Some(h.created_at)),
                     h.acds,
-                    if rd.authenticated() {
-                        "authenticated (MAC verified)"
-                    } else {
-                        "not authenticated"
-                    }
+                    mac_text
                 );
+                let n = |c: u64, w: &str| cms::report::plural(c, w);
                 println!(
-                    "  {} intervals ({} complete) from {} to {}; {} interval rows, {} summary rows, {} admin rows, {} local rows in {} blocks",
-                    rep.intervals, complete, fmt(first), fmt(last), rep.interval_rows,
-                    rep.summary_rows, rep.admin_rows, rep.local_rows, rep.blocks
+                    "  {} ({} complete) from {} to {}; {}, {}, {}, {} in {}",
+                    n(rep.intervals, "interval"),
+                    complete,
+                    fmt(first),
+                    fmt(last),
+                    n(rep.interval_rows, "interval row"),
+                    n(rep.summary_rows, "summary row"),
+                    n(rep.admin_rows, "admin row"),
+                    n(rep.local_rows, "local row"),
+                    n(rep.blocks.into(), "block")
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -436,9 +476,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let categories = cms::merge::Categories::parse(&data).map_err(anyhow::Error::msg)?;
-            cms::collect::ensure_data_dir(&cfg.data_dir)?;
-            let mut store = Store::open(&cfg.db_path())?;
-            store.set_setting("week_start", &cfg.week_start.to_string())?;
             let grid = cfg.grid();
             let opts = cms::merge::restore::RestoreOptions {
                 file,
@@ -461,8 +498,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 server_id: cfg.server_id.clone(),
                 collection_running: cms::collect::collection_running(&cfg.data_dir),
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                week_start: cfg.week_start,
             };
-            let rep = cms::merge::restore::restore(&mut store, &grid, &opts)?;
+            // The file is checked and the plan made before the database is opened for
+            // writing (or created): a refused restore or a dry run changes nothing.
+            let rep = cms::merge::restore::restore_at(&cfg.db_path(), &grid, &opts, || {
+                cms::collect::ensure_data_dir(&cfg.data_dir)?;
+                Ok(Store::open(&cfg.db_path())?)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep)?);
             } else {
@@ -517,18 +560,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 let grid = cfg.grid();
                 for d in diffs.iter().take(200) {
-                    println!(
-                        "ACD {} {} {} {:?} {}: {:?} here, {:?} there",
-                        d.acd,
-                        grid.local(d.istart).format("%Y-%m-%d %H:%M"),
-                        d.table,
-                        d.key,
-                        d.item,
-                        d.left,
-                        d.right
-                    );
+                    println!("{}", cms::report::render_diff(&grid, d));
                 }
-                println!("{} differences", diffs.len());
+                println!("{}", cms::report::plural(diffs.len() as u64, "difference"));
             }
             Ok(if diffs.is_empty() {
                 ExitCode::SUCCESS

@@ -29,11 +29,11 @@ pub struct BackupSummary {
 impl BackupSummary {
     pub fn render(&self) -> String {
         format!(
-            "backup {}: {} intervals, {} rows, {} bytes ({:.1}x smaller than raw), {:.2} s\n",
+            "backup {}: {}, {}, {} ({:.1}x smaller than raw), {:.2} s\n",
             self.file,
-            self.intervals,
-            self.rows,
-            self.bytes,
+            crate::report::plural(self.intervals, "interval"),
+            crate::report::plural(self.rows, "row"),
+            crate::report::plural(self.bytes, "byte"),
             self.raw_bytes as f64 / self.bytes.max(1) as f64,
             self.seconds
         )
@@ -78,8 +78,9 @@ pub fn check_destination(dir: &Path, need: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bytes free for this user on the file system holding `dir` (`None` where unknown).
 #[cfg(unix)]
-fn free_bytes(dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -89,7 +90,7 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn free_bytes(_dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(_dir: &Path) -> Option<u64> {
     None
 }
 
@@ -112,6 +113,58 @@ fn remove_stale_temps(dir: &Path, file_name: &str) {
         if !alive {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+/// What every backup file takes besides its rows: prefix, header, trailer, the
+/// manifest's block header, and slack for the admin and local blocks.
+const FIXED_BYTES: u64 = 64 << 10;
+/// A manifest entry, compressed, with room to spare.
+const MANIFEST_BYTES_PER_INTERVAL: u64 = 64;
+/// How often (bytes written) a backup projects its size from what it wrote so far.
+const SPACE_CHECK_EVERY: u64 = 1 << 20;
+
+/// Fails when the rest of the backup, projected at the bytes per row written so far,
+/// cannot fit in the space left on `dir`'s file system (with a tenth to spare).
+fn check_projected_space(
+    dir: &Path,
+    written: u64,
+    rows_done: u64,
+    rows: u64,
+) -> anyhow::Result<()> {
+    let (Some(free), true) = (free_bytes(dir), rows_done > 0) else {
+        return Ok(());
+    };
+    let left = rows.saturating_sub(rows_done);
+    let more = (written as f64 / rows_done as f64 * left as f64 * 1.1) as u64 + FIXED_BYTES;
+    if more > free {
+        bail!(
+            "{}: not enough space: the backup needs about {} MB more (projected from the {} MB \
+             written so far), {} MB free",
+            dir.display(),
+            more.div_ceil(1 << 20),
+            written / (1 << 20),
+            free / (1 << 20)
+        );
+    }
+    Ok(())
+}
+
+/// A writer that counts the bytes that reached the file.
+struct Counted<W> {
+    inner: W,
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.written
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -185,17 +238,23 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     let tx = &store.conn;
     let (lo, hi) = opts.sel.utc_range();
     let acds = opts.sel.acds.clone();
-    // Estimate before writing: rows x ~12 compressed bytes, plus headroom.
+    // Space: before writing, what the file surely takes (its fixed parts and a manifest
+    // entry per interval); while writing, the rest projected from the bytes the rows
+    // written so far really took (proto/backup-format.md, "Size"). Compression varies
+    // too much with the data (2 to 12 bytes a row) for a fixed rate per row.
     let mut est_rows: i64 = 0;
+    let mut est_intervals: i64 = 0;
     for &acd in &acds {
-        est_rows += tx.query_row(
-            "SELECT COALESCE(SUM(row_count), 0) + COUNT(*) FROM interval_status
+        let (rows, n): (i64, i64) = tx.query_row(
+            "SELECT COALESCE(SUM(row_count), 0), COUNT(*) FROM interval_status
              WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
             params![acd, lo, hi],
-            |r| r.get::<_, i64>(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        est_rows += rows;
+        est_intervals += n;
     }
-    let need = (est_rows.max(0) as u64) * 12 + (1 << 20);
+    let need = FIXED_BYTES + est_intervals.max(0) as u64 * MANIFEST_BYTES_PER_INTERVAL;
     check_destination(&dir, need)?;
     remove_stale_temps(&dir, &file_name);
     let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
@@ -240,6 +299,14 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     } else {
         String::new()
     };
+    // Per ACD, the interval this server is collecting: a restore gives a day that is not
+    // over here no summary rows (`merge::restore::OPEN_INTERVALS`).
+    let mut open_intervals = vec![];
+    for &acd in &acds {
+        if let Some(o) = crate::store::open_interval(tx, acd)? {
+            open_intervals.push(format!("{acd}:{o}"));
+        }
+    }
     let header = Header {
         schema_version: SCHEMA_VERSION as u32,
         created_at: crate::store::intervals::now_secs(),
@@ -256,9 +323,18 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
                 opts.since.map(|s| s.to_string()).unwrap_or_default(),
             ),
             ("summary_days".into(), summary_days),
+            (
+                super::restore::OPEN_INTERVALS.into(),
+                open_intervals.join(","),
+            ),
         ],
     };
-    let buf = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Counted {
+        inner: file,
+        written: written.clone(),
+    };
+    let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
     let mut w = ArchiveWriter::new(buf, out.clone(), header, opts.key.as_ref())?;
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(est_rows.max(0) as u64);
@@ -271,6 +347,7 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
         None
     };
     let mut rows_done: u64 = 0;
+    let mut next_space_check = SPACE_CHECK_EVERY;
     if opts.sel.categories.history {
         let range = (lo, hi, opts.since.unwrap_or(i64::MIN));
         let readers = 1 + snap.extra.len() as u64;
@@ -308,6 +385,11 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
                 }
                 w.end_interval()
                     .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
+                let on_disk = written.load(std::sync::atomic::Ordering::Relaxed);
+                if on_disk >= next_space_check {
+                    next_space_check = on_disk + SPACE_CHECK_EVERY;
+                    check_projected_space(&dir, on_disk, rows_done, est_rows.max(0) as u64)?;
+                }
                 if let Some(b) = &bar {
                     b.set_position(rows_done);
                 }

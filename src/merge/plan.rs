@@ -36,9 +36,11 @@ impl Copy {
 pub enum Action {
     /// The target has nothing: take the backup's copy.
     Fill,
-    /// The target is incomplete, the backup complete (or incomplete but covering more):
-    /// take the backup's copy.
+    /// The target is incomplete, the backup complete: take the backup's copy.
     Replace,
+    /// Both incomplete, the backup's copy covering more of the switch's stream: take it
+    /// (the interval stays incomplete, with less missing).
+    Improve,
     /// The target's copy stays (it is complete, or covers at least as much).
     Keep,
     /// Both complete and different: reported, nothing written, exit code non-zero.
@@ -63,8 +65,10 @@ pub fn decide(istart: i64, current: Option<i64>, target: Option<&Copy>, backup: 
             }
         }
         Some(t) => {
-            if backup.complete || backup.coverage() > t.coverage() {
+            if backup.complete {
                 Action::Replace
+            } else if backup.coverage() > t.coverage() {
+                Action::Improve
             } else {
                 Action::Keep
             }
@@ -99,7 +103,7 @@ mod tests {
         assert_eq!(decide(0, Some(100), Some(&c), &c), Action::Keep);
         assert_eq!(decide(0, Some(100), Some(&c), &i), Action::Keep);
         assert_eq!(decide(0, Some(100), Some(&c), &c2), Action::Conflict);
-        assert_eq!(decide(0, Some(100), Some(&i), &i_more), Action::Replace);
+        assert_eq!(decide(0, Some(100), Some(&i), &i_more), Action::Improve);
         assert_eq!(decide(0, Some(100), Some(&i_more), &i), Action::Keep);
         assert_eq!(decide(100, Some(100), None, &c), Action::SkipCurrent);
         assert_eq!(decide(200, Some(100), Some(&i), &c), Action::SkipCurrent);
@@ -121,7 +125,7 @@ mod tests {
                 prop_assert!(matches!(a, Action::Keep | Action::Conflict));
             }
             let after = match a {
-                Action::Fill | Action::Replace => Some(b.clone()),
+                Action::Fill | Action::Replace | Action::Improve => Some(b.clone()),
                 _ => t.clone(),
             };
             let again = decide(0, Some(10), after.as_ref(), &b);

@@ -21,7 +21,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Longest a restore write transaction stays open: the collector's commits wait at most
@@ -41,6 +41,8 @@ pub struct RestoreOptions {
     pub collection_running: bool,
     /// A progress bar on stderr while intervals are written (a terminal, not `--json`).
     pub progress: bool,
+    /// The first day of a week for the weekly summaries (`week_start` of the config).
+    pub week_start: chrono::Weekday,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +62,11 @@ pub struct RestoreReport {
     pub categories: String,
     pub dry_run: bool,
     pub filled: u64,
+    /// Incomplete here, replaced by the backup's complete copy.
     pub replaced: u64,
+    /// Incomplete here, replaced by the backup's incomplete copy that covers more of the
+    /// switch's stream (the interval stays incomplete).
+    pub improved: u64,
     pub kept: u64,
     pub conflicts: Vec<PlanLine>,
     pub skipped_current: u64,
@@ -74,9 +80,28 @@ pub struct RestoreReport {
     /// them (its retention), so this backup cannot bring them back.
     pub source_lacks: Vec<GapRange>,
     pub seconds: f64,
-    /// The plan, per interval (only the ones that change something or conflict, unless
-    /// `--dry-run --verbose`).
+    /// The plan, per interval (only the ones that change something or conflict).
     pub plan: Vec<PlanLine>,
+    /// The same plan grouped into ranges of consecutive intervals with the same action on
+    /// copies in the same states (what `--dry-run` prints).
+    pub plan_ranges: Vec<PlanRange>,
+}
+
+/// Consecutive intervals of one ACD with the same plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRange {
+    pub acd: u16,
+    /// UTC start of the first interval and end of the last, seconds.
+    pub from: i64,
+    pub to: i64,
+    pub from_local: String,
+    pub to_local: String,
+    pub intervals: u64,
+    pub action: Action,
+    /// `missing`, `complete` or `incomplete`: this server's copies.
+    pub here: &'static str,
+    /// `complete` or `incomplete`: the backup's copies.
+    pub backup: &'static str,
 }
 
 fn describe(c: &Copy) -> String {
@@ -121,17 +146,164 @@ fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Re
     .optional()
 }
 
-/// Runs a restore (or only its plan, with `dry_run`).
+/// What [`plan`] found: the verified file and what the restore will do with it.
+struct Planned {
+    rd: ArchiveReader<std::fs::File>,
+    header: archive::Header,
+    acds: Vec<u16>,
+    cats: super::Categories,
+    /// The backup's intervals inside the selection.
+    entries: Vec<ManifestEntry>,
+    /// Indices into `entries` of the intervals to write, in file order.
+    todo: Vec<usize>,
+    /// Per ACD, the interval the target was collecting when the plan was made.
+    current: BTreeMap<u16, Option<i64>>,
+    /// Per ACD, the interval the source was collecting when it took the backup (the
+    /// `open_intervals` header property; absent in older files).
+    source_open: BTreeMap<u16, i64>,
+    rep: RestoreReport,
+    started: Instant,
+}
+
+/// Whether the local day `date` of `acd` is over as far as a restore knows: on a
+/// collecting target (`current`: the interval it collects), it ends at or before the
+/// interval being collected (a day not over is the collector's to summarize when it
+/// ends); on a target that is not collecting, it was over on the source when the backup
+/// was taken (`source_open`). A day that is not over gets no summary rows from a restore.
+fn day_over(
+    grid: &Grid,
+    current: &BTreeMap<u16, Option<i64>>,
+    source_open: &BTreeMap<u16, i64>,
+    acd: u16,
+    date: chrono::NaiveDate,
+) -> bool {
+    let end = grid.day_start(date.succ_opt().expect("date in range"));
+    match current.get(&acd).copied().flatten() {
+        Some(open) => end <= open,
+        None => source_open.get(&acd).is_none_or(|&o| end <= o),
+    }
+}
+
+/// The target database as the plan reads it: opened without being created and without
+/// a write, so that a refused restore and a dry run change nothing (a read-write
+/// connection that writes nothing leaves no `-wal`/`-shm` file behind when it closes; a
+/// read-only one would). `None`: no database there yet, or one never set up.
 ///
 /// # Errors
-/// The file fails verification, is from a newer schema, holds ACDs not configured here,
-/// asks for local data where that is not allowed, or a database write fails (the current
-/// transaction is rolled back; rerunning completes the job).
+/// The file cannot be opened, is not a database, or is of a newer schema.
+fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        flags | rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .or_else(|_| {
+        rusqlite::Connection::open_with_flags(
+            db,
+            flags | rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+    })
+    .with_context(|| format!("{}: cannot open the database", db.display()))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .with_context(|| format!("{}: cannot open the database", db.display()))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("{}: not a cms database", db.display()))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "{}: database schema version {version}, this release supports up to {SCHEMA_VERSION}: upgrade this release first",
+            db.display()
+        );
+    }
+    Ok((version > 0).then_some(conn))
+}
+
+/// Runs a restore (or only its plan, with `dry_run`) into the database at `db`: the file
+/// is checked and the plan made before the database is opened for writing (with `open`,
+/// which creates it when needed), so a refused restore or a dry run changes nothing, and
+/// on a server with no database yet creates none.
+///
+/// # Errors
+/// As [`restore`], and `open` failing.
+pub fn restore_at(
+    db: &Path,
+    grid: &Grid,
+    opts: &RestoreOptions,
+    open: impl FnOnce() -> anyhow::Result<Store>,
+) -> anyhow::Result<RestoreReport> {
+    let target = open_for_plan(db)?;
+    let planned = plan(target.as_ref(), grid, opts)?;
+    drop(target);
+    if opts.dry_run {
+        return Ok(dry_run_report(planned));
+    }
+    let dir = db.parent().unwrap_or(Path::new("."));
+    let mut store = open().map_err(|e| disk_full(dir, e))?;
+    apply(&mut store, grid, opts, planned).map_err(|e| disk_full(dir, e))
+}
+
+/// A write that failed because the disk holding the database is full, said as such: SQLite
+/// reports it as "database or disk is full", or, when even its shared-memory file cannot
+/// grow, as a disk I/O error (`xShmMap`). Other errors pass unchanged.
+fn disk_full(dir: &Path, e: anyhow::Error) -> anyhow::Error {
+    use rusqlite::ErrorCode;
+    let free = super::backup::free_bytes(dir);
+    let nearly_full = free.is_some_and(|f| f < 1 << 20);
+    let full = e.chain().any(|c| {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>() {
+            return f.code == ErrorCode::DiskFull
+                || (f.code == ErrorCode::SystemIoFailure && nearly_full);
+        }
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+    });
+    if !full {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{}: disk full{}: the restore stopped; every interval is either fully restored or \
+         untouched: free space and run the same restore again",
+        dir.display(),
+        free.map(|f| format!(" ({} KB free)", f / 1024))
+            .unwrap_or_default()
+    )
+}
+
+/// Runs a restore (or only its plan, with `dry_run`) into an open store.
+///
+/// # Errors
+/// The file fails verification, is from a newer schema or another interval length,
+/// holds ACDs not configured here, asks for local data where that is not allowed, or a
+/// database write fails (the current transaction is rolled back; rerunning completes the
+/// job).
 pub fn restore(
     store: &mut Store,
     grid: &Grid,
     opts: &RestoreOptions,
 ) -> anyhow::Result<RestoreReport> {
+    let planned = plan(Some(&store.conn), grid, opts)?;
+    if opts.dry_run {
+        return Ok(dry_run_report(planned));
+    }
+    apply(store, grid, opts, planned)
+}
+
+fn dry_run_report(p: Planned) -> RestoreReport {
+    let mut rep = p.rep;
+    rep.seconds = p.started.elapsed().as_secs_f64();
+    rep
+}
+
+/// Checks the file and the request, and plans against `target` (`None`: an empty
+/// server). Reads the target, never writes it.
+fn plan(
+    target: Option<&rusqlite::Connection>,
+    grid: &Grid,
+    opts: &RestoreOptions,
+) -> anyhow::Result<Planned> {
     let started = Instant::now();
     let file = &opts.file;
     // Opening checks the whole-file hash (truncation, corruption) and the MAC when a site
@@ -145,6 +317,17 @@ pub fn restore(
             file.display(),
             header.schema_version,
             SCHEMA_VERSION
+        );
+    }
+    // One interval grid per pair: rows of another length would break this server's
+    // grid (proto/backup-format.md, "Restoring").
+    if let Some(e) = rd.manifest().iter().find(|e| e.intrvl != grid.minutes) {
+        bail!(
+            "{}: the backup has {}-minute intervals, this server is configured for {}-minute \
+             intervals (interval_minutes): both servers of a pair must use the same length",
+            file.display(),
+            e.intrvl,
+            grid.minutes
         );
     }
     let acds: Vec<u16> = if opts.sel.acds.is_empty() {
@@ -201,7 +384,6 @@ pub fn restore(
             );
         }
     }
-    let source = format!("restored:{}", header.server_id);
     let mut rep = RestoreReport {
         file: file.display().to_string(),
         source_server: header.server_id.clone(),
@@ -221,24 +403,30 @@ pub fn restore(
     };
 
     // Plan from the manifest alone.
-    let mut todo: Vec<&ManifestEntry> = vec![];
+    let mut todo: Vec<usize> = vec![];
     let mut current: BTreeMap<u16, Option<i64>> = BTreeMap::new();
     for &a in &acds {
-        current.insert(a, open_interval(&store.conn, a)?);
+        let open = match target {
+            Some(c) => open_interval(c, a)?,
+            None => None,
+        };
+        current.insert(a, open);
     }
     // The target's status rows over the backup's range, read once.
     let mut here: BTreeMap<(u16, i64), Copy> = BTreeMap::new();
-    for (&acd, &(first, last)) in &entries_range(&entries) {
-        let mut st = store.conn.prepare(&format!(
-            "SELECT istart, {COPY_COLUMNS} FROM interval_status
-             WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3"
-        ))?;
-        let mut q = st.query(params![acd, first, last])?;
-        while let Some(r) = q.next()? {
-            here.insert((acd, r.get(0)?), status_copy(r, 1)?);
+    if let Some(conn) = target {
+        for (&acd, &(first, last)) in &entries_range(&entries) {
+            let mut st = conn.prepare(&format!(
+                "SELECT istart, {COPY_COLUMNS} FROM interval_status
+                 WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3"
+            ))?;
+            let mut q = st.query(params![acd, first, last])?;
+            while let Some(r) = q.next()? {
+                here.insert((acd, r.get(0)?), status_copy(r, 1)?);
+            }
         }
     }
-    for e in &entries {
+    for (i, e) in entries.iter().enumerate() {
         let b = backup_copy(e);
         let t = here.get(&(e.acd, e.istart)).cloned();
         let mut action = decide(e.istart, current[&e.acd], t.as_ref(), &b);
@@ -261,19 +449,27 @@ pub fn restore(
             backup: describe(&b),
         };
         match action {
-            Action::Fill | Action::Replace => todo.push(e),
+            Action::Fill => rep.filled += 1,
+            Action::Replace => rep.replaced += 1,
+            Action::Improve => rep.improved += 1,
             Action::Keep => rep.kept += 1,
             Action::Conflict => rep.conflicts.push(line.clone()),
             Action::SkipCurrent => rep.skipped_current += 1,
+        }
+        if matches!(action, Action::Fill | Action::Replace | Action::Improve) {
+            todo.push(i);
         }
         if action != Action::Keep {
             rep.plan.push(line);
         }
     }
+    rep.plan_ranges = plan_ranges(grid, &rep.plan, &here, &entries);
     // Verify, before any write, every interval this restore will write: its block
     // checksum, and its rows against the manifest's row count and content checksum (a
     // manifest that lies about its data is refused here). `cms verify` checks everything.
-    verify_intervals(&mut rd, &todo)?;
+    let todo_entries: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
+    verify_intervals(&mut rd, &todo_entries)?;
+    drop(todo_entries);
     rd.trust_checked_intervals();
     // The summary, admin and local blocks this restore will read, likewise.
     let check = |it: &mut dyn Iterator<Item = archive::Result<archive::Row>>| {
@@ -295,22 +491,101 @@ pub fn restore(
         todo.len(),
         started.elapsed().as_secs_f64()
     );
-    if opts.dry_run {
-        for l in &rep.plan {
-            match l.action {
-                Action::Fill => rep.filled += 1,
-                Action::Replace => rep.replaced += 1,
-                _ => {}
-            }
-        }
-        rep.seconds = started.elapsed().as_secs_f64();
-        return Ok(rep);
-    }
+    let source_open = header
+        .properties
+        .iter()
+        .find(|(k, _)| k == OPEN_INTERVALS)
+        .map(|(_, v)| parse_open_intervals(v))
+        .unwrap_or_default();
+    Ok(Planned {
+        rd,
+        header,
+        acds,
+        cats,
+        entries,
+        todo,
+        current,
+        source_open,
+        rep,
+        started,
+    })
+}
 
+/// The header property naming, per ACD, the interval the source was collecting when it
+/// took the backup: `ACD:ISTART` pairs, comma-separated (proto/backup-format.md).
+pub const OPEN_INTERVALS: &str = "open_intervals";
+
+/// Parses an [`OPEN_INTERVALS`] value; pairs that do not parse are ignored (the days of
+/// their ACD are then taken as over on the source, as for a file without the property).
+pub fn parse_open_intervals(v: &str) -> BTreeMap<u16, i64> {
+    v.split(',')
+        .filter_map(|p| {
+            let (a, t) = p.split_once(':')?;
+            Some((a.trim().parse().ok()?, t.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Writes what `p` planned: intervals in short transactions, then summaries, admin and
+/// local data, and the restore's record.
+fn apply(
+    store: &mut Store,
+    grid: &Grid,
+    opts: &RestoreOptions,
+    p: Planned,
+) -> anyhow::Result<RestoreReport> {
+    let file = &opts.file;
+    let Planned {
+        mut rd,
+        header,
+        acds,
+        cats,
+        entries,
+        todo,
+        current,
+        source_open,
+        rep: planned_rep,
+        started,
+    } = p;
+    let (lo, hi) = opts.sel.utc_range();
+    let source = format!("restored:{}", header.server_id);
+    let day_over =
+        |acd: u16, date: chrono::NaiveDate| day_over(grid, &current, &source_open, acd, date);
+    let planned_rep = &planned_rep;
+    let entries = &entries;
+    let acds = &acds;
+    let header = &header;
+    let current = &current;
+    let mut rep = RestoreReport {
+        file: planned_rep.file.clone(),
+        source_server: planned_rep.source_server.clone(),
+        categories: planned_rep.categories.clone(),
+        dry_run: false,
+        conflicts: planned_rep.conflicts.clone(),
+        plan: planned_rep.plan.clone(),
+        plan_ranges: planned_rep.plan_ranges.clone(),
+        ..Default::default()
+    };
+    let todo: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
+
+    // The record of this restore, written before its first interval: while it runs (or
+    // if it is killed) the row says what it planned, `finished_at` 0; `cms gaps` and
+    // `cms status` report a restore that did not finish from it (`report::unfinished_restores`).
     let log_id = {
         store.conn.execute(
-            "INSERT INTO restore_log (started_at, file, source_server, categories) VALUES (?1, ?2, ?3, ?4)",
-            params![now_secs(), rep.file, rep.source_server, rep.categories],
+            "INSERT INTO restore_log (started_at, file, source_server, categories, filled, replaced,
+               kept, conflicts, skipped_current) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                now_secs(),
+                rep.file,
+                rep.source_server,
+                rep.categories,
+                planned_rep.filled as i64,
+                (planned_rep.replaced + planned_rep.improved) as i64,
+                planned_rep.kept as i64,
+                planned_rep.conflicts.len() as i64,
+                planned_rep.skipped_current as i64,
+            ],
         )
         .with_context(|| format!("{}: cannot record the restore", store.path.display()))?;
         store.conn.last_insert_rowid()
@@ -321,6 +596,11 @@ pub fn restore(
     let path = store.path.clone();
     let conn = &store.conn;
     let mut opened: Option<Instant> = None;
+    // One time for everything a transaction writes (interval status rows and the daily
+    // summaries built from them): a day's summary is never older than its intervals, so
+    // the next restore finds nothing out of date; and no row is stamped earlier than its
+    // transaction began, so an incremental backup never misses it.
+    let mut tx_now = now_secs();
     let rd_apply = &mut rd;
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         // A second thread reads and decodes the intervals, and sums each day's rows for
@@ -330,16 +610,16 @@ pub fn restore(
         scope.spawn(move || decode_and_sum(rd_apply, todo_list, grid, sender));
         let mut inserts = insert_statements(conn)
             .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?;
-        let begin = |opened: &mut Option<Instant>| {
+        let begin = |opened: &mut Option<Instant>, tx_now: &mut i64| {
             if opened.is_none() {
                 conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
                     format!("{}: cannot start a write transaction", path.display())
                 })?;
                 *opened = Some(Instant::now());
+                *tx_now = now_secs();
             }
             anyhow::Ok(())
         };
-        let now = now_secs();
         let bar = opts.progress.then(|| {
             let b = indicatif::ProgressBar::new(todo.len() as u64);
             b.set_style(
@@ -365,9 +645,9 @@ pub fn restore(
                     // not written after all (the collector got there first) no longer
                     // has the checksum they were taken with, so `summarize_day` reads
                     // the day from the database instead.
-                    if written > 0 {
-                        begin(&mut opened)?;
-                        summary::summarize_day(conn, acd, grid, date, &mut sums, now)
+                    if written > 0 && day_over(acd, date) {
+                        begin(&mut opened, &mut tx_now)?;
+                        summary::summarize_day(conn, acd, grid, date, &mut sums, tx_now)
                             .with_context(|| {
                                 format!("{}: summarizing {date} of ACD {acd}", path.display())
                             })?;
@@ -380,27 +660,32 @@ pub fn restore(
             let e = todo_iter
                 .next()
                 .expect("one decoded interval per planned one");
-            begin(&mut opened)?;
+            begin(&mut opened, &mut tx_now)?;
             // Re-decide against the state now: the collector may have moved on.
             let cur = open_interval(conn, e.acd)?;
             let target = target_copy(conn, e.acd, e.istart)?;
             let action = decide(e.istart, cur, target.as_ref(), &backup_copy(e));
             match action {
-                Action::Fill | Action::Replace => {
-                    apply_interval(conn, &mut inserts, e, &data, &source).with_context(|| {
-                        format!(
-                            "{}: restoring interval {} of ACD {}",
-                            path.display(),
-                            e.istart,
-                            e.acd
-                        )
-                    })?;
-                    if action == Action::Fill {
-                        rep.filled += 1;
-                    } else {
-                        rep.replaced += 1;
+                Action::Fill | Action::Replace | Action::Improve => {
+                    apply_interval(conn, &mut inserts, e, &data, &source, tx_now).with_context(
+                        || {
+                            format!(
+                                "{}: restoring interval {} of ACD {}",
+                                path.display(),
+                                e.istart,
+                                e.acd
+                            )
+                        },
+                    )?;
+                    match action {
+                        Action::Fill => rep.filled += 1,
+                        Action::Replace => rep.replaced += 1,
+                        _ => rep.improved += 1,
                     }
-                    touched_days.insert((e.acd, grid.local_date(e.istart)));
+                    let day = (e.acd, grid.local_date(e.istart));
+                    if day_over(day.0, day.1) {
+                        touched_days.insert(day);
+                    }
                     written += 1;
                 }
                 Action::Keep => rep.kept += 1,
@@ -432,6 +717,8 @@ pub fn restore(
         }
         return Err(e);
     }
+    rep.kept += planned_rep.kept;
+    rep.skipped_current += planned_rep.skipped_current;
 
     tracing::debug!(
         "restore: intervals written after {:.3} s",
@@ -439,18 +726,19 @@ pub fn restore(
     );
     // Summaries: rebuild the days the restore changed, then take the backup's summary
     // rows for periods this server has no intervals for (aged out here).
-    let week_start = store
-        .setting("week_start")?
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(chrono::Weekday::Mon);
+    let week_start = opts.week_start;
     // A restore killed between writing a day's last interval and summarizing it (or
     // between a day and its week or month) left summaries older than their data; this
     // run finds them in the backup's range and rebuilds them from the database.
-    // (`build_days` rolls up their weeks and months too.)
+    // (`build_days` rolls up their weeks and months too.) Days not over get none.
     let mut repaired = 0;
     if cats.history {
-        let stale = summary::stale_days(store, grid, week_start, &acds, &entries_range(&entries))?;
-        let repair: BTreeSet<_> = stale.difference(&touched_days).copied().collect();
+        let stale = summary::stale_days(store, grid, week_start, acds, &entries_range(entries))?;
+        let repair: BTreeSet<_> = stale
+            .difference(&touched_days)
+            .filter(|(acd, d)| day_over(*acd, *d))
+            .copied()
+            .collect();
         if !repair.is_empty() {
             tracing::info!("rebuilding {} out-of-date daily summaries", repair.len());
             summary::build_days(store, grid, week_start, BTreeMap::new(), &repair)?;
@@ -465,10 +753,10 @@ pub fn restore(
         started.elapsed().as_secs_f64()
     );
     let mut summary_days = BTreeSet::new();
-    if cats.history && !summaries_needed(store, &header, &acds, grid)? {
+    if cats.history && !summaries_needed(store, header, acds, grid)? {
         // Every day the backup has summaries for is complete here: nothing to take.
     } else if cats.history {
-        let (n, days) = take_summaries(store, &mut rd, &acds, grid)?;
+        let (n, days) = take_summaries(store, &mut rd, acds, grid)?;
         rep.summary_rows_taken = n;
         summary_days = days;
     }
@@ -477,7 +765,7 @@ pub fn restore(
         started.elapsed().as_secs_f64()
     );
     if cats.admin {
-        rep.admin_rows = replace_admin(store, &mut rd, &acds).with_context(|| {
+        rep.admin_rows = replace_admin(store, &mut rd, acds).with_context(|| {
             format!(
                 "{}: replacing the ACD administration data",
                 store.path.display()
@@ -502,7 +790,7 @@ pub fn restore(
                 log_id,
                 now_secs(),
                 rep.filled as i64,
-                rep.replaced as i64,
+                (rep.replaced + rep.improved) as i64,
                 rep.kept as i64,
                 rep.conflicts.len() as i64,
                 rep.skipped_current as i64,
@@ -512,7 +800,7 @@ pub fn restore(
         .with_context(|| format!("{}: cannot record the restore", store.path.display()))?;
 
     // What is still missing, and what the source cannot give back.
-    for &a in &acds {
+    for &a in acds {
         let first_backup = entries
             .iter()
             .filter(|e| e.acd == a)
@@ -689,6 +977,7 @@ fn apply_interval<'c>(
     e: &ManifestEntry,
     data: &archive::IntervalData,
     source: &str,
+    now: i64,
 ) -> anyhow::Result<()> {
     for (t, ins) in TABLES.iter().zip(inserts.iter_mut()) {
         let table = t.interval_table();
@@ -759,7 +1048,7 @@ fn apply_interval<'c>(
         source,
         data.tables.iter().map(|t| t.rows.len() as i64).sum::<i64>(),
         blake3::Hash::from_bytes(data.checksum).to_hex().as_str(),
-        now_secs(),
+        now,
     ])?;
     Ok(())
 }
@@ -1002,35 +1291,43 @@ fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> an
 
 impl RestoreReport {
     pub fn render(&self) -> String {
+        let n = |c: u64, w: &str| report::plural(c, w);
         let mut o = String::new();
         if self.dry_run {
             o += &format!("plan for {} (dry run: nothing written)\n", self.file);
-            for l in &self.plan {
+            for r in &self.plan_ranges {
                 o += &format!(
-                    "  ACD {} {}  {:<12} here: {}  backup: {}\n",
-                    l.acd,
-                    l.local,
-                    format!("{:?}", l.action).to_lowercase(),
-                    l.target.as_deref().unwrap_or("missing"),
-                    l.backup
+                    "  ACD {} {} .. {}  {:>4}  {:<12} here: {}  backup: {}\n",
+                    r.acd,
+                    r.from_local,
+                    r.to_local,
+                    n(r.intervals, "interval"),
+                    action_word(r.action),
+                    r.here,
+                    r.backup
                 );
             }
         }
         o += &format!(
-            "restore from {} (server {}, {}): {} filled, {} replaced, {} kept, {} conflicting, {} skipped as current\n",
+            "restore from {} (server {}, {}): {} filled, {} replaced, {} improved, {} kept, {} conflicting, {} skipped as current\n",
             self.file,
             self.source_server,
             self.categories,
             self.filled,
             self.replaced,
+            self.improved,
             self.kept,
             self.conflicts.len(),
             self.skipped_current
         );
         if !self.dry_run {
             o += &format!(
-                "  {} days re-summarized, {} summary rows taken from the backup, {} admin rows, {} local rows, {:.2} s\n",
-                self.days_resummarized, self.summary_rows_taken, self.admin_rows, self.local_rows, self.seconds
+                "  {} re-summarized, {} taken from the backup, {}, {}, {:.2} s\n",
+                n(self.days_resummarized, "day"),
+                n(self.summary_rows_taken, "summary row"),
+                n(self.admin_rows, "admin row"),
+                n(self.local_rows, "local row"),
+                self.seconds
             );
         }
         for c in &self.conflicts {
@@ -1049,19 +1346,24 @@ impl RestoreReport {
                 o += "  still missing or incomplete after the restore:\n";
                 for g in &self.still_missing {
                     o += &format!(
-                        "    ACD {} {} .. {}  {} intervals {} {}\n",
-                        g.acd, g.from_local, g.to_local, g.intervals, g.kind, g.reasons
+                        "    ACD {} {} .. {}  {} {} {}\n",
+                        g.acd,
+                        g.from_local,
+                        g.to_local,
+                        n(u64::from(g.intervals), "interval"),
+                        g.kind,
+                        g.reasons
                     );
                 }
             }
             for g in &self.source_lacks {
                 o += &format!(
-                    "  WARNING: server {} no longer has the intervals of ACD {} {} .. {} ({} intervals{}): lost for good unless an older backup holds them\n",
+                    "  WARNING: server {} no longer has the intervals of ACD {} {} .. {} ({}{}): lost for good unless an older backup holds them\n",
                     self.source_server,
                     g.acd,
                     g.from_local,
                     g.to_local,
-                    g.intervals,
+                    n(u64::from(g.intervals), "interval"),
                     if g.kind == "summary_only" {
                         ", only its daily summary was restored"
                     } else {
@@ -1072,4 +1374,70 @@ impl RestoreReport {
         }
         o
     }
+}
+
+/// The word of the plan for an action (`cms restore --dry-run`, docs/operations.md).
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Fill => "fill",
+        Action::Replace => "replace",
+        Action::Improve => "improve",
+        Action::Keep => "keep",
+        Action::Conflict => "conflict",
+        Action::SkipCurrent => "skip current",
+    }
+}
+
+/// Consecutive intervals of the plan with the same action on copies in the same states,
+/// grouped as `cms gaps` groups its ranges.
+fn plan_ranges(
+    grid: &Grid,
+    plan: &[PlanLine],
+    here: &BTreeMap<(u16, i64), Copy>,
+    entries: &[ManifestEntry],
+) -> Vec<PlanRange> {
+    let state = |c: Option<&Copy>| match c {
+        None => "missing",
+        Some(c) if c.complete => "complete",
+        Some(_) => "incomplete",
+    };
+    let complete: BTreeMap<(u16, i64), bool> = entries
+        .iter()
+        .map(|e| ((e.acd, e.istart), e.status == Status::Complete))
+        .collect();
+    let mut out: Vec<PlanRange> = vec![];
+    for l in plan {
+        let h = state(here.get(&(l.acd, l.istart)));
+        let b = if complete.get(&(l.acd, l.istart)).copied().unwrap_or(false) {
+            "complete"
+        } else {
+            "incomplete"
+        };
+        let end = grid.next(l.istart);
+        match out.last_mut() {
+            Some(r)
+                if r.acd == l.acd
+                    && r.to == l.istart
+                    && r.action == l.action
+                    && r.here == h
+                    && r.backup == b =>
+            {
+                r.to = end;
+                r.to_local = grid.local(end).format("%Y-%m-%d %H:%M").to_string();
+                r.intervals += 1;
+            }
+            _ => out.push(PlanRange {
+                acd: l.acd,
+                from: l.istart,
+                to: end,
+                from_local: l.local.clone(),
+                to_local: grid.local(end).format("%Y-%m-%d %H:%M").to_string(),
+                intervals: 1,
+                action: l.action,
+                here: h,
+                backup: b,
+            }),
+        }
+    }
+    out
 }
