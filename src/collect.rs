@@ -166,6 +166,56 @@ struct AcdTask {
     closed: Vec<ClosedInterval>,
     /// Translations changed since the last commit.
     admin_dirty: bool,
+    /// Why the last session or connect failed, shown by `cms status` until a session
+    /// reaches data transfer again (a switch that repeats a bad frame shows its reason
+    /// while the collector reconnects, not only for the moment between two sessions).
+    last_error: String,
+    /// When the current session was welcomed: the backoff starts again only after a
+    /// session that stayed up [`link::HEALTHY_SESSION`].
+    welcomed: Option<std::time::Instant>,
+    /// Rate limit of identical warnings (a switch that fails the same way every time).
+    repeats: Repeats,
+}
+
+/// How often an identical warning is repeated at WARN level; in between it is logged at
+/// DEBUG and counted (proto/acd-link.md, "Roles and connection").
+pub const REPEAT_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Identical warnings, rate-limited: the first is logged, the same text again within
+/// [`REPEAT_WARN_EVERY`] only at DEBUG, and the next one after that says how many were
+/// held back. The text is the message without the delay (which jitter makes differ).
+#[derive(Default)]
+struct Repeats {
+    /// Message -> (when it was last logged at WARN, repeats held back since).
+    seen: std::collections::HashMap<String, (std::time::Instant, u64)>,
+}
+
+impl Repeats {
+    fn warn(&mut self, acd: u16, msg: &str, delay: Duration) {
+        let now = std::time::Instant::now();
+        if self.seen.len() > 64 {
+            self.seen
+                .retain(|_, (at, _)| now.duration_since(*at) < REPEAT_WARN_EVERY);
+        }
+        match self.seen.get_mut(msg) {
+            Some((at, held)) if now.duration_since(*at) < REPEAT_WARN_EVERY => {
+                *held += 1;
+                tracing::debug!(acd, "{msg}; reconnecting in {delay:?}");
+            }
+            Some((at, held)) => {
+                warn!(
+                    acd,
+                    "{msg}; reconnecting in {delay:?} ({held} more times in the last {} s)",
+                    now.duration_since(*at).as_secs()
+                );
+                (*at, *held) = (now, 0);
+            }
+            None => {
+                warn!(acd, "{msg}; reconnecting in {delay:?}");
+                self.seen.insert(msg.to_string(), (now, 0));
+            }
+        }
+    }
 }
 
 enum Ended {
@@ -188,6 +238,9 @@ impl AcdTask {
             stop,
             closed: vec![],
             admin_dirty: false,
+            last_error: String::new(),
+            welcomed: None,
+            repeats: Repeats::default(),
         }
     }
 
@@ -199,7 +252,7 @@ impl AcdTask {
                 break;
             }
             let addr = backoff.address(self.acd.primary, self.acd.secondary);
-            self.link_state("connecting", &addr.to_string(), "");
+            self.link_state("connecting", &addr.to_string(), &self.last_error);
             let conn = tokio::select! {
                 c = link::connect(addr) => c,
                 _ = self.stop.changed() => break,
@@ -208,8 +261,10 @@ impl AcdTask {
                 Ok(c) => c,
                 Err(e) => {
                     let delay = backoff.fail(self.acd.secondary.is_some());
-                    warn!(acd = id, peer = %addr, "cannot connect: {e}; retrying in {delay:?}");
-                    self.link_state("down", &addr.to_string(), &format!("connect: {e}"));
+                    let msg = format!("{addr}: cannot connect: {e}");
+                    self.repeats.warn(id, &msg, delay);
+                    self.last_error = format!("connect: {e}");
+                    self.link_state("down", &addr.to_string(), &self.last_error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue,
                         _ = self.stop.changed() => break,
@@ -219,7 +274,7 @@ impl AcdTask {
             info!(acd = id, peer = %addr, "connected");
             let mut stop = self.stop.clone();
             let result = tokio::select! {
-                r = self.session(&mut conn, addr, &mut backoff) => r,
+                r = self.session(&mut conn, addr) => r,
                 _ = stop.changed() => Ok(Ended::Stopped),
             };
             // Whatever happened, make what we have durable before anything else.
@@ -236,14 +291,24 @@ impl AcdTask {
                     if let Err(ce) = ack {
                         warn!(acd = id, "{ce:#}");
                     }
+                    // A session that ended soon after its WELCOME (a switch that sends
+                    // garbage, a replayed bad frame) does not earn a fresh backoff.
+                    if self
+                        .welcomed
+                        .take()
+                        .is_some_and(|t| t.elapsed() >= link::HEALTHY_SESSION)
+                    {
+                        backoff.reset();
+                    }
                     let delay = backoff.fail(self.acd.secondary.is_some());
-                    warn!(acd = id, "session ended: {e}; reconnecting in {delay:?}");
+                    self.repeats.warn(id, &format!("session ended: {e}"), delay);
                     let state = if e.is_bad_input() {
                         "down (bad input)"
                     } else {
                         "down"
                     };
-                    self.link_state(state, &addr.to_string(), &e.to_string());
+                    self.last_error = e.to_string();
+                    self.link_state(state, &addr.to_string(), &self.last_error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.stop.changed() => break,
@@ -324,7 +389,6 @@ impl AcdTask {
         &mut self,
         conn: &mut link::Conn,
         peer: SocketAddr,
-        backoff: &mut Backoff,
     ) -> Result<Ended, LinkError> {
         let id = self.acd.acd;
         let epoch = self.agg.epoch();
@@ -333,7 +397,7 @@ impl AcdTask {
         } else {
             0
         };
-        self.link_state("handshake", &peer.to_string(), "");
+        self.link_state("handshake", &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
         let mut first = None;
@@ -369,8 +433,9 @@ impl AcdTask {
                 welcome
             }
         };
+        self.last_error.clear();
         self.link_state("data_transfer", &peer.to_string(), "");
-        backoff.reset();
+        self.welcomed = Some(std::time::Instant::now());
         let silence = link::silence_limit(&welcome);
         let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);
         let hb_every = Duration::from_millis(self.cfg.heartbeat_ms);
@@ -382,6 +447,8 @@ impl AcdTask {
         let mut last_rx = Instant::now();
         let mut frames: u64 = 0;
         loop {
+            // The latest switch time accepted, read from our clock once per turn.
+            let limit = link::time_limit_ms();
             let frame = match first.take() {
                 Some(f) => f,
                 None => {
@@ -409,13 +476,21 @@ impl AcdTask {
                     }
                 }
             };
-            self.handle(frame, peer)?;
+            if let Some(f) = self.handle(frame, peer, limit)? {
+                if self.catch_up(conn, peer, f, limit).await?.is_some() {
+                    return Ok(Ended::Stopped);
+                }
+            }
             // Frames already received are handled without going back through the select
             // (which arms its timers on every turn): up to a batch, then the timers.
             for _ in 0..BATCH {
                 match conn.next().now_or_never() {
                     Some(Some(Ok(f))) => {
-                        self.handle(f, peer)?;
+                        if let Some(f) = self.handle(f, peer, limit)? {
+                            if self.catch_up(conn, peer, f, limit).await?.is_some() {
+                                return Ok(Ended::Stopped);
+                            }
+                        }
                         frames += 1;
                     }
                     Some(Some(Err(e))) => return Err(LinkError::Codec { peer, source: e }),
@@ -457,12 +532,26 @@ impl AcdTask {
         }
     }
 
-    /// Applies one frame received during data transfer.
-    fn handle(&mut self, frame: Frame, peer: SocketAddr) -> Result<(), LinkError> {
+    /// Applies one frame received during data transfer, after checking it against the
+    /// session rules and `limit` (the latest switch time accepted, [`link::time_limit_ms`]).
+    /// A frame that would close [`MAX_PENDING_INTERVALS`] or more intervals is checked but
+    /// not applied: it comes back for [`AcdTask::catch_up`].
+    fn handle(
+        &mut self,
+        frame: Frame,
+        peer: SocketAddr,
+        limit: i64,
+    ) -> Result<Option<Frame>, LinkError> {
         match frame {
             Frame::Event(ev) => {
-                link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts())
+                link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts(), limit)
                     .map_err(|what| LinkError::Protocol { peer, what })?;
+                if self
+                    .agg
+                    .needs_catch_up(ev.ts, clock_old_ts(&ev), MAX_PENDING_INTERVALS)
+                {
+                    return Ok(Some(Frame::Event(ev)));
+                }
                 if matches!(
                     ev.kind,
                     EventKind::SkillDef(_) | EventKind::VdnDef(_) | EventKind::TrunkGroupDef(_)
@@ -470,11 +559,16 @@ impl AcdTask {
                     self.admin_dirty = true;
                 }
                 self.agg.apply(&ev, &mut self.closed);
-                Ok(())
+                Ok(None)
             }
-            Frame::Heartbeat { ts, .. } => {
+            Frame::Heartbeat { ts, last_seq } => {
+                link::check_time("HEARTBEAT", ts, limit)
+                    .map_err(|what| LinkError::Protocol { peer, what })?;
+                if self.agg.needs_catch_up(ts, None, MAX_PENDING_INTERVALS) {
+                    return Ok(Some(Frame::Heartbeat { ts, last_seq }));
+                }
                 self.agg.tick(ts, &mut self.closed);
-                Ok(())
+                Ok(None)
             }
             other => Err(LinkError::Protocol {
                 peer,
@@ -483,6 +577,40 @@ impl AcdTask {
                     other.type_code()
                 ),
             }),
+        }
+    }
+
+    /// Moves switch time to a checked frame far ahead (a quiet weekend replayed, a
+    /// collector that was down for days) [`MAX_PENDING_INTERVALS`] intervals at a time,
+    /// committing and acknowledging after each step and stopping in between on shutdown,
+    /// then applies the frame. Memory stays bounded and shutdown is honoured however far
+    /// the frame is (proto/acd-link.md, "Time bounds"). Returns `Some` when it stopped.
+    async fn catch_up(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        frame: Frame,
+        limit: i64,
+    ) -> Result<Option<Ended>, LinkError> {
+        let (ts, old) = match &frame {
+            Frame::Event(ev) => (ev.ts, clock_old_ts(ev)),
+            Frame::Heartbeat { ts, .. } => (*ts, None),
+            _ => unreachable!("handle returns only events and heartbeats"),
+        };
+        while self
+            .agg
+            .catch_up_step(ts, old, MAX_PENDING_INTERVALS, &mut self.closed)
+        {
+            self.checkpoint(conn, peer).await?;
+            // Let the shutdown signal (and the other ACDs) in between steps.
+            tokio::task::yield_now().await;
+            if *self.stop.borrow() {
+                return Ok(Some(Ended::Stopped));
+            }
+        }
+        match self.handle(frame, peer, limit)? {
+            None => Ok(None),
+            Some(_) => unreachable!("caught up to the frame"),
         }
     }
 
@@ -501,6 +629,14 @@ impl AcdTask {
                 Ok(())
             }
         }
+    }
+}
+
+/// A CLOCK_CHANGE's `old_ts`: the old clock reached it before the change.
+fn clock_old_ts(ev: &crate::proto::Event) -> Option<i64> {
+    match ev.kind {
+        EventKind::ClockChange { old_ts } => Some(old_ts),
+        _ => None,
     }
 }
 

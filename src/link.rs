@@ -3,8 +3,8 @@
 //! Owns the socket work: connecting to the primary or secondary switch address with
 //! bounded exponential backoff and jitter, the HELLO/WELCOME handshake, receiving a
 //! pump-up, and checking each frame against the session rules (sequence contiguity,
-//! monotonic time, frame types valid in the state). It hands frames to the caller and
-//! knows nothing about intervals or the database.
+//! monotonic time, times bounded by this server's clock, frame types valid in the state).
+//! It hands frames to the caller and knows nothing about intervals or the database.
 
 use crate::agg::Pumpup;
 use crate::proto::codec::{CodecError, LinkCodec};
@@ -24,8 +24,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most snapshot records accepted in one pump-up (bounds memory against a hostile peer).
 pub const MAX_PUMPUP_RECORDS: usize = 1_000_000;
-/// A timestamp more than this far after the previous one is refused as bad input.
-pub const MAX_TIME_STEP_MS: i64 = 24 * 3600 * 1000;
+/// A time on the wire more than this far ahead of this server's own clock is refused as
+/// bad input (proto/acd-link.md, "Time bounds"). There is no limit on the step between
+/// two times: a site may be quiet for days.
+pub const MAX_CLOCK_AHEAD_MS: i64 = 24 * 3600 * 1000;
+/// A session that has run this long without an error counts as healthy: the backoff
+/// starts again from [`Backoff::INITIAL_MS`] when it ends (proto/acd-link.md, "Roles and
+/// connection").
+pub const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 
 pub type Conn = Framed<TcpStream, LinkCodec>;
 
@@ -212,6 +218,8 @@ pub async fn handshake(
     if welcome.epoch == 0 {
         return Err(violation(peer, "WELCOME epoch 0"));
     }
+    let limit = time_limit_ms();
+    check_time("WELCOME switch_ts", welcome.switch_ts, limit).map_err(|w| violation(peer, w))?;
     let wait = silence_limit(&welcome);
     match welcome.mode {
         StartMode::Replay => {
@@ -241,6 +249,7 @@ pub async fn handshake(
                     ))
                 }
             };
+            check_time("PUMPUP_BEGIN", ts, limit).map_err(|w| violation(peer, w))?;
             if welcome.first_seq != as_of_seq + 1 {
                 return Err(violation(
                     peer,
@@ -264,7 +273,11 @@ pub async fn handshake(
                     Frame::SnapVdn(v) => p.vdns.push(v),
                     Frame::SnapTrunkGroup(t) => p.tkgrps.push(t),
                     Frame::SnapAgent(a) => p.agents.push(a),
-                    Frame::SnapCall(c) => p.calls.push(c),
+                    Frame::SnapCall(c) => {
+                        check_time("SNAP_CALL offered_ts", c.offered_ts, limit)
+                            .map_err(|w| violation(peer, w))?;
+                        p.calls.push(c)
+                    }
                     Frame::Heartbeat { .. } => {}
                     Frame::PumpupEnd => break,
                     other => {
@@ -294,32 +307,79 @@ pub fn silence_limit(w: &Welcome) -> Duration {
     Duration::from_millis(3 * (w.heartbeat_ms.clamp(100, 60_000) as u64))
 }
 
-/// Checks an event against the session rules: the next sequence number, time that does
-/// not go back (except across a clock change) or jump more than a day.
+/// The latest switch time this server accepts now: its own clock plus
+/// [`MAX_CLOCK_AHEAD_MS`]. Taken once per batch of frames, not per frame: a day of
+/// tolerance makes a few milliseconds of staleness irrelevant.
+pub fn time_limit_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    now.saturating_add(MAX_CLOCK_AHEAD_MS)
+}
+
+/// Checks one time that arrived on the wire (`what` names the field for the log):
+/// it must be in `0..=limit_ms` ([`time_limit_ms`]).
 ///
 /// # Errors
 /// The violation, described for the log.
-pub fn check_event(ev: &Event, expected_seq: u64, last_ts: i64) -> Result<(), String> {
+pub fn check_time(what: &str, ts: i64, limit_ms: i64) -> Result<(), String> {
+    if ts < 0 {
+        return Err(format!("{what} time {ts} ms is before 1970"));
+    }
+    if ts > limit_ms {
+        let ahead = (ts - (limit_ms - MAX_CLOCK_AHEAD_MS)) / 1000;
+        return Err(format!(
+            "{what} time {} is {ahead} s ahead of this server's clock (more than {} h)",
+            fmt_ts(ts),
+            MAX_CLOCK_AHEAD_MS / 3_600_000
+        ));
+    }
+    Ok(())
+}
+
+/// A wire time for a message: RFC 3339 UTC when chrono can show it, else the raw ms.
+fn fmt_ts(ts: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ts) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => format!("{ts} ms"),
+    }
+}
+
+/// Checks an event against the session rules: the next sequence number, time that does
+/// not go back (except across a clock change), and no time beyond `limit_ms`
+/// ([`time_limit_ms`]). The step between two events is not limited: a quiet site may
+/// send nothing for days.
+///
+/// # Errors
+/// The violation, described for the log.
+pub fn check_event(
+    ev: &Event,
+    expected_seq: u64,
+    last_ts: i64,
+    limit_ms: i64,
+) -> Result<(), String> {
     if ev.seq != expected_seq {
         return Err(format!(
             "event seq {} where {expected_seq} was expected",
             ev.seq
         ));
     }
-    if last_ts != i64::MIN && !matches!(ev.kind, EventKind::ClockChange { .. }) {
-        if ev.ts < last_ts {
+    // One comparison on the hot path; the message is built only on failure.
+    if !(0..=limit_ms).contains(&ev.ts) {
+        return check_time(&format!("event seq {}", ev.seq), ev.ts, limit_ms);
+    }
+    match ev.kind {
+        EventKind::ClockChange { old_ts } => {
+            check_time(&format!("event seq {} old_ts", ev.seq), old_ts, limit_ms)?
+        }
+        _ if last_ts != i64::MIN && ev.ts < last_ts => {
             return Err(format!(
                 "event seq {} time {} ms goes back before {last_ts} ms without a clock change",
                 ev.seq, ev.ts
             ));
         }
-        if ev.ts - last_ts > MAX_TIME_STEP_MS {
-            return Err(format!(
-                "event seq {} time jumps {} s ahead",
-                ev.seq,
-                (ev.ts - last_ts) / 1000
-            ));
-        }
+        _ => {}
     }
     Ok(())
 }
@@ -356,19 +416,44 @@ mod tests {
             ts,
             kind: EventKind::CallAbandoned { call: 1 },
         };
-        assert!(check_event(&ev(5, 1000), 5, 1000).is_ok());
-        assert!(check_event(&ev(6, 1000), 5, 1000)
+        let lim = 1_000_000_000;
+        assert!(check_event(&ev(5, 1000), 5, 1000, lim).is_ok());
+        assert!(check_event(&ev(6, 1000), 5, 1000, lim)
             .unwrap_err()
             .contains("seq 6"));
-        assert!(check_event(&ev(5, 999), 5, 1000)
+        assert!(check_event(&ev(5, 999), 5, 1000, lim)
             .unwrap_err()
             .contains("goes back"));
-        assert!(check_event(&ev(5, 1000 + MAX_TIME_STEP_MS + 1), 5, 1000).is_err());
-        let cc = Event {
+        // Any step is fine up to the limit, none beyond it.
+        assert!(check_event(&ev(5, lim), 5, 1000, lim).is_ok());
+        assert!(check_event(&ev(5, lim + 1), 5, 1000, lim)
+            .unwrap_err()
+            .contains("ahead of this server's clock"));
+        assert!(check_event(&ev(5, -1), 5, i64::MIN, lim)
+            .unwrap_err()
+            .contains("before 1970"));
+        let cc = |ts, old_ts| Event {
             seq: 5,
-            ts: 0,
-            kind: EventKind::ClockChange { old_ts: 1000 },
+            ts,
+            kind: EventKind::ClockChange { old_ts },
         };
-        assert!(check_event(&cc, 5, 1000).is_ok());
+        assert!(check_event(&cc(0, 1000), 5, 1000, lim).is_ok());
+        assert!(check_event(&cc(lim + 1, 1000), 5, 1000, lim).is_err());
+        assert!(check_event(&cc(1000, lim + 1), 5, 1000, lim)
+            .unwrap_err()
+            .contains("old_ts"));
+    }
+
+    #[test]
+    fn time_limit_is_our_clock_plus_a_day() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let lim = time_limit_ms();
+        assert!(
+            (lim - now - MAX_CLOCK_AHEAD_MS).abs() < 60_000,
+            "{lim} {now}"
+        );
     }
 }

@@ -343,9 +343,9 @@ fn malformed_input_drops_the_session_and_harms_nothing() {
         ("truncated then close", truncated, "closed inside a frame"),
         ("seq backwards", bad_event(3, t(9, 58, 0)), "seq 3 where 6"),
         (
-            "time far in the future",
-            bad_event(6, t(9, 58, 0) + 3 * 86_400_000),
-            "jumps",
+            "time beyond our clock",
+            bad_event(6, t(9, 58, 0) + 10 * 365 * 86_400_000),
+            "ahead of this server's clock",
         ),
         (
             "snapshot outside pump-up",
@@ -392,4 +392,387 @@ fn malformed_input_drops_the_session_and_harms_nothing() {
         );
         assert_reference_intervals(&open(&c.db_path()).unwrap());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Quiet sites (issue #10 item 1): silence of any length is normal operation
+// ---------------------------------------------------------------------------------------
+
+/// Friday 2026-10-30 17:00 UTC, `h` hours later.
+fn friday(h: i64) -> i64 {
+    t(-55 + h, 0, 0)
+}
+
+/// Translations and agent 100 logging in on Friday 16:50, one answered call at 16:55
+/// (completed 17:02:16): seqs 1..=14.
+fn friday_stream() -> Vec<Frame> {
+    let mut v = translations(1, friday(0) - 600_000);
+    v.extend(agent_login(4, friday(0) - 600_000, 100, &[SKILL]));
+    v.extend(answered_call(6, friday(0) - 300_000, &CallSpec::default()));
+    assert_contiguous(&v, 1);
+    v
+}
+
+/// A second call on Monday 08:00: seqs 15..=23, completed 08:07:16.
+fn monday_call() -> Vec<Frame> {
+    answered_call(
+        15,
+        t(8, 0, 0),
+        &CallSpec {
+            call: 2,
+            ..CallSpec::default()
+        },
+    )
+}
+
+/// Every interval from Friday 16:45 to Monday 08:15 is stored and complete, the agent's
+/// weekend is booked as AVAIL time, and both calls are where they belong.
+fn assert_quiet_weekend(c: &Connection, log: &str) {
+    let (first, last) = (friday(0) - 900_000, t(8, 0, 0));
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM interval_status WHERE acd = 1 AND istart BETWEEN ?1 AND ?2 \
+             AND status = 'complete'",
+            [first / 1000, last / 1000],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        n,
+        (last - first) / 900_000 + 1,
+        "every interval complete\n{log}"
+    );
+    let ag = "agent = 100 AND split = 1";
+    assert_eq!(item(c, "hsplit", "split = 1", friday(0), "acdcalls"), 1);
+    assert_eq!(item(c, "hagent", ag, friday(24), "i_availtime"), 900);
+    assert_eq!(item(c, "hagent", ag, t(0, 0, 0), "i_stafftime"), 900);
+    assert_eq!(item(c, "hsplit", "split = 1", t(8, 0, 0), "acdcalls"), 1);
+    assert!(!log.contains("protocol violation"), "{log}");
+}
+
+#[test]
+fn a_three_day_idle_stretch_is_normal_operation() {
+    let sw = ScriptedSwitch::bind();
+    let mut v = friday_stream();
+    // One heartbeat an hour after the last event, then nothing until Monday (a switch at
+    // speed, or one whose heartbeats the collector never saw): 63 hours without a frame
+    // time between them.
+    v.push(tick(friday(1), 14));
+    v.extend(monday_call());
+    v.push(tick(t(8, 15, 0), 23));
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, friday(0))])
+            .send(v)
+            .wait_ack(23),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    c.stop();
+    assert_quiet_weekend(&open(&c.db_path()).unwrap(), &c.log());
+}
+
+#[test]
+fn a_weekend_with_the_collector_restarted_in_the_middle() {
+    let sw = ScriptedSwitch::bind();
+    let mut v = friday_stream();
+    v.push(tick(friday(19), 14)); // Saturday 12:00
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, friday(0))])
+            .send(v)
+            .wait_ack(14)
+            .keepalive(Duration::from_secs(1))
+            .expect_closed(),
+    );
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(|h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH, 15));
+                let mut v = vec![welcome(EPOCH, StartMode::Replay, 15, t(8, 0, 0))];
+                v.extend(monday_call());
+                v.push(tick(t(8, 15, 0), 23));
+                v
+            })
+            .wait_ack(23),
+    );
+    let mut c = Collector::start(sw.addr());
+    c.wait_checkpoint(14);
+    // The Saturday tick is in the checkpoint once the collector has closed its interval.
+    let deadline = std::time::Instant::now() + WAIT;
+    while status(&open(&c.db_path()).unwrap(), friday(19) - 900_000).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Saturday never closed\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.stop();
+    sw.connection_blocking(0).assert_ok();
+    c.spawn();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    assert_quiet_weekend(&open(&c.db_path()).unwrap(), &c.log());
+}
+
+#[test]
+fn a_replay_that_starts_after_a_quiet_weekend() {
+    let sw = ScriptedSwitch::bind();
+    let fri = friday_stream();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, friday(0))])
+            .send(fri)
+            .wait_ack(14)
+            .close(),
+    );
+    // The link was down all weekend; on Monday the switch replays from its buffer: the
+    // first event it replays is Monday's, 63 hours after the last one the collector saw.
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(|h| {
+                assert_eq!((h.epoch, h.resume_from), (EPOCH, 15));
+                let mut v = vec![welcome(EPOCH, StartMode::Replay, 15, t(8, 30, 0))];
+                v.extend(monday_call());
+                v.push(tick(t(8, 30, 0), 23));
+                v
+            })
+            .wait_ack(23),
+    );
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    assert_quiet_weekend(&open(&c.db_path()).unwrap(), &c.log());
+}
+
+// ---------------------------------------------------------------------------------------
+// Times bounded by this server's clock (issue #10 item 2)
+// ---------------------------------------------------------------------------------------
+
+/// A HEARTBEAT 10 or 1000 years ahead of this server's clock is bad input: the session
+/// is dropped with the peer and the reason in the log, nothing is closed for it, `cms
+/// status` says so, and the collector still stops at once on SIGTERM.
+#[test]
+fn a_heartbeat_far_in_the_future_is_bad_input() {
+    for years in [10, 1000] {
+        let sw = ScriptedSwitch::bind();
+        let good = stream();
+        let far = t(10, 15, 0) + years * 365 * 86_400_000;
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+                .send(good.clone())
+                .send(vec![tick(t(10, 15, 0), 14)])
+                .wait_ack(14)
+                .send(vec![tick(far, 14)])
+                .expect_closed(),
+        );
+        // It comes back and asks to resume where it was; the switch holds it there.
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .respond(|h| {
+                    assert_eq!((h.epoch, h.resume_from), (EPOCH, 15));
+                    vec![welcome(EPOCH, StartMode::Replay, 15, t(10, 15, 0))]
+                })
+                .keepalive(Duration::from_secs(1))
+                .sleep(Duration::from_secs(1)),
+        );
+        let mut c = Collector::start(sw.addr());
+        sw.connection_blocking(0).assert_ok();
+        let log = c.log();
+        assert!(
+            log.contains("ahead of this server's clock") && log.contains(&sw.addr().to_string()),
+            "{years} years: the log names the peer and the reason:\n{log}"
+        );
+        sw.connection_blocking(1).assert_ok();
+        c.stop();
+        let db = open(&c.db_path()).unwrap();
+        let (n, last): (i64, i64) = db
+            .query_row(
+                "SELECT COUNT(*), MAX(istart) FROM interval_status WHERE acd = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (n, last),
+            (2, t(10, 0, 0) / 1000),
+            "{years} years: nothing past 10:15"
+        );
+        let days: i64 = db
+            .query_row("SELECT COUNT(*) FROM dsplit", [], |r| r.get(0))
+            .unwrap_or(0);
+        assert_eq!(days, 0, "{years} years: no daily summary");
+        assert_reference_intervals(&db);
+    }
+}
+
+/// While the switch holds a bad frame the collector reports it: `cms status` says the
+/// link is down on bad input (not `data_transfer`).
+#[test]
+fn status_says_bad_input_while_the_switch_repeats_it() {
+    let sw = ScriptedSwitch::bind();
+    let far = t(10, 15, 0) + 10 * 365 * 86_400_000;
+    for _ in 0..2 {
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .respond(move |h| {
+                    let first = h.resume_from.max(1);
+                    let mut v = vec![welcome(EPOCH, StartMode::Replay, first, t(9, 50, 0))];
+                    v.extend(seqs(&stream(), first, 14));
+                    v.push(tick(far, 14));
+                    v
+                })
+                .expect_closed(),
+        );
+    }
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    sw.connection_blocking(1).assert_ok();
+    // From now on the collector backs off, reconnects and waits for a WELCOME that does
+    // not come (no third script): whichever it is doing, status names the bad input.
+    let (code, out) = c.cms(&["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let acd = &v["acds"][0];
+    assert_ne!(acd["link_state"], "data_transfer", "{out}");
+    assert!(
+        acd["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ahead of this server's clock")),
+        "{out}"
+    );
+    c.stop();
+    let _ = sw.take_failures();
+}
+
+/// Peak resident memory of a process, in MiB (Linux).
+#[cfg(target_os = "linux")]
+fn peak_rss_mib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+/// A legitimate but very long catch-up (a stream that resumes years after its last
+/// event, all of it in the past) is closed a few intervals at a time: memory stays
+/// bounded, what is stored is a complete prefix, and SIGTERM stops it at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_long_catch_up_keeps_memory_bounded_and_honours_shutdown() {
+    let sw = ScriptedSwitch::bind();
+    let years = 8;
+    let t0 = t(9, 50, 0) - years * 365 * 86_400_000;
+    let mut v = translations(1, t0);
+    v.extend(agent_login(4, t0, 100, &[SKILL]));
+    v.push(tick(t(10, 15, 0), 5));
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t0)])
+            .send(v)
+            .keepalive(Duration::from_secs(1))
+            .expect_closed_within(Duration::from_secs(60)),
+    );
+    let mut c = Collector::start(sw.addr());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let n: i64 = open(&c.db_path())
+            .and_then(|db| db.query_row("SELECT COUNT(*) FROM interval_status", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if n >= 1000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catch-up stored only {n} intervals within {WAIT:?}\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak = peak_rss_mib(c.child.as_ref().unwrap().id());
+    c.stop();
+    sw.connection_blocking(0).assert_ok();
+    assert!(peak < 150, "peak memory {peak} MiB while catching up");
+    let db = open(&c.db_path()).unwrap();
+    let (n, first, last, complete): (i64, i64, i64, i64) = db
+        .query_row(
+            "SELECT COUNT(*), MIN(istart), MAX(istart), SUM(status = 'complete') \
+             FROM interval_status WHERE acd = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((last - first) / 900 + 1, n, "a contiguous prefix");
+    assert_eq!(complete, n, "all complete (replayed from seq 1)");
+    assert!(last < t(10, 0, 0) / 1000, "stopped before the end");
+}
+
+// ---------------------------------------------------------------------------------------
+// Reconnect storm (issue #10 item 3)
+// ---------------------------------------------------------------------------------------
+
+/// A switch that sends WELCOME and then garbage, every time: the session never becomes
+/// healthy, so the backoff keeps growing (200 ms, 400 ms, 800 ms, 1.6 s ... with ±20 %
+/// jitter) instead of starting again at 200 ms after each WELCOME, and the identical
+/// warning is logged once, not once per attempt.
+#[test]
+fn welcome_then_garbage_backs_off_and_warns_once() {
+    let sw = ScriptedSwitch::bind();
+    let n = 5;
+    for _ in 0..n {
+        sw.push(
+            Script::new()
+                .expect_hello()
+                .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+                .send_raw(vec![0xde, 0xad, 0xbe, 0xef, 0x55, 0xaa, 0x00, 0xff])
+                .expect_closed(),
+        );
+    }
+    let mut c = Collector::configure("test-a", sw.addr());
+    let cfg = c.dir.path().join("cms.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("backoff_max_seconds = 0.5", "backoff_max_seconds = 10");
+    assert!(text.contains("backoff_max_seconds = 10"));
+    std::fs::write(&cfg, text).unwrap();
+    c.spawn();
+    let conns: Vec<ConnRecord> = (0..n).map(|i| sw.connection_blocking(i)).collect();
+    c.stop();
+    for r in &conns {
+        r.assert_ok();
+    }
+    let gaps: Vec<f64> = conns
+        .windows(2)
+        .map(|w| (w[1].accepted_at - w[0].accepted_at).as_secs_f64())
+        .collect();
+    // Backoff before jitter: 0.2, 0.4, 0.8, 1.6 s; each at least 0.8 x that.
+    for (k, g) in gaps.iter().enumerate() {
+        let want = 0.2 * 2f64.powi(k as i32) * 0.8;
+        assert!(
+            *g >= want,
+            "reconnect {k}: {g:.3} s after the last, want >= {want:.3} s: {gaps:?}"
+        );
+    }
+    let log = c.log();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("session ended"))
+        .count();
+    assert_eq!(warned, 1, "one warning for {n} identical failures:\n{log}");
+    assert!(log.contains("exceeds the maximum"), "{log}");
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::sim::{check_against_truth, Pair, Verdict};
+use common::sim::{assert_statuses_equal, check_against_truth, Pair, Verdict};
 use std::path::Path;
 
 const PROFILE: &str = "reference";
@@ -208,6 +208,36 @@ fn clock_changes_never_pass_as_complete() {
         );
     }
     same_intervals(&p.a.db_path(), &p.b.db_path(), false);
+    // No link fault: the collectors judge every interval as the truth does.
+    assert_statuses_equal(&p.a.db_path(), &p.sim.truth());
+    assert_statuses_equal(&p.b.db_path(), &p.sim.truth());
+}
+
+/// A clock set back 10 minutes at :50 (issue #10 item 5): the new clock (:40) is inside the
+/// interval before the open one, which had closed exactly before the change and gets
+/// nothing after it, so it stays complete; calls in progress at the change are booked as
+/// `call_across_gap` where they complete, the open interval as `clock_change`. Collector
+/// and truth agree on every status and reason.
+#[test]
+fn clock_set_back_statuses_agree_with_the_truth() {
+    let p = morning(&["--faults", "clock@08:50=-10m", "--buffer", "400000"]);
+    let (a, b) = verdicts(&p);
+    for (who, v) in [("A", &a), ("B", &b)] {
+        let times: Vec<(String, &str)> = v
+            .incomplete
+            .iter()
+            .map(|(i, r)| (hhmm(*i), r.as_str()))
+            .collect();
+        assert!(
+            times
+                .iter()
+                .any(|(t, r)| t == "08:45" && r.contains("clock_change")),
+            "{who}: {times:?}"
+        );
+        assert!(!times.iter().any(|(t, _)| t == "08:30"), "{who}: {times:?}");
+    }
+    assert_statuses_equal(&p.a.db_path(), &p.sim.truth());
+    assert_statuses_equal(&p.b.db_path(), &p.sim.truth());
 }
 
 #[test]

@@ -675,3 +675,64 @@ fn truth_covers_every_interval_and_is_consistent() {
     }
     let _ = EventKind::CallAbandoned { call: 0 };
 }
+
+/// A collector that reconnects while a half-open fault silences the link gets nothing
+/// until the window ends, and then a whole session: WELCOME first (issue #10 item 4: the
+/// WELCOME was dropped and the events came without it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_during_a_half_open_window_gets_welcome_first() {
+    // Speed 10: the window +10s..+50s of switch time is 1 s..5 s of wall time.
+    let p = profile("tiny");
+    let sim = Sim::start(&[
+        "--profile",
+        p.to_str().unwrap(),
+        "--duration",
+        "2m",
+        "--speed",
+        "10",
+        "--listen",
+        "A=127.0.0.1:0",
+        "--faults",
+        "A:halfopen@+10s-+50s",
+        "--drain-timeout",
+        "1",
+    ]);
+    let port = sim.ports["A"];
+    let mut a = Client::connect(port, 0, 0).await.unwrap();
+    assert!(matches!(a.next().await, Some(Frame::Welcome(_))));
+    // The window has started once the link is silent for 1.5 s (heartbeats come every
+    // second otherwise).
+    let t0 = Instant::now();
+    loop {
+        let _ = a.io.send(Frame::Heartbeat { ts: 0, last_seq: 0 }).await;
+        match tokio::time::timeout(Duration::from_millis(1500), a.io.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(_))) => {}
+            Ok(r) => panic!("session A ended before the half-open window: {r:?}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "never went silent");
+    }
+    // A reconnect now (the collector gave up on the silent session).
+    let mut b = Client::connect(port, 0, 0).await.unwrap();
+    let first = loop {
+        tokio::select! {
+            f = b.io.next() => break f,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let _ = b.io.send(Frame::Heartbeat { ts: 0, last_seq: 0 }).await;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no frame after the window"
+        );
+    };
+    match first {
+        Some(Ok(Frame::Welcome(w))) => assert_eq!(w.mode, StartMode::Replay),
+        f => panic!("expected WELCOME first, got {f:?}"),
+    }
+    match b.next().await {
+        Some(Frame::Event(e)) => assert_eq!(e.seq, 1, "replayed from seq 1"),
+        f => panic!("expected the first event, got {f:?}"),
+    }
+    drop(sim);
+}

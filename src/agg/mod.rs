@@ -342,14 +342,19 @@ impl Aggregator {
 
     /// Applies one sequenced event; closed intervals are appended to `out`.
     /// The caller has checked that `ev.seq` is the next one.
+    ///
+    /// Two times: the event is booked, and agent and trunk time accrues, at the effective
+    /// time (the high-water mark: after a clock set back it stays put until the new clock
+    /// catches up), while a call's own durations (wait, ring, talk, hold, ACW, trunk
+    /// holding time) come from the events' own timestamps. Both are the same except after
+    /// a set back, where a call that starts on the new clock is then timed exactly (calls
+    /// in progress at the change are tainted and not booked).
     pub fn apply(&mut self, ev: &Event, out: &mut Vec<ClosedInterval>) {
-        let ts = if let EventKind::ClockChange { .. } = ev.kind {
-            self.clock_change(ev.ts, out);
-            self.st.hwm
+        if let EventKind::ClockChange { old_ts } = ev.kind {
+            self.clock_change(ev.ts, old_ts, out);
         } else {
             self.advance(ev.ts, out);
-            self.st.hwm
-        };
+        }
         self.st.last_seq = ev.seq;
         self.st.last_raw_ts = ev.ts;
         {
@@ -359,7 +364,7 @@ impl Aggregator {
             }
             o.last_seq = ev.seq;
         }
-        self.event(ts, &ev.kind);
+        self.event(ev.ts, &ev.kind);
     }
 
     /// A heartbeat: switch time has reached `ts` with no event pending before it.
@@ -368,6 +373,100 @@ impl Aggregator {
             self.advance(ts, out);
             // Later events may not be older than a tick (proto/acd-link.md, heartbeats).
             self.st.last_raw_ts = self.st.last_raw_ts.max(ts);
+        }
+    }
+
+    /// Where to stop a catch-up: `Some(b)` when moving switch time to `ts` would close
+    /// `n` or more intervals, `b` being the end (ms) of the `n`-th. The caller ticks to
+    /// `b` ([`Aggregator::tick`]), stores what closed, and asks again, so that a long
+    /// silence (or a long jump) is closed `n` intervals at a time, with bounded memory
+    /// and a chance to stop in between. Ticking to `b` and then applying the frame gives
+    /// exactly what applying the frame at once gives (`agg::tests`).
+    pub fn catch_up_point(&self, ts: i64, n: usize) -> Option<i64> {
+        let o = self.st.open.as_ref()?;
+        // The common case, on every event: still inside the open interval.
+        if ts < self.grid.next(o.istart) * 1000 || !self.st.started || n == 0 {
+            return None;
+        }
+        let mut b = o.istart;
+        for _ in 0..n {
+            b = self.grid.next(b);
+        }
+        (ts >= b * 1000).then_some(b * 1000)
+    }
+
+    /// One step of a catch-up towards a frame far ahead: an event or heartbeat at `ts`,
+    /// or a CLOCK_CHANGE to `ts` made at `clock_old_ts` on the old clock. Closes `n`
+    /// intervals (or, for a forward clock change, brings time to the change first) and
+    /// returns true; returns false once what is left closes fewer than `n`, and the caller
+    /// then applies the frame. Stepping and then applying gives exactly what applying at
+    /// once gives (`agg::tests`): intervals jumped over by a forward change carry
+    /// `clock_change` either way.
+    pub fn catch_up_step(
+        &mut self,
+        ts: i64,
+        clock_old_ts: Option<i64>,
+        n: usize,
+        out: &mut Vec<ClosedInterval>,
+    ) -> bool {
+        let Some(old) = clock_old_ts else {
+            return match self.catch_up_point(ts, n) {
+                Some(b) => {
+                    self.tick(b, out);
+                    true
+                }
+                None => false,
+            };
+        };
+        if let Some(b) = self.catch_up_point(old, n) {
+            self.tick(b, out);
+            return true;
+        }
+        if ts <= old || self.catch_up_point(ts, n).is_none() {
+            return false;
+        }
+        // A far forward change: reach the change (fewer than n intervals), mark it, then
+        // close the jumped-over intervals n at a time.
+        if self.st.hwm < old {
+            self.tick(old, out);
+            self.prepare_clock_change(ts);
+            return true;
+        }
+        self.prepare_clock_change(ts);
+        if let Some(b) = self.catch_up_point(ts, n) {
+            self.tick(b, out);
+        }
+        true
+    }
+
+    /// Whether applying a frame at `ts` (a CLOCK_CHANGE: also reaching `clock_old_ts`)
+    /// would close `n` or more intervals: then the caller catches up first
+    /// ([`Aggregator::catch_up_step`]).
+    pub fn needs_catch_up(&self, ts: i64, clock_old_ts: Option<i64>, n: usize) -> bool {
+        self.catch_up_point(ts.max(clock_old_ts.unwrap_or(i64::MIN)), n)
+            .is_some()
+    }
+
+    /// What a CLOCK_CHANGE to `ts` (ms, the new clock) makes inexact: the open interval,
+    /// the calls and ACW in progress, and for a forward change every interval up to `ts`
+    /// (jumped over). Repeating it changes nothing.
+    fn prepare_clock_change(&mut self, ts: i64) {
+        if !self.st.started {
+            return;
+        }
+        self.mark_open(reason::CLOCK_CHANGE);
+        for c in self.st.calls.values_mut() {
+            c.tainted = true;
+        }
+        for a in self.st.agents.values_mut() {
+            if let Some(p) = a.pending.as_mut() {
+                p.tainted = true;
+            }
+        }
+        if ts > self.st.hwm {
+            // Forward: every interval jumped over is not real time.
+            self.st.carry_reason =
+                Some((self.grid.start_of_ms(ts), reason::CLOCK_CHANGE.to_string()));
         }
     }
 
@@ -666,24 +765,17 @@ impl Aggregator {
         }
     }
 
-    fn clock_change(&mut self, ts: i64, out: &mut Vec<ClosedInterval>) {
+    /// The clock changes at `old_ts` on the old clock to `ts` on the new one. The old
+    /// clock reached `old_ts` first (the switch vouches for it), so intervals that end by
+    /// then close as usual, and the change happens in the interval holding `old_ts`.
+    fn clock_change(&mut self, ts: i64, old_ts: i64, out: &mut Vec<ClosedInterval>) {
         if !self.st.started {
             self.advance(ts, out);
             return;
         }
-        self.mark_open(reason::CLOCK_CHANGE);
-        for c in self.st.calls.values_mut() {
-            c.tainted = true;
-        }
-        for a in self.st.agents.values_mut() {
-            if let Some(p) = a.pending.as_mut() {
-                p.tainted = true;
-            }
-        }
+        self.advance(old_ts, out);
+        self.prepare_clock_change(ts);
         if ts > self.st.hwm {
-            // Forward: every interval jumped over is not real time.
-            self.st.carry_reason =
-                Some((self.grid.start_of_ms(ts), reason::CLOCK_CHANGE.to_string()));
             self.advance(ts, out);
         }
         // Backward: later events are held at the high-water mark until the clock catches
@@ -702,7 +794,7 @@ impl Aggregator {
                 self.st.tkgrps.insert(t.tkgrp, t.clone());
             }
             EventKind::CallOffered { call, vdn, tkgrp } => {
-                self.trunk_change(*tkgrp, 1, ts);
+                self.trunk_change(*tkgrp, 1);
                 self.st.calls.insert(
                     *call,
                     CallRec {
@@ -833,7 +925,7 @@ impl Aggregator {
                         skills: skills.clone(),
                         state: AgentState::Other,
                         work_skill: 0,
-                        since: ts,
+                        since: self.st.hwm,
                         pending: None,
                         acw_unknown: false,
                     },
@@ -862,11 +954,13 @@ impl Aggregator {
         self.mark_open(reason::UNKNOWN_ENTITY);
     }
 
-    fn trunk_change(&mut self, g: u16, delta: i64, ts: i64) {
+    /// A trunk seized or released now (trunk time accrues at the effective time).
+    fn trunk_change(&mut self, g: u16, delta: i64) {
         let trunks = self.st.tkgrps.get(&g).map(|d| d.trunks as i64);
+        let now = self.st.hwm;
         let open = self.st.open.as_mut().expect("open");
         let tl = self.st.trunks.entry(g).or_default();
-        accrue_trunk(open, g, tl, trunks, ts);
+        accrue_trunk(open, g, tl, trunks, now);
         tl.in_use += delta;
     }
 
@@ -906,11 +1000,12 @@ impl Aggregator {
     }
 
     fn agent_state(&mut self, agent: u32, state: AgentState, skill: u16, ts: i64) {
+        let now = self.st.hwm;
         let open = self.st.open.as_mut().expect("open");
         let Some(a) = self.st.agents.get_mut(&agent) else {
             return self.unknown();
         };
-        accrue_agent(open, agent, a, ts);
+        accrue_agent(open, agent, a, now);
         a.state = state;
         a.work_skill = skill;
         if state == AgentState::Acw {
@@ -932,9 +1027,10 @@ impl Aggregator {
     }
 
     fn logout(&mut self, agent: u32, ts: i64) {
+        let now = self.st.hwm;
         let open = self.st.open.as_mut().expect("open");
         let mut a = self.st.agents.remove(&agent).expect("checked");
-        accrue_agent(open, agent, &mut a, ts);
+        accrue_agent(open, agent, &mut a, now);
         for s in &a.skills {
             bump(&mut self.st.staffed, s.skill, -1);
         }
@@ -1093,7 +1189,7 @@ impl Aggregator {
             c.first_answer_ts.is_some(),
         );
         let outstanding = c.outstanding;
-        self.trunk_change(g, -1, ts);
+        self.trunk_change(g, -1);
         if tainted {
             self.mark_open(reason::CALL_ACROSS_GAP);
         } else {

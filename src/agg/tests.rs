@@ -416,3 +416,118 @@ fn pumpup_after_gap_marks_exactly_the_touched_intervals() {
     assert_eq!(item(&r.out[5], 1, &[1, 1], "i_acdtime"), 900);
     assert_eq!(item(&r.out[7], 1, &[1, 1], "i_availtime"), 900);
 }
+
+/// Catching up to a far frame in steps of `n` intervals (`catch_up_step` until it says
+/// done, then the frame) gives exactly what applying the frame at once gives: levels held
+/// across the jump, agent and trunk time, a call queued across it, a clock set back
+/// 30 hours after the last event (the old clock reached `old_ts` first), and a forward
+/// change whose jumped-over intervals carry `clock_change`.
+#[test]
+fn catching_up_in_steps_equals_applying_at_once() {
+    let start = |r: &mut Run| {
+        defs(r, t(9, 0, 0));
+        r.ev(
+            t(9, 0, 0),
+            EventKind::AgentLogin {
+                agent: 1,
+                skills: vec![SkillLevel { skill: 1, level: 1 }],
+            },
+        );
+        r.ev(
+            t(9, 0, 0),
+            EventKind::AgentState {
+                agent: 1,
+                state: AgentState::Aux(2),
+                skill: 0,
+            },
+        );
+        r.ev(
+            t(9, 1, 0),
+            EventKind::CallOffered {
+                call: 3,
+                vdn: 1,
+                tkgrp: 1,
+            },
+        );
+        r.ev(
+            t(9, 1, 0),
+            EventKind::CallQueued {
+                call: 3,
+                skill: 1,
+                priority: 1,
+            },
+        );
+    };
+    let far = [
+        (t(39, 2, 7), EventKind::CallAbandoned { call: 3 }),
+        // Set back 10 minutes, 30 hours later on the old clock.
+        (
+            t(69, 0, 0),
+            EventKind::ClockChange {
+                old_ts: t(69, 10, 0),
+            },
+        ),
+        // Set forward 3 days.
+        (
+            t(141, 2, 7),
+            EventKind::ClockChange {
+                old_ts: t(69, 20, 0),
+            },
+        ),
+    ];
+    let hb = t(165, 40, 0);
+    let old_of = |k: &EventKind| match k {
+        EventKind::ClockChange { old_ts } => Some(*old_ts),
+        _ => None,
+    };
+    let mut once = Run::new();
+    start(&mut once);
+    for (ts, k) in far.clone() {
+        once.ev(ts, k);
+    }
+    once.agg.tick(hb, &mut once.out);
+    for n in [1, 3, 8] {
+        let mut steps = Run::new();
+        start(&mut steps);
+        let mut batches = 0;
+        for (ts, k) in far
+            .clone()
+            .into_iter()
+            .map(|(ts, k)| (ts, Some(k)))
+            .chain([(hb, None)])
+        {
+            let old = k.as_ref().and_then(old_of);
+            assert!(steps.agg.needs_catch_up(ts, old, n), "{ts} is far");
+            loop {
+                let before = steps.out.len();
+                if !steps.agg.catch_up_step(ts, old, n, &mut steps.out) {
+                    break;
+                }
+                assert!(steps.out.len() - before <= n, "a step closes at most n");
+                batches += 1;
+            }
+            assert!(!steps.agg.needs_catch_up(ts, old, n));
+            match k {
+                Some(k) => steps.ev(ts, k),
+                None => steps.agg.tick(ts, &mut steps.out),
+            }
+        }
+        assert!(batches > 0);
+        assert_eq!(once.out, steps.out, "steps of {n}");
+    }
+    let marked = |istart: i64| {
+        once.out
+            .iter()
+            .find(|c| c.istart * 1000 == istart)
+            .unwrap()
+            .reasons
+            .contains(reason::CLOCK_CHANGE)
+    };
+    // Closed as usual up to the set back at old 69:10; the open interval then is marked,
+    // the jumped-over ones of the forward change too, nothing after it.
+    assert!(!marked(t(20, 0, 0)));
+    assert!(!marked(t(68, 45, 0)));
+    assert!(marked(t(69, 0, 0)));
+    assert!(marked(t(100, 0, 0)));
+    assert!(!marked(t(150, 0, 0)));
+}

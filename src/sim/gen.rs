@@ -1020,7 +1020,7 @@ impl Generator {
         if let Some(tr) = &mut self.truth {
             tr.book_segment(&c.tl, seg as usize);
             if c.across_clock {
-                tr.mark_open_incomplete();
+                tr.mark_call_across_gap();
             }
         }
         if c.tl.segments[seg as usize].answer.is_some() {
@@ -1036,7 +1036,7 @@ impl Generator {
             if let Some(tr) = &mut self.truth {
                 tr.book_vdn(&c.tl);
                 if c.across_clock {
-                    tr.mark_open_incomplete();
+                    tr.mark_call_across_gap();
                 }
             }
             c.phase = Phase::Free;
@@ -1054,7 +1054,7 @@ impl Generator {
             tr.trunk(c.tkgrp, t, -1);
             tr.book_trunk(&c.tl);
             if c.across_clock {
-                tr.mark_open_incomplete();
+                tr.mark_call_across_gap();
             }
         }
     }

@@ -369,12 +369,6 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
                         path: path.clone(),
                         what: format!("cannot write interval {}: {e}", ci.istart),
                     })?,
-                    TruthMsg::MarkIncomplete(i) => {
-                        w.mark_incomplete(i).map_err(|e| SimError::File {
-                            path: path.clone(),
-                            what: format!("cannot mark interval {i}: {e}"),
-                        })?
-                    }
                 }
             }
             Ok(w.intervals)
@@ -546,14 +540,11 @@ fn drive(
     (summary, wall)
 }
 
-/// Hands closed intervals (and late clock-change marks) to the writer thread.
+/// Hands closed intervals to the writer thread.
 fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
     if let Some(tr) = &mut gen.truth {
         for ci in tr.take_closed() {
             let _ = truth.send(TruthMsg::Interval(ci));
-        }
-        for i in tr.take_remarks() {
-            let _ = truth.send(TruthMsg::MarkIncomplete(i));
         }
     }
 }
@@ -885,8 +876,15 @@ async fn write_loop(
             if cancel.is_cancelled() {
                 return Ok(());
             }
+            // While the link is half-open nothing is sent, not even the handshake of a
+            // session that connected during the window: it stays pending, so the session
+            // starts with its WELCOME when the window ends (issue #10 item 4).
             let mut w = Work {
-                bytes: std::mem::take(&mut pending),
+                bytes: if l.halfopen {
+                    BytesMut::new()
+                } else {
+                    std::mem::take(&mut pending)
+                },
                 new_cursor: s.cursor,
                 caught_up: false,
                 clock_ms,

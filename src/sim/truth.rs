@@ -255,7 +255,8 @@ pub struct ClosedInterval {
     pub istart: i64,
     /// Per table (in `items::TABLES` order): (entity key columns, item values).
     pub rows: [Vec<(Vec<i64>, Vec<i64>)>; 4],
-    /// Reasons to mark the interval incomplete (only `clock_change` from the simulator).
+    /// Reasons to mark the interval incomplete, in order (the simulator's only faults
+    /// the truth sees are clock changes: `call_across_gap`, `clock_change`).
     pub reasons: Vec<&'static str>,
 }
 
@@ -276,10 +277,11 @@ pub struct Truth {
     closed: Vec<ClosedInterval>,
     /// Switch-time ranges [from, until) in ms whose intervals are `clock_change`.
     incomplete: Vec<(i64, i64)>,
-    /// The open interval is `clock_change` (a call in progress at a change booked here).
-    open_incomplete: bool,
-    /// Already-closed intervals (istart, seconds) to mark `clock_change` after the fact.
-    remarks: Vec<i64>,
+    /// The clock changed while the open interval was open: it is `clock_change`.
+    open_clock_change: bool,
+    /// A call in progress at a clock change was booked in the open interval: it is
+    /// `call_across_gap` (docs/data-items.md, "Interval status").
+    open_call_across: bool,
 }
 
 impl Truth {
@@ -305,8 +307,8 @@ impl Truth {
             agents: HashMap::new(),
             closed: Vec::new(),
             incomplete: Vec::new(),
-            open_incomplete: false,
-            remarks: Vec::new(),
+            open_clock_change: false,
+            open_call_across: false,
         }
     }
 
@@ -333,35 +335,27 @@ impl Truth {
         std::mem::take(&mut self.closed)
     }
 
-    /// Takes the already-closed intervals (istart, seconds) that a clock set back made
-    /// `clock_change` after they were written.
-    pub fn take_remarks(&mut self) -> Vec<i64> {
-        std::mem::take(&mut self.remarks)
-    }
-
-    /// The switch clock changed from `old` to `new` (ms). The intervals from the change
-    /// until switch time passes the pre-change high-water mark (set back) or the skipped
-    /// range (set forward) become `clock_change`. After a set-back the open interval stays
-    /// open until the new clock passes its end: what falls in between is booked there
-    /// (it is incomplete anyway) and agent and level time is not counted twice.
+    /// The switch clock changed from `old` to `new` (ms). The open interval, and for a
+    /// set forward every interval up to the one holding `new` (jumped over), become
+    /// `clock_change`. After a set back the open interval stays open until the new clock
+    /// passes its end: what falls in between is booked there (it is incomplete anyway)
+    /// and agent and level time is not counted twice. Intervals closed before the change
+    /// are left as they are, even when the new clock reads a time inside them: nothing
+    /// is booked into them after it (docs/data-items.md: `clock_change` is an interval
+    /// open at a change or jumped over).
     pub fn clock_change(&mut self, old: i64, new: i64) {
-        self.open_incomplete = true;
+        self.open_clock_change = true;
         if new > old {
             self.incomplete.push((old, new + 1));
         } else {
             self.incomplete.push((new, old + 1));
-            let mut t = interval_start(&self.cfg.tz, self.len, new.div_euclid(1000)) * 1000;
-            while t < self.cur_start {
-                self.remarks.push(t / 1000);
-                t = next_start(&self.cfg.tz, self.len, t / 1000) * 1000;
-            }
         }
     }
 
-    /// Marks the open interval `clock_change` (a call in progress at a clock change was
+    /// Marks the open interval `call_across_gap` (a call in progress at a clock change was
     /// booked in it).
-    pub fn mark_open_incomplete(&mut self) {
-        self.open_incomplete = true;
+    pub fn mark_call_across_gap(&mut self) {
+        self.open_call_across = true;
     }
 
     fn close_current(&mut self) {
@@ -402,7 +396,10 @@ impl Truth {
             ],
             reasons: Vec::new(),
         };
-        if self.open_incomplete
+        if self.open_call_across {
+            ci.reasons.push("call_across_gap");
+        }
+        if self.open_clock_change
             || self
                 .incomplete
                 .iter()
@@ -410,7 +407,8 @@ impl Truth {
         {
             ci.reasons.push("clock_change");
         }
-        self.open_incomplete = false;
+        self.open_clock_change = false;
+        self.open_call_across = false;
         self.closed.push(ci);
         self.cur_start = end;
         self.cur_end = next_start(&self.cfg.tz, self.len, end / 1000) * 1000;
@@ -846,30 +844,12 @@ impl TruthWriter {
         self.intervals += 1;
         Ok(())
     }
-
-    /// Marks an interval already written `clock_change` (a clock set back reached it).
-    ///
-    /// # Errors
-    /// A database error.
-    pub fn mark_incomplete(&mut self, istart: i64) -> rusqlite::Result<()> {
-        self.store.conn.execute(
-            "UPDATE interval_status SET status = 'incomplete',
-                 reasons = CASE WHEN reasons = '' THEN 'clock_change'
-                           WHEN instr(reasons, 'clock_change') > 0 THEN reasons
-                           ELSE reasons || ',clock_change' END,
-                 updated_at = ?3
-             WHERE acd = ?1 AND istart = ?2",
-            rusqlite::params![self.acd, istart, chrono::Utc::now().timestamp()],
-        )?;
-        Ok(())
-    }
 }
 
 /// What the switch sends the truth writer thread.
 #[derive(Debug)]
 pub enum TruthMsg {
     Interval(ClosedInterval),
-    MarkIncomplete(i64),
 }
 
 #[cfg(test)]

@@ -149,6 +149,8 @@ pub struct ConnRecord {
     pub outcome: ConnOutcome,
     /// No script was queued for this connection within [`WAIT`]: it was closed unplayed.
     pub unscripted: bool,
+    /// When the switch accepted the connection (for reconnect timing).
+    pub accepted_at: Instant,
 }
 
 impl ConnRecord {
@@ -406,9 +408,10 @@ async fn serve(
             g.accepted += 1;
             g.accepted - 1
         };
+        let accepted_at = Instant::now();
         let rec = tokio::select! {
             _ = &mut stop => return,
-            rec = run_connection(index, stream, peer, &shared) => rec,
+            rec = run_connection(index, stream, peer, &shared, accepted_at) => rec,
         };
         shared.update(|i| {
             i.conns.push(rec);
@@ -649,6 +652,7 @@ async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
+    accepted_at: Instant,
 ) -> ConnRecord {
     let _ = stream.set_nodelay(true);
     let Some(script) = next_script(shared).await else {
@@ -659,6 +663,7 @@ async fn run_connection(
             received: Vec::new(),
             outcome: ConnOutcome::Ok,
             unscripted: true,
+            accepted_at,
         };
     };
     let mut c = Conn {
@@ -697,6 +702,7 @@ async fn run_connection(
         received: c.received,
         outcome,
         unscripted: false,
+        accepted_at,
     }
 }
 

@@ -279,3 +279,27 @@ pub fn assert_identical(a: &Path, b: &Path) {
         &d[..d.len().min(5)]
     );
 }
+
+/// The collector's status and reasons equal the truth's for every interval both hold
+/// (for a run whose only faults are clock changes, which the truth sees too: nothing else
+/// can make the collector's statuses differ).
+///
+/// # Panics
+/// Listing every interval whose status or reasons differ.
+pub fn assert_statuses_equal(db: &Path, truth: &Path) {
+    let mine = statuses(db);
+    let theirs = statuses(truth);
+    let differ: Vec<String> = theirs
+        .iter()
+        .filter_map(|(istart, t)| {
+            let m = mine.get(istart)?;
+            (m != t).then(|| format!("{istart}: {m:?} here, {t:?} in the truth"))
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{}: statuses differ from the truth:\n{}",
+        db.display(),
+        differ.join("\n")
+    );
+}
