@@ -1,9 +1,9 @@
 //! The collector's session fed a frame sequence: the real handshake (`cms::link::handshake`
 //! over a loopback TCP connection, so HELLO, WELCOME, REJECT, the pump-up and the GAP
 //! notice go through the code `cms collect` runs), then data transfer as `cms collect`
-//! does it (`collect.rs`, `AcdTask::handle`: `link::check_event`, then
-//! `Aggregator::apply`; a HEARTBEAT is `Aggregator::tick`; any other frame ends the
-//! session), then a restart from the aggregation's checkpoint, and the next session.
+//! does it (`collect.rs`, `AcdTask::handle` and `catch_up`: `link::check_event` or
+//! `link::check_time`, a far frame caught up in steps, then `Aggregator::apply`, or
+//! `Aggregator::tick` for a HEARTBEAT; any other frame ends the session), then a restart from the aggregation's checkpoint, and the next session.
 //!
 //! `link.rs` has no session state machine apart from its socket, so the target gives it
 //! one: a fake switch that writes the input's bytes and then closes. The data-transfer
@@ -15,7 +15,9 @@
 //! valid frame has).
 //!
 //! Properties: no panic; every session ends within libFuzzer's `-timeout` (the stream is
-//! finite and closed, so only a loop in the library can make it last); memory within
+//! finite and closed, so only a loop in the library can make it last; a catch-up to a
+//! frame far ahead is stopped after `MAX_CATCH_UP_STEPS` steps, as a shutdown would stop
+//! it, each step closing at most 8 intervals); memory within
 //! `-rss_limit_mb`; every closed interval starts on the grid, after the one before it; a
 //! checkpoint always restores.
 #![no_main]
@@ -23,7 +25,7 @@
 use cms::agg::{reason, Aggregator, ClosedInterval};
 use cms::interval::Grid;
 use cms::link::{self, Start};
-use cms::proto::Frame;
+use cms::proto::{EventKind, Frame};
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -33,6 +35,10 @@ use tokio::net::TcpListener;
 const ACD: u16 = 1;
 const MAX_SESSIONS: usize = 4;
 const SEPARATOR: [u8; 4] = [0xff; 4];
+/// `collect.rs`, MAX_PENDING_INTERVALS: closed intervals held before a commit.
+const PENDING: usize = 8;
+/// Catch-up steps in one session before the harness stops it as a shutdown would.
+const MAX_CATCH_UP_STEPS: usize = 64;
 
 struct Harness {
     rt: tokio::runtime::Runtime,
@@ -142,26 +148,50 @@ async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut O
                 }
             };
         let silence = link::silence_limit(&welcome);
+        let mut steps = 0;
         loop {
+            let limit = link::time_limit_ms();
             let frame = match first.take() {
                 Some(f) => f,
                 None => link::next_frame(&mut conn, peer, silence).await?,
             };
-            match frame {
+            let bad = |what| link::LinkError::Protocol { peer, what };
+            // collect.rs, AcdTask::handle and AcdTask::catch_up (a far frame is caught up
+            // to MAX_PENDING_INTERVALS intervals at a time, each step a commit).
+            let (ts, old) = match &frame {
                 Frame::Event(ev) => {
-                    link::check_event(&ev, agg.last_seq() + 1, agg.last_raw_ts())
-                        .map_err(|what| link::LinkError::Protocol { peer, what })?;
-                    agg.apply(&ev, &mut closed);
+                    link::check_event(ev, agg.last_seq() + 1, agg.last_raw_ts(), limit)
+                        .map_err(bad)?;
+                    let old = match ev.kind {
+                        EventKind::ClockChange { old_ts } => Some(old_ts),
+                        _ => None,
+                    };
+                    (ev.ts, old)
                 }
-                Frame::Heartbeat { ts, .. } => agg.tick(ts, &mut closed),
+                Frame::Heartbeat { ts, .. } => {
+                    link::check_time("HEARTBEAT", *ts, limit).map_err(bad)?;
+                    (*ts, None)
+                }
                 other => {
-                    return Err(link::LinkError::Protocol {
-                        peer,
-                        what: format!("frame type 0x{:02x}", other.type_code()),
-                    })
+                    return Err(bad(format!("frame type 0x{:02x}", other.type_code())));
+                }
+            };
+            while agg.catch_up_step(ts, old, PENDING, &mut closed) {
+                take_closed(agg.grid(), &mut closed, last);
+                // A frame years ahead (allowed up to this server's clock + 24 h) is caught
+                // up in steps with a shutdown check between them: stop after a bounded
+                // number, as a shutdown would, so one input costs milliseconds.
+                steps += 1;
+                if steps > MAX_CATCH_UP_STEPS {
+                    return Ok(());
                 }
             }
-            if closed.len() >= 8 {
+            match frame {
+                Frame::Event(ev) => agg.apply(&ev, &mut closed),
+                Frame::Heartbeat { ts, .. } => agg.tick(ts, &mut closed),
+                _ => unreachable!("refused above"),
+            }
+            if closed.len() >= PENDING {
                 take_closed(agg.grid(), &mut closed, last);
             }
         }
