@@ -8,7 +8,8 @@
 //!   are and in the unpacked form (`fuzz/src/backup.rs`);
 //! - `config`: `packaging/cms.toml`, the embedded default and a few variants.
 //!
-//! Deterministic (fixed seeds), so running it again rewrites the same files:
+//! Deterministic (fixed seeds), so running it again rewrites the same files (and keeps
+//! the `finding-*` inputs):
 //! `cargo run --release --example fuzz_corpus`.
 
 #[path = "../fuzz/src/backup.rs"]
@@ -290,8 +291,14 @@ switch = "[::1]:5002"
 
 fn main() {
     let dir = root().join("fuzz/corpus");
+    // Regenerate the seeds; keep the inputs that found defects (`finding-*`).
     for t in ["frame", "session", "archive", "restore", "config"] {
-        let _ = std::fs::remove_dir_all(dir.join(t));
+        for f in std::fs::read_dir(dir.join(t)).into_iter().flatten() {
+            let f = f.unwrap();
+            if !f.file_name().to_string_lossy().starts_with("finding-") {
+                std::fs::remove_file(f.path()).unwrap();
+            }
+        }
     }
     frame_corpus();
     session_corpus();

@@ -5,7 +5,7 @@
 //! | finding | target | fixed in | test |
 //! |---|---|---|---|
 //! | a retention far beyond any calendar (`intrahour_days = 100000000`) passed `check-config` and made `cms collect` panic at the first midnight (chrono date overflow in the purge) | `config` | `src/config.rs`: every retention value bounded (100 years) | `retention_beyond_the_calendar_is_refused_by_check_config` |
-//! | a PUMPUP_BEGIN with `as_of_seq = 2^64 - 1` and a WELCOME with `first_seq = 0`: `as_of_seq + 1` wrapped to 0 in the release build and the pump-up was accepted (the collector's last seq became 2^64 - 1, the next event "seq 0" passed as the one expected); with overflow checks, a panic | `session` (hand-made input after the target was built with overflow checks) | `src/link.rs`: `checked_add` | `pumpup_at_the_last_sequence_number_is_refused` |
+//! | a PUMPUP_BEGIN with `as_of_seq = 2^64 - 1` and a WELCOME with `first_seq = 0`: `as_of_seq + 1` wrapped to 0 in the release build and the pump-up was accepted (the collector's last seq became 2^64 - 1, the next event "seq 0" passed as the one expected); with overflow checks, a panic | found while writing the `session` target (reading what it reaches); the target itself did not reproduce it on the hand-made input, reason not yet known | `src/link.rs`: `checked_add` | `pumpup_at_the_last_sequence_number_is_refused` |
 //! | a HEARTBEAT 9 million years ahead hung the collector (it closed intervals one by one) | `session` | issue #10 item 2 (`hard-link`: every wire time bounded by this server's clock + 24 h) | `tests/collector.rs` (theirs); corpus `finding-heartbeat-9-million-years-ahead` |
 
 mod common;
@@ -54,7 +54,7 @@ fn retention_beyond_the_calendar_is_refused_by_check_config() {
     }
 }
 
-/// Found by the `session` target: WELCOME (pump-up, `first_seq` 0) and PUMPUP_BEGIN with
+/// Found while writing the `session` target: WELCOME (pump-up, `first_seq` 0) and PUMPUP_BEGIN with
 /// `as_of_seq` = 2^64 - 1. `first_seq != as_of_seq + 1` wrapped, so the handshake took it
 /// for a well-formed pump-up and the collector went to data transfer with its last
 /// sequence number at 2^64 - 1. Now it is a protocol violation: the session is dropped
