@@ -46,6 +46,10 @@ pub struct Config {
     pub site_key_file: Option<PathBuf>,
 }
 
+/// The longest retention of any kind, in days: 100 years, far beyond the classic maxima
+/// (370 days of intervals, 1825 days, 520 weeks, 120 months) and well inside the calendar.
+pub const MAX_RETENTION_DAYS: u32 = 36_525;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     pub intrahour_days: u32,
@@ -226,6 +230,21 @@ impl Config {
         };
         if retention.intrahour_days == 0 || retention.daily_days == 0 {
             return Err(err("retention: days must be at least 1".into()));
+        }
+        // The purge computes "today minus the retention" as a calendar date: a value
+        // beyond any calendar would end collection at the first midnight (issue #17).
+        let (days, rt) = (MAX_RETENTION_DAYS, &retention);
+        for (key, v, max) in [
+            ("intrahour_days", rt.intrahour_days, days),
+            ("daily_days", rt.daily_days, days),
+            ("weekly_weeks", rt.weekly_weeks, days / 7),
+            ("monthly_months", rt.monthly_months, days / 31),
+        ] {
+            if v > max {
+                return Err(err(format!(
+                    "retention.{key} = {v}: must be at most {max} (100 years)"
+                )));
+            }
         }
         let mut acds = vec![];
         let raw_acds = if raw.acds.is_empty() {

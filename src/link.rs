@@ -262,7 +262,8 @@ pub async fn handshake(
                 }
             };
             check_time("PUMPUP_BEGIN", ts, limit).map_err(|w| violation(peer, w))?;
-            if welcome.first_seq != as_of_seq + 1 {
+            // checked: as_of_seq = 2^64 - 1 must not wrap to a first_seq of 0 (issue #17).
+            if as_of_seq.checked_add(1) != Some(welcome.first_seq) {
                 return Err(violation(
                     peer,
                     "PUMPUP_BEGIN as_of_seq does not precede first_seq",
