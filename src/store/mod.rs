@@ -143,7 +143,9 @@ impl Store {
         // the last transactions. That is safe for everything but the commit the collector
         // acknowledges to the switch next (the switch forgets what is acknowledged), so
         // commits that carry a checkpoint switch to FULL for their duration (see
-        // `Store::commit`). Restores stay NORMAL: a restore cut short is run again.
+        // `Store::commit`). Restores stay NORMAL (a restore cut short is run again), all
+        // but their last commit, which records that the restore finished and is FULL, so
+        // that a restore that reported success is on disk (`merge::restore`).
         self.set_synchronous("NORMAL")?;
         self.conn
             .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
