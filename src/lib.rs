@@ -10,16 +10,19 @@
 //! Data flows one way: link -> events -> intervals -> store (-> archive -> merge).
 //! - [`proto`]: the ACD link wire format (frames, encode/decode). No I/O.
 //! - [`items`]: the interval table layout (tables, keys, items), shared by all.
-//! - [`interval`]: local-clock interval boundaries (IANA zones, DST).
+//! - [`interval`]: local-clock interval boundaries (IANA zones, DST; a step that is not
+//!   a multiple of the length starts an interval).
 //! - [`agg`]: the collector's aggregation: events in, closed interval rows and
 //!   interval status out. Pure, deterministic, checkpointable. No I/O.
 //! - [`store`]: the SQLite database: schema and migrations, interval rows, status,
 //!   checkpoints, summaries, retention; `store::raw` moves integer rows through SQLite's
 //!   C API for the bulk paths.
 //! - [`config`]: the TOML configuration and its embedded default.
-//! - [`link`]: the collector side of a link session: connect, handshake, heartbeats,
-//!   reconnect with backoff.
-//! - [`collect`]: `cms collect`: link + agg + store, checkpoints and the one shutdown path.
+//! - [`link`]: the collector side of a link session: connect, handshake and its checks
+//!   of the switch's answer, the per-frame session rules (seq, time bounds), heartbeat
+//!   timing, reconnect with backoff.
+//! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
+//!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification. No database.

@@ -215,9 +215,6 @@ pub async fn handshake(
             format!("WELCOME for ACD {}, we asked for {acd}", welcome.acd),
         ));
     }
-    if welcome.epoch == 0 {
-        return Err(violation(peer, "WELCOME epoch 0"));
-    }
     let limit = time_limit_ms();
     check_time("WELCOME switch_ts", welcome.switch_ts, limit).map_err(|w| violation(peer, w))?;
     let wait = silence_limit(&welcome);

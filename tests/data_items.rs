@@ -118,6 +118,24 @@ impl Feed {
             },
         )
     }
+    /// The call flow of the page's examples: call 1 offered and queued to skill 1 at
+    /// `offered`, rings agent 100 at `rung` and is answered at `answered` (the agent's
+    /// state following each), released by the caller at `released`.
+    fn answered_call(
+        &mut self,
+        offered: i64,
+        rung: i64,
+        answered: i64,
+        released: i64,
+    ) -> &mut Self {
+        self.offer(offered, 1)
+            .queue(offered, 1)
+            .ring(rung, 1, 100)
+            .state(rung, 100, AgentState::Ring, 1)
+            .answer(answered, 1, 100)
+            .state(answered, 100, AgentState::Acd, 1)
+            .release(released, 1)
+    }
     fn tick(&mut self, ts: i64) -> &mut Self {
         self.agg.tick(ts, &mut self.closed);
         self
@@ -168,15 +186,14 @@ fn acw_is_decided_by_the_agents_next_state_event() {
     let mut f = Feed::new();
     f.translations(at(10, 0, 0, 0), 24)
         .login(at(10, 0, 0, 0), 100);
-    f.offer(at(10, 14, 0, 0), 1)
-        .queue(at(10, 14, 0, 0), 1)
-        .ring(at(10, 14, 10, 0), 1, 100)
-        .state(at(10, 14, 10, 0), 100, AgentState::Ring, 1)
-        .answer(at(10, 14, 14, 0), 1, 100)
-        .state(at(10, 14, 14, 0), 100, AgentState::Acd, 1)
-        .release(at(10, 14, 59, 0), 1)
-        .state(at(10, 15, 5, 0), 100, AgentState::Avail, 0)
-        .tick(at(10, 30, 0, 0));
+    f.answered_call(
+        at(10, 14, 0, 0),
+        at(10, 14, 10, 0),
+        at(10, 14, 14, 0),
+        at(10, 14, 59, 0),
+    )
+    .state(at(10, 15, 5, 0), 100, AgentState::Avail, 0)
+    .tick(at(10, 30, 0, 0));
     assert_eq!(
         f.item(10, 0, "split", &[1], "acdcalls"),
         0,
@@ -210,13 +227,12 @@ fn the_translation_in_force_is_the_one_before_the_completing_event() {
         let mut f = Feed::new();
         f.translations(at(10, 0, 0, 0), 24)
             .login(at(10, 0, 0, 0), 100);
-        f.offer(at(10, 1, 0, 0), 1)
-            .queue(at(10, 1, 0, 0), 1)
-            .ring(at(10, 1, 21, 0), 1, 100)
-            .state(at(10, 1, 21, 0), 100, AgentState::Ring, 1)
-            .answer(at(10, 1, 25, 0), 1, 100)
-            .state(at(10, 1, 25, 0), 100, AgentState::Acd, 1)
-            .release(at(10, 2, 0, 0), 1);
+        f.answered_call(
+            at(10, 1, 0, 0),
+            at(10, 1, 21, 0),
+            at(10, 1, 25, 0),
+            at(10, 2, 0, 0),
+        );
         // Wait 25 s: not acceptable at service level 20, acceptable at 30.
         if before {
             f.ev(at(10, 2, 0, 0), EventKind::SkillDef(skill(30)));

@@ -1406,6 +1406,11 @@ fn rest_of_stream() -> Vec<Frame> {
     v
 }
 
+/// A switch time ten years after the worked example: beyond this server's clock + 24 h.
+fn ten_years_on() -> i64 {
+    common::collector::t(9, 56, 0) + 10 * 365 * 86_400_000
+}
+
 /// A collector holding seqs 1..=5 of epoch A meets a switch whose next session opens with
 /// `bad` (answered to its HELLO {A, 6}): the collector must close that session, log
 /// `expect` with the peer, book nothing from it, and resume from 6 on the next one.
@@ -1474,7 +1479,7 @@ fn refused_after_history(name: &str, bad: fn() -> Vec<Frame>, expect: &str) {
 #[test]
 fn collector_refuses_a_start_that_does_not_continue_its_resume_point() {
     type Case = (&'static str, fn() -> Vec<Frame>, &'static str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 9] = [
         (
             "replay that skips an event",
             || {
@@ -1541,6 +1546,48 @@ fn collector_refuses_a_start_that_does_not_continue_its_resume_point() {
                 v
             },
             "GAP 6..=40 after the pump-up where GAP 1..=40 was due",
+        ),
+        // "Time bounds": the times of the opening, each checked as it arrives.
+        (
+            "WELCOME switch_ts beyond our clock",
+            || {
+                vec![common::welcome(
+                    EPOCH_A,
+                    StartMode::Replay,
+                    6,
+                    ten_years_on(),
+                )]
+            },
+            "WELCOME switch_ts time ",
+        ),
+        (
+            "PUMPUP_BEGIN ts beyond our clock",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                v.extend(common::pumpup(49, ten_years_on(), vec![]));
+                v
+            },
+            "PUMPUP_BEGIN time ",
+        ),
+        (
+            "SNAP_CALL offered_ts beyond our clock",
+            || {
+                let ts = common::collector::t(9, 56, 0);
+                let mut v = vec![common::welcome(EPOCH_A, StartMode::Pumpup, 50, ts)];
+                let call = Frame::SnapCall(CallSnapshot {
+                    call: 8,
+                    vdn: 1,
+                    tkgrp: 1,
+                    phase: CallPhase::Queued,
+                    agent: 0,
+                    skills: vec![1],
+                    offered_ts: ten_years_on(),
+                });
+                v.extend(common::pumpup(49, ts, vec![call]));
+                v
+            },
+            "SNAP_CALL offered_ts time ",
         ),
     ];
     for (name, bad, expect) in cases {

@@ -91,39 +91,6 @@ impl AgentState {
             AgentState::Other => (6, 0),
         }
     }
-    /// Checks the state byte alone, as soon as it is read (proto/acd-link.md, "Order of
-    /// checks"): an unknown state is reported even when the reason byte is missing.
-    fn check_state_byte(ty: u8, state: u8) -> Result<(), ProtoError> {
-        if (1..=6).contains(&state) {
-            Ok(())
-        } else {
-            Err(ProtoError::InvalidValue {
-                ty,
-                field: "agent state",
-                value: state as u64,
-            })
-        }
-    }
-
-    /// The state from its state byte and AUX reason byte.
-    fn from_wire(ty: u8, state: u8, reason: u8) -> Result<Self, ProtoError> {
-        Self::check_state_byte(ty, state)?;
-        let bad_reason = || ProtoError::InvalidValue {
-            ty,
-            field: "aux reason",
-            value: reason as u64,
-        };
-        Ok(match state {
-            5 if reason <= 9 => AgentState::Aux(reason),
-            5 => return Err(bad_reason()),
-            _ if reason != 0 => return Err(bad_reason()),
-            1 => AgentState::Avail,
-            2 => AgentState::Ring,
-            3 => AgentState::Acd,
-            4 => AgentState::Acw,
-            _ => AgentState::Other, // 6: the byte was checked above
-        })
-    }
 }
 
 /// Who ended a connected call.
@@ -781,11 +748,30 @@ impl<'a> Rd<'a> {
         self.b.advance(n);
         Ok(s)
     }
+    /// A state byte and its AUX reason byte. The state byte is checked as soon as it is
+    /// read, before the reason byte is looked for (proto/acd-link.md, "Order of checks"),
+    /// the reason with its state.
     fn agent_state(&mut self) -> Result<AgentState, ProtoError> {
-        let s = self.u8()?;
-        AgentState::check_state_byte(self.ty, s)?;
-        let r = self.u8()?;
-        AgentState::from_wire(self.ty, s, r)
+        let ty = self.ty;
+        let invalid = |field, value: u8| ProtoError::InvalidValue {
+            ty,
+            field,
+            value: value as u64,
+        };
+        let state = match self.u8()? {
+            1 => AgentState::Avail,
+            2 => AgentState::Ring,
+            3 => AgentState::Acd,
+            4 => AgentState::Acw,
+            5 => AgentState::Aux(0),
+            6 => AgentState::Other,
+            v => return Err(invalid("agent state", v)),
+        };
+        match (state, self.u8()?) {
+            (AgentState::Aux(_), r) if r <= 9 => Ok(AgentState::Aux(r)),
+            (state, 0) => Ok(state),
+            (_, r) => Err(invalid("aux reason", r)),
+        }
     }
     fn skill(&mut self) -> Result<SkillDef, ProtoError> {
         let skill = self.u16()?;
