@@ -10,7 +10,9 @@
 //!    (VmHWM) against the 200 MB target.
 //!
 //! `CMS_BENCH_DAYS` (default 7) sets the simulated days of both parts;
-//! `CMS_BENCH_SKIP_E2E=1` runs only part 1.
+//! `CMS_BENCH_SKIP_E2E=1` runs only part 1; `CMS_BENCH_CMS=PATH` runs part 2 with that
+//! `cms` binary instead of `target/release/cms` (to compare two builds back to back on a
+//! shared machine, where only figures from the same hour compare).
 
 use cms::agg::{Aggregator, ClosedInterval};
 use cms::interval::Grid;
@@ -188,6 +190,13 @@ fn release_bins() -> Option<(PathBuf, PathBuf)> {
     if !built {
         println!("WARNING: cargo build --release --bins failed; using the binaries already there");
     }
+    let cms = match std::env::var_os("CMS_BENCH_CMS") {
+        Some(p) => {
+            println!("collectors: {} (CMS_BENCH_CMS)", Path::new(&p).display());
+            PathBuf::from(p)
+        }
+        None => cms,
+    };
     if cms.exists() && sim.exists() {
         Some((cms, sim))
     } else {

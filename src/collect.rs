@@ -62,10 +62,11 @@ pub const LOCK_FILE: &str = "collect.lock";
 /// Another collector holds it, or the file cannot be created.
 pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     let p = dir.join(LOCK_FILE);
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600); // private (promise 7)
+    let f = opts
         .open(&p)
         .with_context(|| format!("{}: cannot create lock file", p.display()))?;
     match f.try_lock() {

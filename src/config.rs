@@ -9,18 +9,28 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// Where `cms` looks for its configuration when `--config` is not given, in order.
+/// The configuration named explicitly: `--config FILE`, else `$CMS_CONFIG` (when set and
+/// not empty). A file named explicitly must be readable; there is no falling back.
+pub fn explicit_config_path(cli: Option<&Path>) -> Option<PathBuf> {
+    cli.map(Path::to_owned).or_else(|| {
+        std::env::var_os("CMS_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// Where `cms` looks for its configuration when none is named explicitly, in order; the
+/// first that exists is used, and with none the embedded default.
 pub fn default_config_paths() -> Vec<PathBuf> {
-    let mut v = vec![];
-    if let Some(p) = std::env::var_os("CMS_CONFIG") {
-        v.push(PathBuf::from(p));
-    }
     #[cfg(unix)]
-    v.push(PathBuf::from("/etc/cms/cms.toml"));
+    let v = vec![PathBuf::from("/etc/cms/cms.toml")];
     #[cfg(windows)]
-    if let Some(pd) = std::env::var_os("ProgramData") {
-        v.push(PathBuf::from(pd).join("cms").join("cms.toml"));
-    }
+    let v = std::env::var_os("ProgramData")
+        .map(|pd| PathBuf::from(pd).join("cms").join("cms.toml"))
+        .into_iter()
+        .collect();
+    #[cfg(not(any(unix, windows)))]
+    let v = vec![];
     v
 }
 
@@ -42,7 +52,8 @@ pub struct Config {
     pub backoff_max_ms: u64,
     pub retention: Retention,
     pub acds: Vec<AcdConfig>,
-    /// Optional site key file for authenticated backups.
+    /// Optional site key file for authenticated backups (a relative path is resolved
+    /// against the configuration file's folder, like `data_dir`).
     pub site_key_file: Option<PathBuf>,
 }
 
@@ -130,13 +141,15 @@ impl Config {
         Config::parse_str("", None).expect("the embedded default is valid")
     }
 
-    /// Loads `path`, or the first default location that exists, or the embedded default.
+    /// Loads the file named by `path` (`--config`) or `$CMS_CONFIG`, which must be
+    /// readable; with neither, the first default location that exists, or the embedded
+    /// default.
     ///
     /// # Errors
     /// The file cannot be read or is not a valid configuration.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let chosen = match path {
-            Some(p) => Some(p.to_owned()),
+        let chosen = match explicit_config_path(path) {
+            Some(p) => Some(p),
             None => default_config_paths().into_iter().find(|p| p.exists()),
         };
         match chosen {
@@ -147,10 +160,14 @@ impl Config {
                     msg: format!("cannot read configuration: {e}"),
                 })?;
                 let mut c = Config::parse_str(&text, Some(&p))?;
-                // A relative data_dir is relative to the config file's directory.
-                if c.data_dir.is_relative() {
-                    if let Some(dir) = p.parent() {
+                // A relative data_dir or site_key_file is relative to the config file's
+                // directory, not to wherever the command happens to run.
+                if let Some(dir) = p.parent() {
+                    if c.data_dir.is_relative() {
                         c.data_dir = dir.join(&c.data_dir);
+                    }
+                    if let Some(k) = c.site_key_file.as_mut().filter(|k| k.is_relative()) {
+                        *k = dir.join(&*k);
                     }
                 }
                 Ok(c)
@@ -264,8 +281,16 @@ impl Config {
                 return Err(err(format!("acd id {} is configured twice", a.id)));
             }
             let parse = |s: &str| -> Result<SocketAddr, ConfigError> {
-                s.parse()
-                    .map_err(|_| err(format!("acd {}: switch address {s:?} is not IP:PORT", a.id)))
+                let addr: SocketAddr = s.parse().map_err(|_| {
+                    err(format!("acd {}: switch address {s:?} is not IP:PORT", a.id))
+                })?;
+                if addr.port() == 0 {
+                    return Err(err(format!(
+                        "acd {}: switch address {s:?} has port 0 (a switch listens on a real port)",
+                        a.id
+                    )));
+                }
+                Ok(addr)
             };
             acds.push(AcdConfig {
                 acd: a.id,
@@ -273,10 +298,25 @@ impl Config {
                 secondary: a.secondary.as_deref().map(parse).transpose()?,
             });
         }
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("cms-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(err(
+                "data_dir = \"\": must name a directory (leave it out for ./cms-data)".into(),
+            ));
+        }
+        if raw
+            .site_key_file
+            .as_ref()
+            .is_some_and(|k| k.as_os_str().is_empty())
+        {
+            return Err(err(
+                "site_key_file = \"\": must name a file (leave it out for no site key)".into(),
+            ));
+        }
         Ok(Config {
             source: origin.map(Path::to_owned),
             server_id,
-            data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from("cms-data")),
+            data_dir,
             interval_minutes,
             time_zone,
             week_start,
@@ -287,6 +327,53 @@ impl Config {
             acds,
             site_key_file: raw.site_key_file,
         })
+    }
+}
+
+impl Config {
+    /// The site key for authenticated backups, read from `site_key_file`; `None` when no
+    /// key file is configured.
+    ///
+    /// The file must be a regular file readable only by its owner (on Unix no group or
+    /// other permission bits, as ssh demands of a private key: anyone who can read it can
+    /// forge backups) and hold at least [`crate::archive::MIN_KEY_FILE_LEN`] bytes of key
+    /// material.
+    ///
+    /// # Errors
+    /// The file is missing, unreadable, open to group or others, or too short; the error
+    /// names the file.
+    pub fn site_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let Some(p) = &self.site_key_file else {
+            return Ok(None);
+        };
+        let err = |msg: String| ConfigError {
+            origin: p.display().to_string(),
+            msg,
+        };
+        let md = std::fs::metadata(p).map_err(|e| {
+            err(format!(
+                "cannot read site key (site_key_file in {}): {e}",
+                self.origin()
+            ))
+        })?;
+        if !md.is_file() {
+            return Err(err("site key is not a regular file".into()));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = md.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(err(format!(
+                    "site key is accessible by group or others (mode {mode:04o}); \
+                     anyone who can read it can forge backups: chmod 600 it"
+                )));
+            }
+        }
+        let bytes = std::fs::read(p).map_err(|e| err(format!("cannot read site key: {e}")))?;
+        crate::archive::site_key_from_key_file(&bytes)
+            .map(Some)
+            .map_err(err)
     }
 }
 

@@ -26,7 +26,11 @@ pub struct AcdStatus {
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// The server id the collector recorded in this database; `None` when no collector
+    /// has run on it (a database that only ever received restores).
     pub server_id: Option<String>,
+    /// The server id of this configuration, shown when the database has none or another.
+    pub configured_server_id: String,
     pub database: String,
     pub database_bytes: u64,
     pub acds: Vec<AcdStatus>,
@@ -48,7 +52,12 @@ fn fmt_ts(t: i64) -> String {
 ///
 /// # Errors
 /// A database error.
-pub fn status(store: &Store, grid: &Grid, acds: &[u16]) -> anyhow::Result<Status> {
+pub fn status(
+    store: &Store,
+    grid: &Grid,
+    acds: &[u16],
+    configured_server_id: &str,
+) -> anyhow::Result<Status> {
     let mut out = vec![];
     let now = now_secs();
     for &acd in acds {
@@ -95,6 +104,7 @@ pub fn status(store: &Store, grid: &Grid, acds: &[u16]) -> anyhow::Result<Status
     }
     Ok(Status {
         server_id: store.setting("server_id")?,
+        configured_server_id: configured_server_id.to_owned(),
         database: store.path.display().to_string(),
         database_bytes: bytes,
         acds: out,
@@ -172,9 +182,16 @@ pub fn render_unfinished(u: &[UnfinishedRestore]) -> String {
 }
 
 pub fn render_status(s: &Status) -> String {
+    let server = match s.server_id.as_deref() {
+        Some(id) if id == s.configured_server_id => id.to_owned(),
+        Some(id) => format!("{id} (this configuration says {})", s.configured_server_id),
+        None => format!(
+            "{} (from the configuration: no collector has run on this database yet)",
+            s.configured_server_id
+        ),
+    };
     let mut o = format!(
-        "server {}  database {} ({:.1} MB)\n",
-        s.server_id.as_deref().unwrap_or("?"),
+        "server {server}  database {} ({:.1} MB)\n",
         s.database,
         s.database_bytes as f64 / 1e6
     );

@@ -375,6 +375,12 @@ fn authenticated_backups_refuse_another_sites_key() {
     let with_key = |c: &Collector, key: &[u8]| {
         let kf = c.dir.path().join("site.key");
         std::fs::write(&kf, key).unwrap();
+        #[cfg(unix)] // a site key open to group or others is refused
+        std::fs::set_permissions(
+            &kf,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
         let cfg = c.dir.path().join("cms.toml");
         let text = std::fs::read_to_string(&cfg).unwrap();
         let line = format!("site_key_file = {:?}\n", kf.to_str().unwrap());

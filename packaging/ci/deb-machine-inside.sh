@@ -78,8 +78,15 @@ for f in /usr/bin/cms /usr/bin/cms-linksim /usr/share/man/man1/cms.1.gz /usr/sha
     /usr/share/doc/cms/changelog.Debian.gz /usr/share/doc/cms/copyright /usr/share/doc/cms/install.md; do
     [ -f "$f" ] || fail "missing $f"
 done
-cms --config /etc/cms/cms.toml check-config
-echo "user cms, /var/lib/cms cms:cms 0700, conffile and docs in place"
+[ "$(stat -c '%U:%G %a' /etc/cms/site.key)" = "cms:cms 600" ] ||
+    fail "/etc/cms/site.key is $(stat -c '%U:%G %a' /etc/cms/site.key 2>&1), not cms:cms 600"
+[ "$(tr -d '\n' </etc/cms/site.key | wc -c)" -eq 96 ] || fail "/etc/cms/site.key is not 48 bytes of hex"
+key_sum=$(sha256sum </etc/cms/site.key)
+scratch_cc=$(mktemp)
+cms --config /etc/cms/cms.toml check-config | tee "$scratch_cc"
+grep -q "site key /etc/cms/site.key (backups authenticated)" "$scratch_cc" ||
+    fail "check-config does not use the site key created at install"
+echo "user cms, /var/lib/cms cms:cms 0700, site key cms:cms 0600, conffile and docs in place"
 
 step "systemd-analyze verify and security of the installed unit"
 out=$(systemd-analyze verify /usr/lib/systemd/system/cms.service 2>&1) || fail "systemd-analyze verify: $out"
@@ -109,8 +116,9 @@ scratch=$(mktemp -d /var/tmp/cms-restore.XXXXXX)
 chown cms:cms "$scratch"
 runuser -u cms -- cms --config /etc/cms/cms.toml backup --out "$scratch/ci.backup"
 [ -s "$scratch/ci.backup" ] || fail "backup wrote nothing"
-runuser -u cms -- cms verify "$scratch/ci.backup"
-printf 'server_id = "cms-ci-peer"\ndata_dir = "%s/data"\n[[acd]]\nid = 1\nswitch = "127.0.0.1:5001"\n' \
+runuser -u cms -- cms verify "$scratch/ci.backup" | tee "$scratch/verify.txt"
+grep -q "authenticated (MAC verified)" "$scratch/verify.txt" || fail "the backup is not authenticated by default"
+printf 'server_id = "cms-ci-peer"\ndata_dir = "%s/data"\nsite_key_file = "/etc/cms/site.key"\n[[acd]]\nid = 1\nswitch = "127.0.0.1:5001"\n' \
     "$scratch" >"$scratch/peer.toml"
 runuser -u cms -- cms --config "$scratch/peer.toml" restore "$scratch/ci.backup"
 runuser -u cms -- cms --config "$scratch/peer.toml" status
@@ -135,6 +143,7 @@ new_pid=$(main_pid)
 echo "restarted: pid $old_pid -> $new_pid"
 check_runs_as_cms
 grep -q "CI marker" /etc/cms/cms.toml || fail "the upgrade lost the local edit of /etc/cms/cms.toml"
+[ "$(sha256sum </etc/cms/site.key)" = "$key_sum" ] || fail "the reinstall or upgrade replaced /etc/cms/site.key"
 [ "$(json_field last_seq)" -ge "$before_seq" ] || fail "data lost: last seq $(json_field last_seq) < $before_seq"
 advanced() { [ "$(json_field last_complete_interval)" != "$before_complete" ]; }
 wait_for 45 "collection resumed after the upgrade (an interval after $before_complete)" advanced

@@ -52,7 +52,10 @@ grep -q '^data_dir = "/var/lib/cms"$' packaging/cms.toml || {
     echo "build-msi.sh: packaging/cms.toml no longer has the line data_dir = \"/var/lib/cms\"" >&2
     exit 1
 }
+# The MSI does not create a site key yet, so its default configuration names none
+# (a named key that is missing would stop the service at check-config).
 sed -e 's|^data_dir = "/var/lib/cms"$|data_dir = "data"|' \
+    -e 's|^site_key_file = "site.key"$|#site_key_file = "site.key"|' \
     -e 's|^# /etc/cms/cms.toml: |# C:\\ProgramData\\cms\\cms.toml: |' \
     -e 's/$/\r/' packaging/cms.toml >"$stage/cms.toml"
 sed 's/$/\r/' docs/install.md >"$stage/install.md"

@@ -91,12 +91,12 @@ enum Cmd {
         #[command(flatten)]
         scope: Scope,
         /// Data categories: history, admin, local.
-        #[arg(long, default_value = "history,admin,local")]
-        data: String,
+        #[arg(long, default_value = "history,admin,local", value_parser = cms::merge::Categories::parse)]
+        data: cms::merge::Categories,
         /// Incremental: only intervals changed since this time (RFC 3339) or since the
         /// backup FILE given was taken.
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(long, value_parser = parse_since_arg)]
+        since: Option<Since>,
         /// Machine-readable JSON on stdout instead of text.
         #[arg(long)]
         json: bool,
@@ -119,8 +119,8 @@ enum Cmd {
         #[command(flatten)]
         scope: Scope,
         /// Data categories to restore: history, admin (local needs --include-local).
-        #[arg(long, default_value = "history,admin")]
-        data: String,
+        #[arg(long, default_value = "history,admin", value_parser = cms::merge::Categories::parse)]
+        data: cms::merge::Categories,
         /// Allow restoring local system administration data (only from this same server,
         /// with collection off).
         #[arg(long)]
@@ -162,9 +162,19 @@ fn init_logging(default: &str) {
 }
 
 fn main() -> ExitCode {
+    // Every file and directory cms creates is private to the service (promise 7): the
+    // database and its -wal/-shm, the collector lock, backups and their temporary files.
+    #[cfg(unix)]
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+    quiet_on_closed_stdout();
+    // Usage errors (unknown option, a bad --data or --since, ...) exit 2 from here.
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cms: {}", error_text(&e));
             ExitCode::from(1)
@@ -190,6 +200,43 @@ fn error_text(e: &anyhow::Error) -> String {
     out
 }
 
+/// Whether an error is a write to a closed stdout (`cms gaps | head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A reader that closes our stdout early (`cms check-config | true`, `| head`) has all it
+/// wants: end quietly with exit code 0, as ripgrep does, instead of the panic `println!`
+/// raises on the closed pipe. Commands that write through [`out`] get an error that
+/// `main` maps to 0; this hook covers the `println!`s.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// Writes a command's report on stdout; a closed stdout is an error `main` ends quietly.
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())?;
+    o.flush()?;
+    Ok(())
+}
+
 fn acds_of(cfg: &Config, chosen: &[u16]) -> anyhow::Result<Vec<u16>> {
     if chosen.is_empty() {
         return Ok(cfg.acds.iter().map(|a| a.acd).collect());
@@ -202,30 +249,46 @@ fn acds_of(cfg: &Config, chosen: &[u16]) -> anyhow::Result<Vec<u16>> {
     Ok(chosen.to_vec())
 }
 
-/// The site key for authenticated backups, if one is configured.
+/// The site key for authenticated backups, if one is configured (checked as
+/// [`Config::site_key`] says: present, private, long enough).
 fn site_key(cfg: &Config) -> anyhow::Result<Option<[u8; 32]>> {
-    let Some(p) = &cfg.site_key_file else {
-        return Ok(None);
-    };
-    let bytes =
-        std::fs::read(p).with_context(|| format!("{}: cannot read site key", p.display()))?;
-    cms::archive::site_key_from_key_file(&bytes)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    Ok(cfg.site_key()?)
 }
 
-/// `--since`: an RFC 3339 time, or a previous backup file (its creation time).
-fn parse_since(s: &str) -> anyhow::Result<i64> {
+/// `--since`, as given: a time, or a previous backup file.
+#[derive(Clone, Debug)]
+enum Since {
+    Time(i64),
+    File(PathBuf),
+}
+
+/// Parses `--since` (a usage error, exit 2, when it is neither an RFC 3339 time nor an
+/// existing file).
+fn parse_since_arg(s: &str) -> Result<Since, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
+        return Ok(Since::Time(t.timestamp()));
     }
     let p = std::path::Path::new(s);
     if p.exists() {
-        let rd = cms::archive::ArchiveReader::open(p, None)
-            .with_context(|| format!("{s}: --since takes a time or a previous backup file"))?;
-        return Ok(rd.header().created_at);
+        return Ok(Since::File(p.to_owned()));
     }
-    anyhow::bail!("--since {s:?}: neither an RFC 3339 time nor an existing backup file")
+    Err("neither an RFC 3339 time (2024-01-15T08:00:00Z) nor an existing backup file".into())
+}
+
+/// `--since` as a time: the time given, or when the previous backup file was taken.
+fn parse_since(s: &Since) -> anyhow::Result<i64> {
+    match s {
+        Since::Time(t) => Ok(*t),
+        Since::File(p) => {
+            let rd = cms::archive::ArchiveReader::open(p, None).with_context(|| {
+                format!(
+                    "{}: --since takes a time or a previous backup file",
+                    p.display()
+                )
+            })?;
+            Ok(rd.header().created_at)
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -286,16 +349,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Cmd::CheckConfig => {
-            println!("configuration {} is valid", cfg.origin());
-            println!("  server_id {}", cfg.server_id);
-            println!("  data_dir {}", cfg.data_dir.display());
-            println!(
-                "  intervals {} min, time zone {}, week starts {}",
+            // The service's start gate: everything the service will need must be usable,
+            // the site key included (a broken key would fail the first backup or restore).
+            let key = match cfg.site_key()? {
+                Some(_) => format!(
+                    "  site key {} (backups authenticated)\n",
+                    cfg.site_key_file.as_ref().unwrap().display()
+                ),
+                None => "  no site key: backups are not authenticated (see docs/operations.md)\n"
+                    .to_string(),
+            };
+            let mut text = format!("configuration {} is valid\n", cfg.origin());
+            text += &format!("  server_id {}\n", cfg.server_id);
+            text += &format!("  data_dir {}\n", cfg.data_dir.display());
+            text += &format!(
+                "  intervals {} min, time zone {}, week starts {}\n",
                 cfg.interval_minutes, cfg.time_zone, cfg.week_start
             );
             for a in &cfg.acds {
-                println!(
-                    "  ACD {}: switch {}{}",
+                text += &format!(
+                    "  ACD {}: switch {}{}\n",
                     a.acd,
                     a.primary,
                     a.secondary
@@ -303,16 +376,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_default()
                 );
             }
+            text += &key;
+            out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { json } => {
             let store = Store::open_read_only(&cfg.db_path())?;
             let acds: Vec<u16> = cfg.acds.iter().map(|a| a.acd).collect();
-            let s = cms::report::status(&store, &cfg.grid(), &acds)?;
+            let s = cms::report::status(&store, &cfg.grid(), &acds, &cfg.server_id)
+                .with_context(|| store.path.display().to_string())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                out(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
             } else {
-                print!("{}", cms::report::render_status(&s));
+                out(&cms::report::render_status(&s))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -357,8 +433,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             json,
         } => {
-            let categories = cms::merge::Categories::parse(&data).map_err(anyhow::Error::msg)?;
-            let since = since.map(|s| parse_since(&s)).transpose()?;
+            let categories = data;
+            let since = since.as_ref().map(parse_since).transpose()?;
             let mut store = Store::open_read_only(&cfg.db_path())?;
             let opts = cms::merge::backup::BackupOptions {
                 out,
@@ -475,7 +551,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             json,
         } => {
-            let categories = cms::merge::Categories::parse(&data).map_err(anyhow::Error::msg)?;
+            let categories = data;
             let grid = cfg.grid();
             let opts = cms::merge::restore::RestoreOptions {
                 file,

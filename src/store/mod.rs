@@ -52,6 +52,11 @@ pub enum StoreError {
          move it away or point data_dir elsewhere"
     )]
     NotOurs { path: PathBuf },
+    #[error(
+        "{path}: no database yet: it is being created, or its creation was cut short \
+         (the next `cms collect` or `cms restore` creates it)"
+    )]
+    NotCreated { path: PathBuf },
     #[error("{path}: {what}")]
     Io {
         path: PathBuf,
@@ -126,6 +131,14 @@ impl Store {
                 path: path.to_owned(),
                 found: v,
                 supported: SCHEMA_VERSION,
+            });
+        }
+        if v == 0 {
+            // Creation is one transaction (see `migrate`): version 0 is a database being
+            // created right now, or one whose creation was cut short. Either way it holds
+            // nothing yet.
+            return Err(StoreError::NotCreated {
+                path: path.to_owned(),
             });
         }
         Ok(store)
