@@ -36,18 +36,18 @@ struct Args {
     start: String,
 
     /// Switch time to simulate: 90s, 15m, 8h, 1h30m, 2d or plain seconds.
-    #[arg(long, value_name = "D", default_value = "1h")]
-    duration: String,
+    #[arg(long, value_name = "D", default_value = "1h", value_parser = duration_arg)]
+    duration: i64,
 
     /// Switch clock speed: a factor of real time (1 = real time, 60 = a minute per
     /// second) or `max` (as fast as possible).
-    #[arg(long, value_name = "X", default_value = "1")]
-    speed: String,
+    #[arg(long, value_name = "X", default_value = "1", value_parser = speed_arg)]
+    speed: Speed,
 
     /// A link: NAME=ADDR, e.g. A=127.0.0.1:0 (port 0 = any free port). Repeat for more
     /// links; every link carries the identical stream.
-    #[arg(long = "listen", value_name = "NAME=ADDR")]
-    listen: Vec<String>,
+    #[arg(long = "listen", value_name = "NAME=ADDR", value_parser = listen_arg)]
+    listen: Vec<(String, SocketAddr)>,
 
     /// Replay buffer per link, in events. A link more than this far behind is dropped.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
@@ -106,6 +106,36 @@ fn usage(s: String) -> anyhow::Error {
     anyhow!(Usage(s))
 }
 
+/// `--duration`: a positive duration (clap reports a bad one as a usage error, exit 2).
+fn duration_arg(s: &str) -> std::result::Result<i64, String> {
+    parse_duration(s)
+        .filter(|&d| d > 0)
+        .ok_or_else(|| "not a positive duration (90s, 15m, 8h)".to_string())
+}
+
+/// `--speed`: a positive factor of real time (`60`, `60x`) or `max`.
+fn speed_arg(s: &str) -> std::result::Result<Speed, String> {
+    if s == "max" {
+        return Ok(Speed::Max);
+    }
+    match s.strip_suffix('x').unwrap_or(s).parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(Speed::Factor(f)),
+        _ => Err("a positive number or `max`".to_string()),
+    }
+}
+
+/// `--listen`: `NAME=ADDR` with a non-empty name and a socket address.
+fn listen_arg(s: &str) -> std::result::Result<(String, SocketAddr), String> {
+    let (n, addr) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=ADDR".to_string())?;
+    if n.is_empty() {
+        return Err("empty link name (expected NAME=ADDR)".to_string());
+    }
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
+    Ok((n.to_string(), addr))
+}
+
 fn build(a: &Args) -> Result<SwitchConfig> {
     let profile =
         Profile::load(&a.profile).map_err(|e| usage(format!("{}: {e}", a.profile.display())))?;
@@ -116,40 +146,15 @@ fn build(a: &Args) -> Result<SwitchConfig> {
             a.start
         ))
     })?;
-    let duration_s = parse_duration(&a.duration)
-        .filter(|&d| d > 0)
-        .ok_or_else(|| {
-            usage(format!(
-                "--duration {:?}: not a positive duration (90s, 15m, 8h)",
-                a.duration
-            ))
-        })?;
-    let speed = match a.speed.as_str() {
-        "max" => Speed::Max,
-        s => match s.strip_suffix('x').unwrap_or(s).parse::<f64>() {
-            Ok(f) if f > 0.0 && f.is_finite() => Speed::Factor(f),
-            _ => {
-                return Err(usage(format!(
-                    "--speed {:?}: a positive number or `max`",
-                    a.speed
-                )))
-            }
-        },
-    };
-    let mut listen = Vec::new();
-    for l in &a.listen {
-        let (n, addr) = l
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--listen {l:?}: expected NAME=ADDR")))?;
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|e| usage(format!("--listen {l:?}: {e}")))?;
-        if n.is_empty() || listen.iter().any(|(m, _): &(String, SocketAddr)| m == n) {
+    let (duration_s, speed) = (a.duration, a.speed);
+    let mut listen: Vec<(String, SocketAddr)> = Vec::new();
+    for (n, addr) in &a.listen {
+        if listen.iter().any(|(m, _)| m == n) {
             return Err(usage(format!(
-                "--listen {l:?}: empty or repeated link name"
+                "--listen {n}={addr}: repeated link name {n:?}"
             )));
         }
-        listen.push((n.to_string(), addr));
+        listen.push((n.clone(), *addr));
     }
     let mut items = Vec::new();
     if let Some(f) = &a.fault_file {
