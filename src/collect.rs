@@ -70,7 +70,20 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
         .open(&p)
         .with_context(|| format!("{}: cannot create lock file", p.display()))?;
     match f.try_lock() {
-        Ok(()) => Ok(f),
+        Ok(()) => {
+            // A lock file an older release left 0644 is made private too (`mode` above
+            // applies only when the file is created).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let m = f.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+                if m & 0o077 != 0 {
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                        .with_context(|| format!("{}: cannot make it private", p.display()))?;
+                }
+            }
+            Ok(f)
+        }
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
             "{}: another cms collect is already running on this data directory",
             dir.display()
