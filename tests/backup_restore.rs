@@ -369,23 +369,25 @@ fn incremental_backups_take_only_what_changed() {
     b.stop();
 }
 
+/// Gives `c` a site key: a private `site.key` beside its `cms.toml`, named there.
+fn with_key(c: &Collector, key: &[u8]) {
+    let kf = c.dir.path().join("site.key");
+    std::fs::write(&kf, key).unwrap();
+    #[cfg(unix)] // a site key open to group or others is refused
+    std::fs::set_permissions(
+        &kf,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
+    let cfg = c.dir.path().join("cms.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let line = format!("site_key_file = {:?}\n", kf.to_str().unwrap());
+    std::fs::write(&cfg, format!("{line}{text}")).unwrap();
+}
+
 #[test]
 fn authenticated_backups_refuse_another_sites_key() {
     let (mut a, mut b, _sa, _sb) = two_servers();
-    let with_key = |c: &Collector, key: &[u8]| {
-        let kf = c.dir.path().join("site.key");
-        std::fs::write(&kf, key).unwrap();
-        #[cfg(unix)] // a site key open to group or others is refused
-        std::fs::set_permissions(
-            &kf,
-            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
-        )
-        .unwrap();
-        let cfg = c.dir.path().join("cms.toml");
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        let line = format!("site_key_file = {:?}\n", kf.to_str().unwrap());
-        std::fs::write(&cfg, format!("{line}{text}")).unwrap();
-    };
     with_key(&b, b"3f9a0c5e1b7d2468ace013579bdf2468a1c3e5f7092b4d6f");
     let bak = b.dir.path().join("signed.cmsbak");
     ok(&b, &["backup", "--out", bak.to_str().unwrap()]);
@@ -589,15 +591,7 @@ fn verify_without_a_key_says_the_mac_was_not_checked() {
     let (mut a, mut b, _sa, _sb) = two_servers();
     let plain = b.dir.path().join("plain.cmsbak");
     ok(&b, &["backup", "--out", plain.to_str().unwrap()]);
-    let kf = b.dir.path().join("site.key");
-    std::fs::write(&kf, b"3f9a0c5e1b7d2468ace013579bdf2468a1c3e5f7092b4d6f").unwrap();
-    let cfg = b.dir.path().join("cms.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        format!("site_key_file = {:?}\n{text}", kf.to_str().unwrap()),
-    )
-    .unwrap();
+    with_key(&b, b"3f9a0c5e1b7d2468ace013579bdf2468a1c3e5f7092b4d6f");
     let signed = b.dir.path().join("signed.cmsbak");
     ok(&b, &["backup", "--out", signed.to_str().unwrap()]);
     a.stop();

@@ -57,8 +57,10 @@ fn retention_beyond_the_calendar_is_refused_by_check_config() {
 /// Found while writing the `session` target: WELCOME (pump-up, `first_seq` 0) and PUMPUP_BEGIN with
 /// `as_of_seq` = 2^64 - 1. `first_seq != as_of_seq + 1` wrapped, so the handshake took it
 /// for a well-formed pump-up and the collector went to data transfer with its last
-/// sequence number at 2^64 - 1. Now it is a protocol violation: the session is dropped
-/// and the log names the peer and the reason.
+/// sequence number at 2^64 - 1. Now it is refused twice over: the decoder refuses a
+/// WELCOME `first_seq` of 0 (`proto/acd-link.md`, Limits: `InvalidValue`), and the
+/// handshake compares `as_of_seq + 1` without wrapping. The session is dropped and the
+/// log names the peer and the reason.
 #[test]
 fn pumpup_at_the_last_sequence_number_is_refused() {
     let sw = ScriptedSwitch::bind();
@@ -82,7 +84,10 @@ fn pumpup_at_the_last_sequence_number_is_refused() {
     let log = c.log();
     rec.assert_ok();
     assert!(
-        log.contains("does not precede first_seq") && log.contains(&sw.addr().to_string()),
+        log.contains(&format!(
+            "session ended: {}: protocol error: frame type 0x02: invalid first_seq value 0",
+            sw.addr()
+        )),
         "the log should name the peer and the reason:\n{log}"
     );
     assert!(rec.acks().is_empty(), "acknowledged {:?}", rec.acks());
