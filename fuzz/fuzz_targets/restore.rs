@@ -10,7 +10,7 @@
 #![no_main]
 
 use cms::interval::Grid;
-use cms::merge::restore::{restore, RestoreOptions};
+use cms::merge::restore::{restore_at, RestoreOptions};
 use cms::merge::{Categories, Selection};
 use cms::store::Store;
 use cms_fuzz::backup::{pack, FUZZ_KEY};
@@ -100,8 +100,9 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
+/// A restore as `cms restore` runs it: the file checked and the plan made before the
+/// database is opened for writing.
 fn run(db: &Path, file: &Path, grid: Grid, key: Option<[u8; 32]>) -> anyhow::Result<()> {
-    let mut store = Store::open(db)?;
     let opts = RestoreOptions {
         file: file.to_owned(),
         sel: Selection {
@@ -122,8 +123,9 @@ fn run(db: &Path, file: &Path, grid: Grid, key: Option<[u8; 32]>) -> anyhow::Res
         server_id: "fuzz".into(),
         collection_running: false,
         progress: false,
+        week_start: chrono::Weekday::Mon,
     };
-    restore(&mut store, &grid, &opts).map(drop)
+    restore_at(db, &grid, &opts, || Ok(Store::open(db)?)).map(drop)
 }
 
 fuzz_target!(|data: &[u8]| {
