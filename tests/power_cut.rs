@@ -409,6 +409,20 @@ fn assert_same_tables(got: &Path, want: &Path, what: &str) {
 /// Scenario 3: the power cut while `cms restore` merges a backup into a server with a
 /// gap, then the restore run again: every table equals that of an uninterrupted restore
 /// of the same backup into the same database.
+/// Puts `db` back to the bytes of `start_db`, durably, with no write-ahead log beside it.
+fn reset_db(db: &Path, start_db: &Path, mount: &Path) {
+    for ext in ["-wal", "-shm"] {
+        let mut s = db.as_os_str().to_os_string();
+        s.push(ext);
+        let _ = std::fs::remove_file(PathBuf::from(s));
+    }
+    let bytes = std::fs::read(start_db).unwrap();
+    let mut f = std::fs::File::create(db).unwrap();
+    std::io::Write::write_all(&mut f, &bytes).unwrap();
+    f.sync_all().unwrap();
+    sync_dir(mount);
+}
+
 #[test]
 fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
     if !lazyfs::run_or_skip("p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore") {
@@ -468,19 +482,7 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
     let log = a.c.dir.path().join("restore.log");
     let mut in_flight = 0;
     for k in 0..n {
-        // Back to the starting database, durably.
-        for ext in ["-wal", "-shm"] {
-            let mut s = db.as_os_str().to_os_string();
-            s.push(ext);
-            let _ = std::fs::remove_file(PathBuf::from(s));
-        }
-        {
-            let bytes = std::fs::read(&start_db).unwrap();
-            let mut f = std::fs::File::create(&db).unwrap();
-            std::io::Write::write_all(&mut f, &bytes).unwrap();
-            f.sync_all().unwrap();
-        }
-        sync_dir(a.fs.mountpoint());
+        reset_db(&db, &start_db, a.fs.mountpoint());
         let mut p = cms_spawn(&a.c, &["restore", backup.to_str().unwrap()], &log);
         let ms = rng.gen_range(0..(took.as_millis() as u64).max(2));
         std::thread::sleep(Duration::from_millis(ms));
@@ -511,18 +513,7 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
     // (every unsynced write dropped), and the database equals the uninterrupted restore
     // without a rerun. Before the restore's last commit was made FULL, the cut took its
     // last transactions back.
-    for ext in ["-wal", "-shm"] {
-        let mut s = db.as_os_str().to_os_string();
-        s.push(ext);
-        let _ = std::fs::remove_file(PathBuf::from(s));
-    }
-    {
-        let bytes = std::fs::read(&start_db).unwrap();
-        let mut f = std::fs::File::create(&db).unwrap();
-        std::io::Write::write_all(&mut f, &bytes).unwrap();
-        f.sync_all().unwrap();
-    }
-    sync_dir(a.fs.mountpoint());
+    reset_db(&db, &start_db, a.fs.mountpoint());
     // Another connection stays open, as a running collector's would: otherwise the
     // restore's own close checkpoints the write-ahead log (and syncs it) as the last
     // connection, which hides what its commits left unsynced.
