@@ -3,6 +3,7 @@
 //! directory is synced; a `Prefix` cut keeps a prefix of the writes, a `Torn` one tears
 //! at a sector boundary; after a cut every request fails until the remount; SQLite in
 //! WAL mode (with its `-shm` mapped into memory) works on it.
+#![cfg(target_os = "linux")]
 
 mod lazyfs;
 

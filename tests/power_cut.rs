@@ -7,6 +7,7 @@
 //! kept, a random prefix of the unsynced writes, or a torn write), SIGKILL them, remount,
 //! restart. Sized for CI; `CMS_POWER_CUTS=N` sets the number of cuts of each scenario
 //! for a soak run (docs/lazyfs.md).
+#![cfg(target_os = "linux")]
 
 mod common;
 mod lazyfs;
