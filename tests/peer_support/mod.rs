@@ -122,7 +122,8 @@ pub struct PeerPair {
 
 impl PeerPair {
     /// As `common::sim::Pair::start`, with `[peer]` sections on both (each listening)
-    /// when `peer` is true; the collectors are started.
+    /// when `peer`, else on B only (listening; A syncs by hand with [`PeerPair::manual`]);
+    /// the collectors are started.
     pub fn start(profile: &str, args: &[&str], peer: bool) -> PeerPair {
         let mut all = vec!["--wait-links", "2"];
         all.extend_from_slice(args);
@@ -133,6 +134,15 @@ impl PeerPair {
         let (port_a, port_b) = (free_port(), free_port());
         let id_a = init_identity(&a, &a.dir.path().join("id"));
         let id_b = init_identity(&b, &b.dir.path().join("id"));
+        append(
+            &b,
+            &section(
+                &format!("127.0.0.1:{port_a}"),
+                Some(port_b),
+                &id_a,
+                &b.dir.path().join("id"),
+            ),
+        );
         if peer {
             append(
                 &a,
@@ -141,15 +151,6 @@ impl PeerPair {
                     Some(port_a),
                     &id_b,
                     &a.dir.path().join("id"),
-                ),
-            );
-            append(
-                &b,
-                &section(
-                    &format!("127.0.0.1:{port_a}"),
-                    Some(port_b),
-                    &id_a,
-                    &b.dir.path().join("id"),
                 ),
             );
         }
@@ -164,6 +165,21 @@ impl PeerPair {
             id_a,
             id_b,
         }
+    }
+
+    /// A configuration of A for `cms sync` by hand (`sync.toml`, A's data directory,
+    /// B's address and pin).
+    pub fn manual(&self) -> PathBuf {
+        config_with(
+            &self.a,
+            "sync.toml",
+            &section(
+                &format!("127.0.0.1:{}", self.port_b),
+                None,
+                &self.id_b,
+                &self.a.dir.path().join("id"),
+            ),
+        )
     }
 
     pub fn finish(&mut self) {
