@@ -135,6 +135,14 @@ pub async fn run(
             AcdTask::new(cfg, acd, store, agg, rx).run().await
         }));
     }
+    if cfg.peer.is_some() {
+        // Peer sync (proto/peer-sync.md): its own task, stopped with the collectors.
+        let peer = crate::peer::service::run(cfg.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            peer.await;
+            Ok(())
+        }));
+    }
     ready();
     shutdown.await;
     info!("stopping: checkpointing");
