@@ -9,6 +9,9 @@
 //! # Layout
 //! Data flows one way: link -> events -> intervals -> store (-> archive -> merge).
 //! - [`proto`]: the ACD link wire format (frames, encode/decode). No I/O.
+//! - [`domain`]: the domain values spelled as words in the database, the JSON and the
+//!   backup file (interval status, incompleteness reasons, gap kinds, link states,
+//!   summary periods), as enums with those words as their names.
 //! - [`items`]: the interval table layout (tables, keys, items), shared by all.
 //! - [`interval`]: local-clock interval boundaries (IANA zones, DST; a step that is not
 //!   a multiple of the length starts an interval).
@@ -31,6 +34,9 @@
 //!   (two reader threads on one snapshot), plan per interval, apply in short
 //!   transactions beside a running collector (a second thread decodes while the first
 //!   writes). Decides; its SQL is the store's.
+//! - [`peer`]: authenticated peer sync (proto/peer-sync.md): identity, mutual TLS 1.3
+//!   with pinned certificates, the message codec (no I/O), per-day digests, the session
+//!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
@@ -42,10 +48,12 @@ pub mod archive;
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod interval;
 pub mod items;
 pub mod link;
 pub mod merge;
+pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;

@@ -14,6 +14,7 @@
 
 pub mod intervals;
 pub mod merge;
+pub mod peer;
 pub mod raw;
 pub mod status;
 pub mod summary;
