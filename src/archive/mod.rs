@@ -11,6 +11,10 @@
 //! [`ArchiveReader::read_interval`] returns. Deciding *what* to back up or restore (the
 //! merge rules of DOMAIN.md, "The contract") is not this module's business either.
 //!
+//! The header properties `cms backup` writes (`summary_days`, `open_intervals`) each have
+//! one owner here, with their encoding and parse side by side ([`SummaryDays`],
+//! [`OpenIntervals`]).
+//!
 //! Both directions stream with bounded memory: the writer holds at most about one block
 //! (`BLOCK_TARGET_RAW`, or one interval if that is larger) plus the compressed manifest;
 //! the reader decodes one block at a time.
@@ -18,9 +22,12 @@
 mod codec;
 #[doc(hidden)]
 pub mod forge;
+mod props;
 mod reader;
 mod schema;
 mod writer;
+
+pub use props::{OpenIntervals, PropertyError, SummaryDays};
 
 pub use reader::{
     spool_verified, ArchiveReader, BlockInfo, IntervalData, Row, RowIter, TableRows, VerifyReport,
