@@ -55,6 +55,8 @@ pub struct Config {
     /// Optional site key file for authenticated backups (a relative path is resolved
     /// against the configuration file's folder, like `data_dir`).
     pub site_key_file: Option<PathBuf>,
+    /// The `[peer]` section: peer sync (proto/peer-sync.md); `None`: no peer configured.
+    pub peer: Option<crate::peer::PeerConfig>,
 }
 
 /// The longest retention of any kind, in days: 100 years, far beyond the classic maxima
@@ -108,6 +110,7 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default, rename = "acd")]
     acds: Vec<RawAcd>,
+    peer: Option<crate::peer::RawPeer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +170,10 @@ impl Config {
                         c.data_dir = dir.join(&c.data_dir);
                     }
                     if let Some(k) = c.site_key_file.as_mut().filter(|k| k.is_relative()) {
+                        *k = dir.join(&*k);
+                    }
+                    let peer_identity = c.peer.as_mut().and_then(|p| p.identity.as_mut());
+                    if let Some(k) = peer_identity.filter(|k| k.is_relative()) {
                         *k = dir.join(&*k);
                     }
                 }
@@ -313,6 +320,7 @@ impl Config {
                 "site_key_file = \"\": must name a file (leave it out for no site key)".into(),
             ));
         }
+        let peer = raw.peer.map(|p| p.validate()).transpose().map_err(err)?;
         Ok(Config {
             source: origin.map(Path::to_owned),
             server_id,
@@ -326,6 +334,7 @@ impl Config {
             retention,
             acds,
             site_key_file: raw.site_key_file,
+            peer,
         })
     }
 }

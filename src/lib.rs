@@ -32,6 +32,9 @@
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive (two reader
 //!   threads on one snapshot), plan per interval, apply in short transactions beside a
 //!   running collector (a second thread decodes while the first writes).
+//! - [`peer`]: authenticated peer sync (proto/peer-sync.md): identity, mutual TLS 1.3
+//!   with pinned certificates, the message codec (no I/O), per-day digests, the session
+//!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
@@ -48,6 +51,7 @@ pub mod interval;
 pub mod items;
 pub mod link;
 pub mod merge;
+pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;

@@ -132,6 +132,24 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Peer sync set-up (docs/peer-sync.md): `cms peer init` makes this server's identity.
+    Peer {
+        #[command(subcommand)]
+        cmd: PeerCmd,
+    },
+    /// One sync with the peer of the `[peer]` section, by hand: fetch what this server
+    /// lacks complete and merge it as `cms restore` does, then let the peer do the same.
+    Sync {
+        /// One session, then exit (the collector service syncs by itself).
+        #[arg(long)]
+        once: bool,
+        /// Fetch and print the plan; change nothing on either server.
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable JSON on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare this server's intervals with another database (the peer's, or a ground
     /// truth): the status of every interval stored in both, and item by item every
     /// interval complete in both.
@@ -147,6 +165,23 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum PeerCmd {
+    /// Create this server's peer identity (key mode 0600, certificate) and print the
+    /// `peer_id` line for the peer's configuration.
+    Init {
+        /// Replace an existing identity (the peer must then pin the new one).
+        #[arg(long)]
+        force: bool,
+        /// Where to put it (default: `identity` of the [peer] section, else the data
+        /// directory's peer/).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
+    /// Print this server's `peer_id` line again.
+    Id,
 }
 
 /// Logs to stderr at `default` level unless `CMS_LOG` says otherwise.
@@ -385,10 +420,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let acds: Vec<u16> = cfg.acds.iter().map(|a| a.acd).collect();
             let s = cms::report::status(&store, &cfg.grid(), &acds, &cfg.server_id)
                 .with_context(|| store.path.display().to_string())?;
+            let peer = match &cfg.peer {
+                Some(pc) => Some(cms::peer::status::peer_status(&store.conn, &pc.address)?),
+                None => None,
+            };
             if json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
+                let mut v = serde_json::to_value(&s)?;
+                v["peer"] = serde_json::to_value(&peer)?;
+                out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
             } else {
-                out(&cms::report::render_status(&s))?;
+                let text = cms::report::render_status(&s);
+                out(&(text
+                    + &peer
+                        .map(|p| cms::peer::status::render(&p))
+                        .unwrap_or_default()))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -592,6 +637,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(3)
             })
+        }
+        Cmd::Peer { cmd } => {
+            out(&match cmd {
+                PeerCmd::Init { force, identity } => {
+                    cms::peer::cli::init(&cfg, identity.as_deref(), force)?
+                }
+                PeerCmd::Id => cms::peer::cli::show_id(&cfg)?,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sync {
+            once: _,
+            dry_run,
+            json,
+        } => {
+            let r = cms::peer::cli::sync_once(&cfg, dry_run)?;
+            if json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&r.json)?))?;
+            } else {
+                out(&r.text)?;
+            }
+            Ok(ExitCode::from(if r.conflicts { 3 } else { 0 }))
         }
         Cmd::Compare {
             other,

@@ -6,6 +6,7 @@
 //! transactions that the collector and a concurrent restore can interleave.
 
 pub mod intervals;
+pub mod peer;
 pub mod raw;
 pub mod summary;
 
