@@ -12,6 +12,7 @@
 
 use crate::agg::{reason, Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
+use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError, Start};
 use crate::proto::{EventKind, Frame};
 use crate::store::intervals::{now_secs, Checkpoint, Commit};
@@ -281,7 +282,7 @@ impl AcdTask {
                 break;
             }
             let addr = backoff.address(self.acd.primary, self.acd.secondary);
-            self.link_state("connecting", &addr.to_string(), &self.last_error);
+            self.link_state(LinkState::Connecting, &addr.to_string(), &self.last_error);
             let conn = tokio::select! {
                 c = link::connect(addr) => c,
                 _ = self.stop.changed() => break,
@@ -293,7 +294,7 @@ impl AcdTask {
                     let msg = format!("{addr}: cannot connect: {e}");
                     self.repeats.warn(id, &msg, delay);
                     self.last_error = format!("connect: {e}");
-                    self.link_state("down", &addr.to_string(), &self.last_error);
+                    self.link_state(LinkState::Down, &addr.to_string(), &self.last_error);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue,
                         _ = self.stop.changed() => break,
@@ -332,9 +333,9 @@ impl AcdTask {
                     let delay = backoff.fail(self.acd.secondary.is_some());
                     self.repeats.warn(id, &format!("session ended: {e}"), delay);
                     let state = if e.is_bad_input() {
-                        "down (bad input)"
+                        LinkState::DownBadInput
                     } else {
-                        "down"
+                        LinkState::Down
                     };
                     self.last_error = e.to_string();
                     self.link_state(state, &addr.to_string(), &self.last_error);
@@ -346,11 +347,11 @@ impl AcdTask {
             }
         }
         self.commit(true)?;
-        self.link_state("stopped", "", "");
+        self.link_state(LinkState::Stopped, "", "");
         Ok(())
     }
 
-    fn link_state(&self, state: &str, peer: &str, detail: &str) {
+    fn link_state(&self, state: LinkState, peer: &str, detail: &str) {
         if let Err(e) = self.store.set_link_state(self.acd.acd, state, peer, detail) {
             warn!(acd = self.acd.acd, "{e}");
         }
@@ -432,7 +433,7 @@ impl AcdTask {
         } else {
             0
         };
-        self.link_state("handshake", &peer.to_string(), &self.last_error);
+        self.link_state(LinkState::Handshake, &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
         let mut first = None;
@@ -469,7 +470,7 @@ impl AcdTask {
             }
         };
         self.last_error.clear();
-        self.link_state("data_transfer", &peer.to_string(), "");
+        self.link_state(LinkState::DataTransfer, &peer.to_string(), "");
         self.welcomed = Some(std::time::Instant::now());
         let silence = link::silence_limit(&welcome);
         let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);

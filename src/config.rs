@@ -382,7 +382,7 @@ impl Config {
         let bytes = std::fs::read(p).map_err(|e| err(format!("cannot read site key: {e}")))?;
         crate::archive::site_key_from_key_file(&bytes)
             .map(Some)
-            .map_err(err)
+            .map_err(|e| err(e.to_string()))
     }
 }
 

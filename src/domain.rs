@@ -151,6 +151,27 @@ names! {
     }
 }
 
+impl Reason {
+    /// The `interval_status.reasons` text of a set of reasons: their names,
+    /// comma-separated, in the order given (empty for a complete interval).
+    pub fn join<S: AsRef<str>>(reasons: impl IntoIterator<Item = S>) -> String {
+        let mut out = String::new();
+        for r in reasons {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(r.as_ref());
+        }
+        out
+    }
+}
+
+impl AsRef<str> for Reason {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 names! {
     /// What `cms gaps` says about a run of intervals.
     "gap kind", pub enum GapKind {
@@ -160,6 +181,9 @@ names! {
         Incomplete = "incomplete",
         /// Complete, restored from another server (with the source).
         Restored = "restored",
+        /// In a restore's report: the source kept only the day's summary (its intrahour
+        /// retention dropped the intervals).
+        SummaryOnly = "summary_only",
     }
 }
 
@@ -316,6 +340,12 @@ mod tests {
             (Reason::UnknownEntity, "unknown_entity"),
         ]);
         assert_eq!(Reason::ALL.len(), 6);
+        assert_eq!(
+            Reason::join([Reason::CallAcrossGap, Reason::ClockChange]),
+            "call_across_gap,clock_change"
+        );
+        assert_eq!(Reason::join(["replay_gap"]), "replay_gap");
+        assert_eq!(Reason::join(Vec::<Reason>::new()), "");
     }
 
     #[test]
@@ -324,8 +354,9 @@ mod tests {
             (GapKind::Missing, "missing"),
             (GapKind::Incomplete, "incomplete"),
             (GapKind::Restored, "restored"),
+            (GapKind::SummaryOnly, "summary_only"),
         ]);
-        assert_eq!(GapKind::ALL.len(), 3);
+        assert_eq!(GapKind::ALL.len(), 4);
     }
 
     #[test]

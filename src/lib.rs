@@ -29,7 +29,7 @@
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
-//!   verification. No database.
+//!   verification, the header properties (encode and parse side by side). No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
 //!   (two reader threads on one snapshot), plan per interval, apply in short
 //!   transactions beside a running collector (a second thread decodes while the first

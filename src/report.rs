@@ -2,18 +2,32 @@
 //!
 //! Owns the queries and their human and JSON renderings. Never writes.
 
+use crate::domain::{GapKind, IntervalStatus, LinkState};
 use crate::interval::Grid;
 use crate::items::TABLES;
-use crate::store::{intervals::now_secs, select_columns, Store};
+use crate::store::{intervals::now_secs, select_columns, Store, StoreError};
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// Why a report could not be made: the database could not be read. The message is the
+/// database's own (a [`StoreError`] names the database file).
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T> = std::result::Result<T, ReportError>;
 
 #[derive(Debug, Serialize)]
 pub struct AcdStatus {
     pub acd: u16,
-    pub link_state: String,
+    pub link_state: LinkState,
     pub link_since: Option<String>,
     pub peer: String,
     pub detail: String,
@@ -57,11 +71,11 @@ pub fn status(
     grid: &Grid,
     acds: &[u16],
     configured_server_id: &str,
-) -> anyhow::Result<Status> {
+) -> Result<Status> {
     let mut out = vec![];
     let now = now_secs();
     for &acd in acds {
-        let link: Option<(String, i64, String, String)> = store
+        let link: Option<(LinkState, i64, String, String)> = store
             .conn
             .query_row(
                 "SELECT state, since, peer, detail FROM link_state WHERE acd = ?1",
@@ -78,12 +92,12 @@ pub fn status(
             )
             .optional()?;
         let last_complete: Option<i64> = store.conn.query_row(
-            "SELECT MAX(istart) FROM interval_status WHERE acd = ?1 AND status = 'complete'",
-            [acd],
+            "SELECT MAX(istart) FROM interval_status WHERE acd = ?1 AND status = ?2",
+            params![acd, IntervalStatus::Complete],
             |r| r.get(0),
         )?;
         let (state, since, peer, detail) =
-            link.unwrap_or_else(|| ("never connected".into(), 0, String::new(), String::new()));
+            link.unwrap_or((LinkState::NeverConnected, 0, String::new(), String::new()));
         out.push(AcdStatus {
             acd,
             link_state: state,
@@ -239,7 +253,8 @@ pub struct GapRange {
     pub from_local: String,
     pub to_local: String,
     pub intervals: u32,
-    /// `missing`, `incomplete` or `restored`.
+    /// A [`GapKind`]'s name: `missing`, `incomplete` or `restored` here, `summary_only`
+    /// in a restore's report. (Text until `merge` builds its ranges with the type.)
     pub kind: String,
     pub reasons: String,
 }
@@ -249,18 +264,12 @@ pub struct GapRange {
 ///
 /// # Errors
 /// A database error.
-pub fn gaps(
-    conn: &Connection,
-    grid: &Grid,
-    acd: u16,
-    from: i64,
-    to: i64,
-) -> anyhow::Result<Vec<GapRange>> {
+pub fn gaps(conn: &Connection, grid: &Grid, acd: u16, from: i64, to: i64) -> Result<Vec<GapRange>> {
     let mut st = conn.prepare(
         "SELECT istart, status, reasons, source FROM interval_status
          WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
     )?;
-    let rows: BTreeMap<i64, (String, String, String)> = st
+    let rows: BTreeMap<i64, (IntervalStatus, String, String)> = st
         .query_map(params![acd, from, to], |r| {
             Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
         })?
@@ -269,11 +278,9 @@ pub fn gaps(
     let mut t = grid.start_of(from);
     while t < to {
         let (kind, reasons) = match rows.get(&t) {
-            None => ("missing".to_string(), String::new()),
-            Some((s, r, _)) if s == "incomplete" => ("incomplete".to_string(), r.clone()),
-            Some((_, _, src)) if src.starts_with("restored") => {
-                ("restored".to_string(), src.clone())
-            }
+            None => (GapKind::Missing, String::new()),
+            Some((IntervalStatus::Incomplete, r, _)) => (GapKind::Incomplete, r.clone()),
+            Some((_, _, src)) if src.starts_with("restored") => (GapKind::Restored, src.clone()),
             Some(_) => {
                 t = grid.next(t);
                 continue;
@@ -281,7 +288,7 @@ pub fn gaps(
         };
         let end = grid.next(t);
         match out.last_mut() {
-            Some(g) if g.to == t && g.kind == kind && g.reasons == reasons => {
+            Some(g) if g.to == t && g.kind == kind.as_str() && g.reasons == reasons => {
                 g.to = end;
                 g.to_local = fmt_local(grid, end);
                 g.intervals += 1;
@@ -293,7 +300,7 @@ pub fn gaps(
                 from_local: fmt_local(grid, t),
                 to_local: fmt_local(grid, end),
                 intervals: 1,
-                kind,
+                kind: kind.as_str().to_owned(),
                 reasons,
             }),
         }
@@ -311,7 +318,7 @@ pub fn gap_range(
     acd: u16,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-) -> anyhow::Result<Option<(i64, i64)>> {
+) -> Result<Option<(i64, i64)>> {
     let first: Option<i64> = conn.query_row(
         "SELECT MIN(istart) FROM interval_status WHERE acd = ?1",
         [acd],
@@ -359,8 +366,9 @@ pub fn plural(n: impl Into<u64>, word: &str) -> String {
 /// The text of `cms gaps` for one ACD: the intervals missing or incomplete under their
 /// count, then the ones restored from another server under theirs.
 pub fn render_gaps(acd: u16, ranges: &[GapRange]) -> String {
-    let (restored, bad): (Vec<&GapRange>, Vec<&GapRange>) =
-        ranges.iter().partition(|g| g.kind == "restored");
+    let (restored, bad): (Vec<&GapRange>, Vec<&GapRange>) = ranges
+        .iter()
+        .partition(|g| g.kind == GapKind::Restored.as_str());
     let count = |v: &[&GapRange]| v.iter().map(|g| g.intervals).sum::<u32>();
     let line = |g: &GapRange| {
         format!(
@@ -420,9 +428,8 @@ pub fn render_diff(grid: &Grid, d: &Diff) -> String {
     let when = grid.local(d.istart).format("%Y-%m-%d %H:%M");
     if d.table == "status" {
         let state = |v: Option<i64>| match v {
-            None => "missing",
-            Some(0) => "incomplete",
-            Some(_) => "complete",
+            None => GapKind::Missing.as_str(),
+            Some(c) => IntervalStatus::of(c != 0).as_str(),
         };
         return format!(
             "ACD {} {when} interval: {} here, {} there",
@@ -465,11 +472,12 @@ pub fn interval_states(
     to: i64,
 ) -> rusqlite::Result<BTreeMap<i64, (bool, String)>> {
     let mut st = conn.prepare(
-        "SELECT istart, status = 'complete', checksum FROM interval_status
+        "SELECT istart, status, checksum FROM interval_status
          WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
     )?;
     let rows = st.query_map(params![acd, from, to], |r| {
-        Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+        let status: IntervalStatus = r.get(1)?;
+        Ok((r.get(0)?, (status.is_complete(), r.get(2)?)))
     })?;
     rows.collect()
 }

@@ -25,16 +25,18 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Why an interval is incomplete (docs/data-items.md, "Interval status").
+/// Why an interval is incomplete (docs/data-items.md, "Interval status"): the names of
+/// [`crate::domain::Reason`], as the aggregation's state holds them.
 pub mod reason {
-    pub const COLLECTION_START: &str = "collection_start";
-    pub const REPLAY_GAP: &str = "replay_gap";
-    pub const EPOCH_CHANGE: &str = "epoch_change";
-    pub const CALL_ACROSS_GAP: &str = "call_across_gap";
-    pub const CLOCK_CHANGE: &str = "clock_change";
+    use crate::domain::Reason;
+    pub const COLLECTION_START: &str = Reason::CollectionStart.as_str();
+    pub const REPLAY_GAP: &str = Reason::ReplayGap.as_str();
+    pub const EPOCH_CHANGE: &str = Reason::EpochChange.as_str();
+    pub const CALL_ACROSS_GAP: &str = Reason::CallAcrossGap.as_str();
+    pub const CLOCK_CHANGE: &str = Reason::ClockChange.as_str();
     /// An event referred to a call or agent the collector was not tracking, or made a call
     /// flow the call model does not describe (docs/data-items.md).
-    pub const UNKNOWN_ENTITY: &str = "unknown_entity";
+    pub const UNKNOWN_ENTITY: &str = Reason::UnknownEntity.as_str();
 }
 
 /// One closed interval, ready to be stored.

@@ -11,6 +11,10 @@
 //! [`ArchiveReader::read_interval`] returns. Deciding *what* to back up or restore (the
 //! merge rules of DOMAIN.md, "The contract") is not this module's business either.
 //!
+//! The header properties `cms backup` writes (`summary_days`, `open_intervals`) each have
+//! one owner here, with their encoding and parse side by side ([`SummaryDays`],
+//! [`OpenIntervals`]).
+//!
 //! Both directions stream with bounded memory: the writer holds at most about one block
 //! (`BLOCK_TARGET_RAW`, or one interval if that is larger) plus the compressed manifest;
 //! the reader decodes one block at a time.
@@ -18,9 +22,12 @@
 mod codec;
 #[doc(hidden)]
 pub mod forge;
+mod props;
 mod reader;
 mod schema;
 mod writer;
+
+pub use props::{OpenIntervals, PropertyError, SummaryDays};
 
 pub use reader::{
     spool_verified, ArchiveReader, BlockInfo, IntervalData, Row, RowIter, TableRows, VerifyReport,
@@ -163,7 +170,7 @@ impl ManifestEntry {
     /// `interval_status.checksum`.
     ///
     /// # Errors
-    /// `checksum_hex` is not 64 hex digits.
+    /// `checksum_hex` is not 64 hex digits ([`ChecksumHexError`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         acd: u16,
@@ -176,9 +183,12 @@ impl ManifestEntry {
         source: &str,
         row_count: u64,
         checksum_hex: &str,
-    ) -> std::result::Result<ManifestEntry, String> {
+    ) -> std::result::Result<ManifestEntry, ChecksumHexError> {
         let checksum = *blake3::Hash::from_hex(checksum_hex)
-            .map_err(|e| format!("checksum {checksum_hex:?}: {e}"))?
+            .map_err(|source| ChecksumHexError {
+                hex: checksum_hex.to_owned(),
+                source,
+            })?
             .as_bytes();
         Ok(ManifestEntry {
             acd,
@@ -327,6 +337,25 @@ pub enum ArchiveError {
 
 pub type Result<T> = std::result::Result<T, ArchiveError>;
 
+/// An `interval_status.checksum` that is not 64 hex digits ([`ManifestEntry::new`]).
+#[derive(Debug, Clone, Error)]
+#[error("checksum {hex:?}: {source}")]
+pub struct ChecksumHexError {
+    /// The text that was not a checksum.
+    pub hex: String,
+    #[source]
+    pub source: blake3::HexError,
+}
+
+/// A site key that cannot be made from what was given: too little key material.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeyError {
+    #[error("key file holds {found} bytes of key material, at least {MIN_KEY_FILE_LEN} needed")]
+    ShortKeyFile { found: usize },
+    #[error("passphrase has {found} bytes, at least {MIN_PASSPHRASE_LEN} needed")]
+    ShortPassphrase { found: usize },
+}
+
 /// blake3 `derive_key` context for a site key read from a key file.
 pub const KEY_FILE_CONTEXT: &str = "cms 2024-06 site key from key file v1";
 /// blake3 `derive_key` context for a site key from a passphrase.
@@ -345,18 +374,17 @@ pub const MIN_PASSPHRASE_LEN: usize = 16;
 /// `blake3::derive_key(KEY_FILE_CONTEXT, material)`.
 ///
 /// # Errors
-/// Fewer than [`MIN_KEY_FILE_LEN`] bytes of key material.
-pub fn site_key_from_key_file(contents: &[u8]) -> std::result::Result<[u8; 32], String> {
+/// Fewer than [`MIN_KEY_FILE_LEN`] bytes of key material ([`KeyError::ShortKeyFile`]).
+pub fn site_key_from_key_file(contents: &[u8]) -> std::result::Result<[u8; 32], KeyError> {
     let end = contents
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(0, |i| i + 1);
     let material = &contents[..end];
     if material.len() < MIN_KEY_FILE_LEN {
-        return Err(format!(
-            "key file holds {} bytes of key material, at least {MIN_KEY_FILE_LEN} needed",
-            material.len()
-        ));
+        return Err(KeyError::ShortKeyFile {
+            found: material.len(),
+        });
     }
     Ok(blake3::derive_key(KEY_FILE_CONTEXT, material))
 }
@@ -364,13 +392,12 @@ pub fn site_key_from_key_file(contents: &[u8]) -> std::result::Result<[u8; 32], 
 /// The site key from a passphrase: `blake3::derive_key(PASSPHRASE_CONTEXT, utf8 bytes)`.
 ///
 /// # Errors
-/// A passphrase shorter than [`MIN_PASSPHRASE_LEN`] bytes.
-pub fn site_key_from_passphrase(passphrase: &str) -> std::result::Result<[u8; 32], String> {
+/// A passphrase shorter than [`MIN_PASSPHRASE_LEN`] bytes ([`KeyError::ShortPassphrase`]).
+pub fn site_key_from_passphrase(passphrase: &str) -> std::result::Result<[u8; 32], KeyError> {
     if passphrase.len() < MIN_PASSPHRASE_LEN {
-        return Err(format!(
-            "passphrase has {} bytes, at least {MIN_PASSPHRASE_LEN} needed",
-            passphrase.len()
-        ));
+        return Err(KeyError::ShortPassphrase {
+            found: passphrase.len(),
+        });
     }
     Ok(blake3::derive_key(
         PASSPHRASE_CONTEXT,
@@ -444,4 +471,53 @@ pub fn i64_to_date(v: i64) -> Option<String> {
     let y = i32::try_from(v / 10_000).ok()?;
     let d = chrono::NaiveDate::from_ymd_opt(y, (v / 100 % 100) as u32, (v % 100) as u32)?;
     Some(d.format("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #12 item 7: the key and checksum errors are typed, in the words they had.
+    #[test]
+    fn key_and_checksum_errors_are_typed_and_say_what_is_wrong() {
+        let e = site_key_from_key_file(b"short key\n").unwrap_err();
+        assert_eq!(e, KeyError::ShortKeyFile { found: 9 });
+        assert_eq!(
+            e.to_string(),
+            "key file holds 9 bytes of key material, at least 32 needed"
+        );
+        let e = site_key_from_passphrase("too short").unwrap_err();
+        assert_eq!(e, KeyError::ShortPassphrase { found: 9 });
+        assert_eq!(e.to_string(), "passphrase has 9 bytes, at least 16 needed");
+        let e = ManifestEntry::new(
+            1,
+            0,
+            15,
+            "2024-03-11",
+            0,
+            Status::Complete,
+            "",
+            "collected",
+            0,
+            "not hex",
+        )
+        .unwrap_err();
+        assert_eq!(e.hex, "not hex");
+        assert!(e.to_string().starts_with("checksum \"not hex\": "), "{e}");
+        let hex = "00".repeat(32);
+        let ok = ManifestEntry::new(
+            1,
+            0,
+            15,
+            "2024-03-11",
+            0,
+            Status::Complete,
+            "",
+            "collected",
+            0,
+            &hex,
+        )
+        .unwrap();
+        assert_eq!(ok.checksum_hex(), hex);
+    }
 }

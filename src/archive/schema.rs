@@ -2,6 +2,7 @@
 //! how a reader maps a file's columns onto this release's (by name; unknown columns are
 //! ignored, missing ones read as 0 or the empty string).
 
+use crate::domain::PeriodKind;
 use crate::items::TABLES;
 
 /// What kind of rows a table holds, and so which block kind carries them.
@@ -132,7 +133,7 @@ pub fn release_tables() -> Vec<TableSchema> {
             columns: ints(&cols),
         });
     }
-    for prefix in ["d", "w", "m"] {
+    for &period in PeriodKind::ALL {
         for t in TABLES {
             let mut cols = vec!["acd"];
             cols.extend(t.keys);
@@ -141,7 +142,7 @@ pub fn release_tables() -> Vec<TableSchema> {
             cols.push("incomplete");
             out.push(TableSchema {
                 kind: TableKind::Summary,
-                name: format!("{prefix}{}", t.name),
+                name: period.table(t.name),
                 key_columns: (t.keys.len() + 2) as u16,
                 columns: ints(&cols),
             });

@@ -573,17 +573,12 @@ fn verify_planned(
 
 /// The header property naming, per ACD, the interval the source was collecting when it
 /// took the backup: `ACD:ISTART` pairs, comma-separated (proto/backup-format.md).
-pub const OPEN_INTERVALS: &str = "open_intervals";
+pub const OPEN_INTERVALS: &str = archive::OpenIntervals::KEY;
 
 /// Parses an [`OPEN_INTERVALS`] value; pairs that do not parse are ignored (the days of
 /// their ACD are then taken as over on the source, as for a file without the property).
 pub fn parse_open_intervals(v: &str) -> BTreeMap<u16, i64> {
-    v.split(',')
-        .filter_map(|p| {
-            let (a, t) = p.split_once(':')?;
-            Some((a.trim().parse().ok()?, t.trim().parse().ok()?))
-        })
-        .collect()
+    archive::OpenIntervals::parse(v).0
 }
 
 /// Writes what `p` planned: intervals in short transactions, then summaries, admin and

@@ -14,6 +14,7 @@
 //! one interval is ever open: everything is booked "now", and the generator calls
 //! [`Truth::advance`] before it acts at a later instant.
 
+use crate::domain::{IntervalStatus, Reason};
 use crate::items::{TableDef, AGENT, SPLIT, TKGRP, VDN};
 use crate::proto::{AgentState, SkillDef, N_PERIODS};
 use chrono::{Offset, TimeZone};
@@ -257,7 +258,7 @@ pub struct ClosedInterval {
     pub rows: [Vec<(Vec<i64>, Vec<i64>)>; 4],
     /// Reasons to mark the interval incomplete, in order (the simulator's only faults
     /// the truth sees are clock changes: `call_across_gap`, `clock_change`).
-    pub reasons: Vec<&'static str>,
+    pub reasons: Vec<Reason>,
 }
 
 /// The ground-truth accumulator.
@@ -397,7 +398,7 @@ impl Truth {
             reasons: Vec::new(),
         };
         if self.open_call_across {
-            ci.reasons.push("call_across_gap");
+            ci.reasons.push(Reason::CallAcrossGap);
         }
         if self.open_clock_change
             || self
@@ -405,7 +406,7 @@ impl Truth {
                 .iter()
                 .any(|&(from, until)| self.cur_start < until && end > from)
         {
-            ci.reasons.push("clock_change");
+            ci.reasons.push(Reason::ClockChange);
         }
         self.open_clock_change = false;
         self.open_call_across = false;
@@ -838,11 +839,8 @@ impl TruthWriter {
         }
         let (n, sum) = crate::store::interval_checksum(&tx, self.acd, ci.istart)?;
         let now = chrono::Utc::now().timestamp();
-        let (status, reasons) = if ci.reasons.is_empty() {
-            ("complete", String::new())
-        } else {
-            ("incomplete", ci.reasons.join(","))
-        };
+        let status = IntervalStatus::of(ci.reasons.is_empty());
+        let reasons = Reason::join(&ci.reasons);
         tx.execute(
             "INSERT OR REPLACE INTO interval_status (acd, istart, intrvl, row_date, starttime,
                  status, reasons, source, row_count, checksum, updated_at)

@@ -3,6 +3,7 @@
 
 use super::{interval_checksum, sql_err, Result, Store};
 use crate::agg::ClosedInterval;
+use crate::domain::{IntervalStatus, LinkState, Reason};
 use crate::interval::Grid;
 use crate::items::TABLES;
 use crate::proto::{SkillDef, TrunkGroupDef, VdnDef};
@@ -149,7 +150,13 @@ impl Store {
     }
 
     /// Records the link state for `cms status`.
-    pub fn set_link_state(&self, acd: u16, state: &str, peer: &str, detail: &str) -> Result<()> {
+    pub fn set_link_state(
+        &self,
+        acd: u16,
+        state: LinkState,
+        peer: &str,
+        detail: &str,
+    ) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO link_state (acd, state, since, peer, detail) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -173,14 +180,14 @@ pub(crate) fn write_interval(
     ci: &ClosedInterval,
     source: &str,
 ) -> rusqlite::Result<bool> {
-    let existing: Option<String> = tx
+    let existing: Option<IntervalStatus> = tx
         .query_row(
             "SELECT status FROM interval_status WHERE acd = ?1 AND istart = ?2",
             params![acd, ci.istart],
             |r| r.get(0),
         )
         .optional()?;
-    if existing.as_deref() == Some("complete") && !ci.complete() {
+    if existing == Some(IntervalStatus::Complete) && !ci.complete() {
         return Ok(false);
     }
     let (row_date, starttime) = grid.labels(ci.istart);
@@ -204,7 +211,7 @@ pub(crate) fn write_interval(
         }
     }
     let (rows, sum) = interval_checksum(tx, acd, ci.istart)?;
-    let reasons: Vec<&str> = ci.reasons.iter().map(String::as_str).collect();
+    let reasons = Reason::join(&ci.reasons);
     super::status::upsert(
         tx,
         &super::status::StatusRow {
@@ -213,12 +220,8 @@ pub(crate) fn write_interval(
             intrvl: ci.intrvl,
             row_date: &row_date,
             starttime,
-            status: if ci.complete() {
-                "complete"
-            } else {
-                "incomplete"
-            },
-            reasons: &reasons.join(","),
+            status: IntervalStatus::of(ci.complete()).as_str(),
+            reasons: &reasons,
             epoch: ci.epoch as i64,
             first_seq: ci.first_seq as i64,
             last_seq: ci.last_seq as i64,

@@ -67,6 +67,10 @@ pub enum StoreError {
          (the next `cms collect` or `cms restore` creates it)"
     )]
     NotCreated { path: PathBuf },
+    /// A summary's `Sum` item over the rows of table family `table` does not fit 64 bits
+    /// (as SQL's `SUM` refuses); nothing of that summary's transaction is applied.
+    #[error("{path}: {table}: a summary sum overflows 64 bits")]
+    SumOverflow { path: PathBuf, table: &'static str },
     #[error("{path}: {what}")]
     Io {
         path: PathBuf,

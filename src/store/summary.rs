@@ -7,14 +7,42 @@
 //! included).
 
 use super::raw::RawStmt;
-use super::{sql_err, Result, Store};
+use super::{sql_err, Result, Store, StoreError};
 use crate::config::Retention;
+use crate::domain::{IntervalStatus, PeriodKind};
 use crate::interval::{month_of, week_of, Grid};
 use crate::items::{Combine, TableDef, TABLES};
 use chrono::{Datelike, NaiveDate, Weekday};
 use rusqlite::{params, OptionalExtension, Transaction};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use thiserror::Error;
+
+/// What building a summary can fail with inside its transaction: the database, or a sum
+/// that does not fit 64 bits ([`StoreError::SumOverflow`] once it names the database).
+#[derive(Debug, Error)]
+pub enum SumError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    /// A `Sum` item of a row of table family `table` overflows 64 bits, as SQL's `SUM`
+    /// refuses to.
+    #[error("{table}: a summary sum overflows 64 bits")]
+    Overflow { table: &'static str },
+}
+
+impl SumError {
+    /// The store's error for the database at `path`.
+    fn at(self, path: &Path) -> StoreError {
+        match self {
+            SumError::Sql(e) => sql_err(path, e),
+            SumError::Overflow { table } => StoreError::SumOverflow {
+                path: path.to_owned(),
+                table,
+            },
+        }
+    }
+}
 
 fn item_list(t: &TableDef) -> String {
     t.items
@@ -69,7 +97,7 @@ impl DaySums {
     }
 
     /// Adds a row `keys..., items...` of table `TABLES[ti]`.
-    fn add(&mut self, ti: usize, keys_items: &[i64]) -> rusqlite::Result<()> {
+    fn add(&mut self, ti: usize, keys_items: &[i64]) -> std::result::Result<(), SumError> {
         combine_into(&mut self.tables[ti], TABLES[ti], keys_items)
     }
 
@@ -81,7 +109,7 @@ impl DaySums {
         istart: i64,
         checksum: String,
         tables: &[&[Vec<i64>]],
-    ) -> rusqlite::Result<()> {
+    ) -> std::result::Result<(), SumError> {
         for (ti, rows) in tables.iter().enumerate() {
             let nk = TABLES[ti].keys.len();
             let mut buf = Vec::new();
@@ -102,7 +130,7 @@ impl DaySums {
         reads: &mut [RawStmt<'_>],
         acd: u16,
         istart: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> std::result::Result<(), SumError> {
         let mut flat = Vec::new();
         for (ti, q) in reads.iter_mut().enumerate() {
             flat.clear();
@@ -123,7 +151,7 @@ fn combine_into(
     acc: &mut FxHashMap<[i64; 2], Vec<i64>>,
     t: &TableDef,
     keys_items: &[i64],
-) -> rusqlite::Result<()> {
+) -> std::result::Result<(), SumError> {
     let nk = t.keys.len();
     let mut key = [0i64; 2];
     key[..nk].copy_from_slice(&keys_items[..nk]);
@@ -134,23 +162,20 @@ fn combine_into(
     };
     for (i, (a, v)) in a.iter_mut().zip(vals).enumerate() {
         *a = match t.items.get(i).map_or(Combine::Sum, |x| x.1) {
-            Combine::Sum => a.checked_add(*v).ok_or_else(|| {
-                rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                    Some(format!("{}: a summary sum overflows 64 bits", t.name)),
-                )
-            })?,
+            Combine::Sum => a
+                .checked_add(*v)
+                .ok_or(SumError::Overflow { table: t.name })?,
             Combine::Max => (*a).max(*v),
         };
     }
     Ok(())
 }
 
-/// Replaces the rows of summary table `{prefix}{t}` for `acd` and `row_date` with `acc`'s:
-/// each value `items...` followed by `incomplete` unless `incomplete` is given.
+/// Replaces the rows of `period`'s summary table of `t` for `acd` and `row_date` with
+/// `acc`'s: each value `items...` followed by `incomplete` unless `incomplete` is given.
 fn write_rows(
     tx: &rusqlite::Connection,
-    prefix: &str,
+    period: PeriodKind,
     t: &TableDef,
     acd: u16,
     row_date: &str,
@@ -159,8 +184,8 @@ fn write_rows(
 ) -> rusqlite::Result<()> {
     tx.execute(
         &format!(
-            "DELETE FROM {prefix}{} WHERE acd = ?1 AND row_date = ?2",
-            t.name
+            "DELETE FROM {} WHERE acd = ?1 AND row_date = ?2",
+            period.table(t.name)
         ),
         params![acd, row_date],
     )?;
@@ -168,9 +193,9 @@ fn write_rows(
     let mut ins = RawStmt::new(
         tx,
         &format!(
-            "INSERT INTO {prefix}{name} (acd, {keys}, row_date, {items}, incomplete)
+            "INSERT INTO {table} (acd, {keys}, row_date, {items}, incomplete)
              VALUES (?1, {kmarks}, ?{dpos}, {marks})",
-            name = t.name,
+            table = period.table(t.name),
             keys = t.keys.join(", "),
             items = item_list(t),
             kmarks = (0..nk)
@@ -227,7 +252,7 @@ pub fn build_days(
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_err(&path, e))?;
-        (|| -> rusqlite::Result<()> {
+        (|| -> std::result::Result<(), SumError> {
             summarize_day(&tx, acd, grid, date, &mut s, now)?;
             for (i, p) in periods_of(date, week_start).into_iter().enumerate() {
                 if next.is_none_or(|n| periods_of(n, week_start)[i] != p) {
@@ -236,7 +261,7 @@ pub fn build_days(
             }
             Ok(())
         })()
-        .map_err(|e| sql_err(&path, e))?;
+        .map_err(|e| e.at(&path))?;
         tx.commit().map_err(|e| sql_err(&path, e))?;
     }
     Ok(())
@@ -260,7 +285,7 @@ pub fn stale_days(
     let conn = &store.conn;
     let run = || -> rusqlite::Result<BTreeSet<(u16, NaiveDate)>> {
         let mut out = BTreeSet::new();
-        let built = |acd: u16, period: &str, d: NaiveDate| -> rusqlite::Result<Option<i64>> {
+        let built = |acd: u16, period: PeriodKind, d: NaiveDate| -> rusqlite::Result<Option<i64>> {
             conn.prepare_cached(
                 "SELECT built_at FROM summary_state WHERE acd = ?1 AND period = ?2 AND row_date = ?3",
             )?
@@ -289,13 +314,13 @@ pub fn stale_days(
                 if open.is_some_and(|o| o < end) {
                     continue;
                 }
-                let day = built(acd, "day", d)?;
+                let day = built(acd, PeriodKind::Day, d)?;
                 let stale = match day {
                     None => true,
                     Some(b) if b < upd => true,
                     Some(b) => {
                         let mut older = false;
-                        for (period, _, from, _) in periods_of(d, week_start) {
+                        for (period, from, _) in periods_of(d, week_start) {
                             older |= built(acd, period, from)?.is_none_or(|p| p < b);
                         }
                         older
@@ -332,31 +357,41 @@ pub fn rollup_periods(
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_err(&path, e))?;
-        rollup_period(&tx, acd, p, now).map_err(|e| sql_err(&path, e))?;
+        rollup_period(&tx, acd, p, now).map_err(|e| e.at(&path))?;
         tx.commit().map_err(|e| sql_err(&path, e))?;
     }
     Ok(())
 }
 
-/// A week or a month: its name in `summary_state`, its table prefix, its first day and
-/// the day after its last.
-type Period = (&'static str, &'static str, NaiveDate, NaiveDate);
+/// A week or a month: its kind, its first day and the day after its last.
+type Period = (PeriodKind, NaiveDate, NaiveDate);
 
 /// The week and the month containing `d`.
 fn periods_of(d: NaiveDate, week_start: Weekday) -> [Period; 2] {
     let w = week_of(d, week_start);
     let m = month_of(d);
     [
-        ("week", "w", w, w + chrono::Duration::days(7)),
-        ("month", "m", m, next_month(m)),
+        (PeriodKind::Week, w, w + chrono::Duration::days(7)),
+        (PeriodKind::Month, m, next_month(m)),
     ]
 }
 
 /// Rolls up one week or month from its daily rows and records when.
-fn rollup_period(tx: &rusqlite::Connection, acd: u16, p: Period, now: i64) -> rusqlite::Result<()> {
-    let (period, prefix, from, to) = p;
-    rollup(tx, acd, prefix, &from, &to)?;
-    mark_built(tx, acd, period, &from.format("%Y-%m-%d").to_string(), now)
+fn rollup_period(
+    tx: &rusqlite::Connection,
+    acd: u16,
+    p: Period,
+    now: i64,
+) -> std::result::Result<(), SumError> {
+    let (period, from, to) = p;
+    rollup(tx, acd, period, &from, &to)?;
+    Ok(mark_built(
+        tx,
+        acd,
+        period,
+        &from.format("%Y-%m-%d").to_string(),
+        now,
+    )?)
 }
 
 fn next_month(month: NaiveDate) -> NaiveDate {
@@ -380,18 +415,19 @@ pub fn summarize_day(
     date: NaiveDate,
     s: &mut DaySums,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> std::result::Result<(), SumError> {
     let from = grid.day_start(date);
     let to = grid.day_start(date.succ_opt().expect("date in range"));
     let mut stored: Vec<(i64, String, bool)> = Vec::new();
     {
         let mut st = tx.prepare_cached(
-            "SELECT istart, checksum, status = 'complete' FROM interval_status
+            "SELECT istart, checksum, status FROM interval_status
              WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
         )?;
         let mut q = st.query(params![acd, from, to])?;
         while let Some(r) = q.next()? {
-            stored.push((r.get(0)?, r.get(1)?, r.get(2)?));
+            let status: IntervalStatus = r.get(2)?;
+            stored.push((r.get(0)?, r.get(1)?, status.is_complete()));
         }
     }
     // Sums of intervals changed since (or that have no status row) cannot be used.
@@ -412,15 +448,23 @@ pub fn summarize_day(
     let incomplete = grid.intervals_in_day(date) - complete;
     let d = date.format("%Y-%m-%d").to_string();
     for (ti, t) in TABLES.iter().enumerate() {
-        write_rows(tx, "d", t, acd, &d, &s.tables[ti], Some(incomplete))?;
+        write_rows(
+            tx,
+            PeriodKind::Day,
+            t,
+            acd,
+            &d,
+            &s.tables[ti],
+            Some(incomplete),
+        )?;
     }
-    mark_built(tx, acd, "day", &d, now)
+    Ok(mark_built(tx, acd, PeriodKind::Day, &d, now)?)
 }
 
 fn mark_built(
     tx: &rusqlite::Connection,
     acd: u16,
-    period: &str,
+    period: PeriodKind,
     d: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
@@ -432,14 +476,14 @@ fn mark_built(
     Ok(())
 }
 
-/// Rebuilds the `prefix` (w or m) rows of the period [from, to) from the daily rows.
+/// Rebuilds the rows of `period` (a week or a month) [from, to) from the daily rows.
 fn rollup(
     tx: &rusqlite::Connection,
     acd: u16,
-    prefix: &str,
+    period: PeriodKind,
     from: &NaiveDate,
     to: &NaiveDate,
-) -> rusqlite::Result<()> {
+) -> std::result::Result<(), SumError> {
     let f = from.format("%Y-%m-%d").to_string();
     let e = to.format("%Y-%m-%d").to_string();
     let mut rows = Vec::new();
@@ -447,9 +491,9 @@ fn rollup(
         let mut q = RawStmt::new(
             tx,
             &format!(
-                "SELECT {keys}, {items}, incomplete FROM d{name}
+                "SELECT {keys}, {items}, incomplete FROM {daily}
                  WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3",
-                name = t.name,
+                daily = PeriodKind::Day.table(t.name),
                 keys = t.keys.join(", "),
                 items = item_list(t),
             ),
@@ -463,7 +507,7 @@ fn rollup(
         for r in rows.chunks_exact(q.columns()) {
             combine_into(&mut acc, t, r)?;
         }
-        write_rows(tx, prefix, t, acd, &f, &acc, None)?;
+        write_rows(tx, period, t, acd, &f, &acc, None)?;
     }
     Ok(())
 }
@@ -493,8 +537,8 @@ pub fn purge(
             .map(|x| x as u64)
             .map_err(|e| sql_err(&path, e))
     };
-    let built =
-        "row_date IN (SELECT row_date FROM summary_state WHERE acd = ?1 AND period = 'day')";
+    // ?3: `PeriodKind::Day`.
+    let built = "row_date IN (SELECT row_date FROM summary_state WHERE acd = ?1 AND period = ?3)";
     for t in TABLES {
         n += run(
             &tx,
@@ -502,18 +546,18 @@ pub fn purge(
                 "DELETE FROM h{} WHERE acd = ?1 AND istart < ?2 AND {built}",
                 t.name
             ),
-            &[&acd, &cutoff_ts],
+            &[&acd, &cutoff_ts, &PeriodKind::Day],
         )?;
     }
     n += run(
         &tx,
         &format!("DELETE FROM interval_status WHERE acd = ?1 AND istart < ?2 AND {built}"),
-        &[&acd, &cutoff_ts],
+        &[&acd, &cutoff_ts, &PeriodKind::Day],
     )?;
-    for (prefix, keep_days) in [
-        ("d", r.daily_days as i64),
-        ("w", r.weekly_weeks as i64 * 7),
-        ("m", r.monthly_months as i64 * 31),
+    for (period, keep_days) in [
+        (PeriodKind::Day, r.daily_days as i64),
+        (PeriodKind::Week, r.weekly_weeks as i64 * 7),
+        (PeriodKind::Month, r.monthly_months as i64 * 31),
     ] {
         let c = (today - chrono::Duration::days(keep_days))
             .format("%Y-%m-%d")
@@ -522,8 +566,8 @@ pub fn purge(
             n += run(
                 &tx,
                 &format!(
-                    "DELETE FROM {prefix}{} WHERE acd = ?1 AND row_date < ?2",
-                    t.name
+                    "DELETE FROM {} WHERE acd = ?1 AND row_date < ?2",
+                    period.table(t.name)
                 ),
                 &[&acd, &c],
             )?;
@@ -709,6 +753,71 @@ mod tests {
                     .all(|i| *i == grid.intervals_in_day(day) - complete));
             }
         }
+    }
+
+    /// Issue #12 item 7: a daily sum that does not fit 64 bits is the store's own error,
+    /// naming the database and the table, and the day's transaction changes nothing.
+    #[test]
+    fn a_sum_that_overflows_is_an_error_naming_the_database_and_changes_nothing() {
+        let grid = Grid::new(chrono_tz::UTC, 15);
+        let day = NaiveDate::from_ymd_opt(2024, 3, 11).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cms.db");
+        let mut store = Store::open(&db).unwrap();
+        let t = TABLES[0];
+        let (item, _) = t
+            .items
+            .iter()
+            .find(|(_, c)| matches!(c, Combine::Sum))
+            .unwrap();
+        let keys = t.keys.join(", ");
+        let marks = vec!["1"; t.keys.len()].join(", ");
+        for istart in [grid.day_start(day), grid.next(grid.day_start(day))] {
+            store
+                .conn
+                .execute(
+                    &format!(
+                        "INSERT INTO h{name} (acd, {keys}, istart, row_date, starttime, intrvl, {item})
+                         VALUES (1, {marks}, ?1, '2024-03-11', 0, 15, ?2)",
+                        name = t.name
+                    ),
+                    params![istart, i64::MAX],
+                )
+                .unwrap();
+            store
+                .conn
+                .execute(
+                    "INSERT INTO interval_status (acd, istart, intrvl, row_date, starttime, status,
+                       reasons, source, row_count, checksum, updated_at)
+                     VALUES (1, ?1, 15, '2024-03-11', 0, 'complete', '', 'collected', 1, 'x', 0)",
+                    [istart],
+                )
+                .unwrap();
+        }
+        let err = build_day(&mut store, 1, &grid, Weekday::Mon, day).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::SumOverflow { path, table } if *path == db && *table == t.name),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: {}: a summary sum overflows 64 bits",
+                db.display(),
+                t.name
+            )
+        );
+        let rows: i64 = store
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM d{}", t.name), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let built: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM summary_state", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((rows, built), (0, 0), "the failed day left rows behind");
     }
 
     #[test]
