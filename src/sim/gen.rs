@@ -1211,8 +1211,8 @@ impl Generator {
 
     // ---- pump-up ------------------------------------------------------------------
 
-    /// The switch's state as pump-up records (issue #3, session rule 3): translations,
-    /// logged-in agents, calls in progress.
+    /// The switch's state as pump-up records (proto/acd-link.md, "Opening", step 4):
+    /// translations, logged-in agents, calls in progress.
     pub fn snapshot(&self) -> Vec<Frame> {
         let mut v = Vec::new();
         v.extend(self.skills.iter().map(|s| Frame::SnapSkill(s.def.clone())));

@@ -3,8 +3,9 @@
 //! end-of-run drain and the ground-truth writer thread.
 //!
 //! Owns everything with a socket or a wall clock in `cms-linksim`. The stream itself comes
-//! from the generator (`gen.rs`); the session rules are `/work/briefs/session-rules.md`
-//! (to become `proto/acd-link.md`).
+//! from the generator (`gen.rs`); the session rules are `proto/acd-link.md` ("The
+//! session"). What the operator should see (the ports, faults, overruns, a drain timeout,
+//! progress) goes to the caller as [`Notice`]s: the library prints nothing.
 //!
 //! Design: one shared log of encoded event frames (the stream is identical on every link)
 //! holding at most `--buffer` events, a per-link ACK position and a per-session cursor.
@@ -16,11 +17,13 @@ use super::gen::{Generator, Stop};
 use super::profile::Profile;
 use super::truth::{TruthMsg, TruthWriter};
 use crate::proto::codec::LinkCodec;
-use crate::proto::{Frame, StartMode, Welcome, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
-use bytes::{Buf, Bytes, BytesMut};
+use crate::proto::{
+    decode_frame, frame_len, Decoded, Frame, StartMode, Welcome, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AO};
@@ -33,7 +36,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// How long the switch waits for HELLO (session rule 2).
+/// How long the switch waits for HELLO (proto/acd-link.md, "Opening", step 2).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes copied out of the log per write.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -68,9 +71,84 @@ pub struct SwitchConfig {
     pub wait_timeout: Duration,
     pub drain_timeout: Duration,
     pub heartbeat_ms: u32,
-    /// Progress line on stderr.
+    /// Send a [`Notice::Progress`] about once a second (the binary asks for it when its
+    /// stderr is a terminal).
     pub progress: bool,
 }
+
+/// What the switch tells its operator as it happens. `cms-linksim` prints each one on
+/// stderr after `cms-linksim: `; the demo logs them. Displayed, a notice is that line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// Every link is bound: link name -> port, as JSON (also the port file's content).
+    Listening { ports: String },
+    /// `--wait-links`: the clock waits for `want` links, at most `secs`.
+    WaitingForLinks { secs: u64, want: usize },
+    /// A fault starts or ends at switch second `at_s`.
+    Fault {
+        ending: bool,
+        what: String,
+        at_s: i64,
+    },
+    /// A session fell more than `buffer` events behind and was dropped.
+    Overrun { link: String, buffer: u64 },
+    /// The drain gave up after `secs` with these links not having ACKed the last event.
+    DrainTimeout { secs: u64, links: Vec<String> },
+    /// A link that came back up could not be bound again; it stays down.
+    CannotListenAgain { addr: SocketAddr, error: String },
+    /// The progress line (with [`SwitchConfig::progress`]): switch time (local), events,
+    /// calls, connected links of all links.
+    Progress {
+        time: String,
+        events: u64,
+        calls: u64,
+        links: usize,
+        of: usize,
+    },
+    /// The generator is done: the last progress line stays as it is.
+    ProgressDone,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Listening { ports } => write!(f, "listening {ports}"),
+            Notice::WaitingForLinks { secs, want } => {
+                write!(f, "waiting up to {secs} s for {want} link(s) to connect")
+            }
+            Notice::Fault { ending, what, at_s } => {
+                let when = if *ending { "ends:" } else { "starts:" };
+                write!(f, "fault {when} {what} at switch time {at_s}")
+            }
+            Notice::Overrun { link, buffer } => write!(
+                f,
+                "link {link}: overrun: more than {buffer} events behind, dropped"
+            ),
+            Notice::DrainTimeout { secs, links } => write!(
+                f,
+                "drain timeout after {secs} s: link(s) {} did not ACK the last event",
+                links.join(", ")
+            ),
+            Notice::CannotListenAgain { addr, error } => {
+                write!(f, "{addr}: cannot listen again: {error}")
+            }
+            Notice::Progress {
+                time,
+                events,
+                calls,
+                links,
+                of,
+            } => write!(
+                f,
+                "{time} {events} events, {calls} calls, {links}/{of} links"
+            ),
+            Notice::ProgressDone => Ok(()),
+        }
+    }
+}
+
+/// Where [`run`] sends its notices; called from the generator thread and from tasks.
+pub type Notices = Arc<dyn Fn(Notice) + Send + Sync>;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -178,6 +256,7 @@ struct Hub {
     acd: u16,
     next_session: AtomicU64,
     overruns: AtomicU64,
+    notices: Notices,
 }
 
 impl State {
@@ -202,10 +281,10 @@ impl State {
         }
     }
 
+    /// Moves the generator's encoded frames into the log, one entry per frame.
     fn append(&mut self, mut out: BytesMut) {
-        while out.len() >= 4 {
-            let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
-            let f = out.split_to(4 + len).freeze();
+        while let Some(n) = frame_len(&out).expect("the generator encodes valid frames") {
+            let f = out.split_to(n).freeze();
             if self.frames.is_empty() {
                 self.first_seq = self.head + 1;
             }
@@ -215,12 +294,17 @@ impl State {
     }
 }
 
-/// Runs the switch until the end of the duration and the drain.
+/// Runs the switch until the end of the duration and the drain, telling `notices` what
+/// the operator should see.
 ///
 /// # Errors
 /// A listen address cannot be bound, the port or truth file cannot be written, or
 /// `--wait-links` timed out.
-pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
+pub async fn run(
+    cfg: SwitchConfig,
+    notices: impl Fn(Notice) + Send + Sync + 'static,
+) -> Result<Summary, SimError> {
+    let notices: Notices = Arc::new(notices);
     let end_s = cfg.start_s + cfg.duration_s;
     let mut gen = Generator::new(
         &cfg.profile,
@@ -276,7 +360,7 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
                 what: format!("cannot write the port file: {e}"),
             })?;
     }
-    eprintln!("cms-linksim: listening {ports}");
+    notices(Notice::Listening { ports });
 
     let epoch = gen.start_epoch();
     let mut state = State {
@@ -322,6 +406,7 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
         acd: cfg.profile.acd,
         next_session: AtomicU64::new(1),
         overruns: AtomicU64::new(0),
+        notices,
     });
     for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
         tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
@@ -340,11 +425,10 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
                 break;
             }
             if !told {
-                eprintln!(
-                    "cms-linksim: waiting up to {} s for {} link(s) to connect",
-                    cfg.wait_timeout.as_secs(),
-                    cfg.wait_links
-                );
+                (hub.notices)(Notice::WaitingForLinks {
+                    secs: cfg.wait_timeout.as_secs(),
+                    want: cfg.wait_links,
+                });
                 told = true;
             }
             if t0.elapsed() >= cfg.wait_timeout {
@@ -399,11 +483,10 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
             break;
         }
         if t0.elapsed() >= cfg.drain_timeout {
-            eprintln!(
-                "cms-linksim: drain timeout after {} s: link(s) {} did not ACK the last event",
-                cfg.drain_timeout.as_secs(),
-                pending.join(", ")
-            );
+            (hub.notices)(Notice::DrainTimeout {
+                secs: cfg.drain_timeout.as_secs(),
+                links: pending.clone(),
+            });
             summary.undrained = pending;
             break;
         }
@@ -441,7 +524,7 @@ fn drive(
         epochs: 1,
         ..Default::default()
     };
-    let progress = cfg.progress && std::io::stderr().is_terminal();
+    let progress = cfg.progress;
     let mut last_progress = Instant::now();
     loop {
         let target = match cfg.speed {
@@ -466,10 +549,10 @@ fn drive(
                 if let Some(s) = &l.session {
                     if s.cursor < behind && !s.cancel.is_cancelled() {
                         warn!(link = %l.name, cursor = s.cursor, head, "overrun: link dropped");
-                        eprintln!(
-                            "cms-linksim: link {}: overrun: more than {} events behind, dropped",
-                            l.name, hub.buffer
-                        );
+                        (hub.notices)(Notice::Overrun {
+                            link: l.name.clone(),
+                            buffer: hub.buffer,
+                        });
                         hub.overruns.fetch_add(1, AO::Relaxed);
                         s.cancel.cancel();
                     }
@@ -478,7 +561,7 @@ fn drive(
         }
         if let Stop::Fault(i) = stop {
             let f = &cfg.faults[i / 2];
-            apply_fault(hub, &mut gen, cfg, f, i % 2 == 1, &truth);
+            apply_fault(hub, &mut gen, f, i % 2 == 1, &truth);
             summary.faults_applied += (i % 2 == 0) as u64;
             if f.kind == FaultKind::Restart {
                 summary.epochs += 1;
@@ -506,19 +589,17 @@ fn drive(
                 let st = hub.state.lock().unwrap();
                 st.links.iter().filter(|l| l.session.is_some()).count()
             };
-            eprint!(
-                "\rcms-linksim: {} {} events, {} calls, {}/{} links   ",
-                t.format("%Y-%m-%d %H:%M:%S"),
-                ev,
+            (hub.notices)(Notice::Progress {
+                time: t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                events: ev,
                 calls,
                 links,
-                cfg.listen.len()
-            );
-            let _ = std::io::stderr().flush();
+                of: cfg.listen.len(),
+            });
         }
         if done {
             if progress {
-                eprintln!();
+                (hub.notices)(Notice::ProgressDone);
             }
             break;
         }
@@ -552,19 +633,17 @@ fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
 fn apply_fault(
     hub: &Hub,
     gen: &mut Generator,
-    cfg: &SwitchConfig,
     f: &Resolved,
     ending: bool,
     truth: &std::sync::mpsc::Sender<TruthMsg>,
 ) {
-    let _ = cfg;
     let what = format!("{} on {}", f.kind, f.link);
-    eprintln!(
-        "cms-linksim: fault {} {what} at switch time {}",
-        if ending { "ends:" } else { "starts:" },
-        gen.now_ms() / 1000
-    );
     info!(fault = %what, ending, "fault");
+    (hub.notices)(Notice::Fault {
+        ending,
+        what,
+        at_s: gen.now_ms() / 1000,
+    });
     let mut st = hub.state.lock().unwrap();
     let links: Vec<usize> = match &f.link {
         LinkSel::All => (0..st.links.len()).collect(),
@@ -668,7 +747,11 @@ async fn listen_loop(
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                         Err(e) => {
-                            eprintln!("cms-linksim: {addr}: cannot listen again: {e}");
+                            warn!(%addr, error = %e, "cannot listen again");
+                            (hub.notices)(Notice::CannotListenAgain {
+                                addr,
+                                error: e.to_string(),
+                            });
                             return;
                         }
                     }
@@ -739,7 +822,8 @@ async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr
     }
     let cancel = CancellationToken::new();
     let sid = hub.next_session.fetch_add(1, AO::Relaxed);
-    // Decide replay or pump-up atomically with the head (session rule 3).
+    // Decide replay or pump-up atomically with the head (proto/acd-link.md, "Opening",
+    // step 4).
     {
         hub.want_gen.fetch_add(1, AO::Relaxed);
         let gen = hub.gen.lock().unwrap();
@@ -838,7 +922,8 @@ struct Work {
     clock_ms: i64,
     finished: bool,
     end_ms: i64,
-    head: u64,
+    /// The last log frame in `bytes`, if any: its ts is the heartbeat's while catching up.
+    last_event: Option<Bytes>,
     halfopen: bool,
     slow: Option<u32>,
     garbage: bool,
@@ -890,7 +975,7 @@ async fn write_loop(
                 clock_ms,
                 finished,
                 end_ms,
-                head,
+                last_event: None,
                 halfopen: l.halfopen,
                 slow: l.slow,
                 garbage: l.garbage_gen != seen_garbage,
@@ -910,8 +995,9 @@ async fn write_loop(
                 let mut c = s.cursor;
                 let mut n = 0;
                 while c <= head && n < max_frames && w.bytes.len() < BATCH_BYTES {
-                    w.bytes
-                        .extend_from_slice(&st.frames[(c - first_seq) as usize]);
+                    let f = &st.frames[(c - first_seq) as usize];
+                    w.bytes.extend_from_slice(f);
+                    w.last_event = Some(f.clone());
                     c += 1;
                     n += 1;
                 }
@@ -947,9 +1033,9 @@ async fn write_loop(
         }
         let sent_events = !w.bytes.is_empty();
         if sent_events {
-            // The ts of the last frame written (for a heartbeat while catching up).
-            if w.new_cursor > 1 {
-                last_ts = last_frame_ts(&w.bytes).unwrap_or(last_ts);
+            // The ts of the last event written (for a heartbeat while catching up).
+            if let Some(ts) = w.last_event.as_deref().and_then(event_ts) {
+                last_ts = ts;
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
@@ -984,7 +1070,6 @@ async fn write_loop(
             .encode(&mut b);
             wr.write_all(&b).await?;
             last_hb = Instant::now();
-            let _ = w.head;
         }
         if w.slow.is_some() {
             tokio::select! {
@@ -1002,20 +1087,12 @@ async fn write_loop(
     }
 }
 
-/// The ts of the last event frame in a batch of whole frames.
-fn last_frame_ts(b: &[u8]) -> Option<i64> {
-    let mut p = 0;
-    let mut ts = None;
-    while p + 4 <= b.len() {
-        let len = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
-        let body = &b[p + 4..(p + 4 + len).min(b.len())];
-        if body.len() >= 17 && (0x10..=0x3f).contains(&body[0]) {
-            let mut t = &body[9..17];
-            ts = Some(t.get_i64());
-        }
-        p += 4 + len;
+/// The ts of one encoded event frame of the log.
+fn event_ts(frame: &[u8]) -> Option<i64> {
+    match decode_frame(frame) {
+        Ok(Decoded::Frame(Frame::Event(e), _)) => Some(e.ts),
+        _ => None,
     }
-    ts
 }
 
 async fn read_loop(
