@@ -1144,9 +1144,23 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Decompresses a block or manifest payload that announces `raw_len` bytes.
+///
+/// The output grows as data actually comes out of the decompressor: it is never reserved
+/// from the announced length, which a forged file can set to the limit (256 MiB for a
+/// manifest) over a few bytes of data. At most `raw_len + 1` bytes are produced, so an
+/// overlong payload is refused without being decompressed whole.
 fn decompress(payload: &[u8], raw_len: u32) -> std::result::Result<Vec<u8>, String> {
-    let out =
-        zstd::bulk::decompress(payload, raw_len as usize).map_err(|e| format!("zstd: {e}"))?;
+    let zerr = |e: std::io::Error| format!("zstd: {e}");
+    // A first guess proportional to the bytes really there (so a forger must write them
+    // to make it large); read_to_end grows it from there when the data compresses better.
+    let guess = payload.len().saturating_mul(GUESSED_RATIO) + (64 << 10);
+    let mut out = Vec::with_capacity(guess.min(raw_len as usize));
+    zstd::stream::read::Decoder::with_buffer(payload)
+        .map_err(zerr)?
+        .take(raw_len as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(zerr)?;
     if out.len() != raw_len as usize {
         return Err(format!(
             "decompressed to {} bytes, the header says {raw_len}",
@@ -1155,6 +1169,9 @@ fn decompress(payload: &[u8], raw_len: u32) -> std::result::Result<Vec<u8>, Stri
     }
     Ok(out)
 }
+
+/// Compressed to uncompressed size assumed for [`decompress`]'s first allocation.
+const GUESSED_RATIO: usize = 8;
 
 fn eof_is_truncated(name: &Path, e: std::io::Error) -> ArchiveError {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
