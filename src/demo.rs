@@ -118,7 +118,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         .enable_all()
         .build()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sim_task = rt.spawn(sim::run(sim_cfg));
+    let sim_task = rt.spawn(sim::run(sim_cfg, |n| tracing::info!("cms-linksim: {n}")));
     let (pa, pb) = wait_ports(&ports_file)?;
     let cfg_a = collector_config(dir, "a", pa, tz.name())?;
     let cfg_b = collector_config(dir, "b", pb, tz.name())?;

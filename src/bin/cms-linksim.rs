@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use clap::Parser;
 use cms::sim::faults::{self, parse_duration};
 use cms::sim::profile::Profile;
-use cms::sim::{Speed, SwitchConfig};
+use cms::sim::{Notice, Speed, SwitchConfig};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -202,7 +203,7 @@ fn build(a: &Args) -> Result<SwitchConfig> {
         wait_timeout: Duration::from_secs(a.wait_timeout),
         drain_timeout: Duration::from_secs(a.drain_timeout),
         heartbeat_ms: a.heartbeat_ms.max(10),
-        progress: true,
+        progress: std::io::stderr().is_terminal(),
     })
 }
 
@@ -256,10 +257,22 @@ fn run(args: Args) -> Result<()> {
         .context("cannot start the runtime")?;
     let summary = rt.block_on(async {
         tokio::select! {
-            r = cms::sim::run(cfg) => r.map_err(anyhow::Error::from),
+            r = cms::sim::run(cfg, print_notice) => r.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     })?;
     eprintln!("cms-linksim: done: {summary}");
     Ok(())
+}
+
+/// What the switch tells the operator, on stderr; the progress line redraws itself.
+fn print_notice(n: Notice) {
+    match n {
+        Notice::Progress { .. } => {
+            eprint!("\rcms-linksim: {n}   ");
+            let _ = std::io::stderr().flush();
+        }
+        Notice::ProgressDone => eprintln!(),
+        n => eprintln!("cms-linksim: {n}"),
+    }
 }

@@ -376,6 +376,7 @@ pub(crate) fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
 }
 
 /// Database files are readable only by the service (promise 7).
+#[cfg_attr(not(unix), allow(unused_variables))]
 fn restrict_mode(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -388,7 +389,6 @@ fn restrict_mode(path: &Path) -> Result<()> {
             }
         })?;
     }
-    let _ = path;
     Ok(())
 }
 
