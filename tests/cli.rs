@@ -115,6 +115,7 @@ fn usage_errors_exit_2() {
         ("--duration", "0", "not a positive duration"),
         ("--listen", "A", "expected NAME=ADDR"),
         ("--listen", "=127.0.0.1:0", "empty link name"),
+        ("--interval-minutes", "20", "[possible values: 15, 30, 60]"),
     ] {
         let o = Command::new(LINKSIM)
             .args(["--profile", "profiles/tiny.toml", flag, bad])
