@@ -1,9 +1,12 @@
 //! The command line, the configuration, the site key, file modes and opening the store,
 //! through the real `cms` and `cms-linksim` binaries (issue #10 items 12 to 15, 17, 18).
 
+mod common;
+
+use common::wait::until;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CMS: &str = env!("CARGO_BIN_EXE_cms");
 const LINKSIM: &str = env!("CARGO_BIN_EXE_cms-linksim");
@@ -280,14 +283,11 @@ fn the_files_cms_creates_are_private() {
         .unwrap();
     let data = site.path("data");
     let want = ["collect.lock", "cms.db", "cms.db-wal", "cms.db-shm"];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !want.iter().all(|f| data.join(f).exists()) {
-        assert!(
-            Instant::now() < deadline,
-            "cms collect did not create {want:?} within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(
+        Duration::from_secs(20),
+        || format!("cms collect to create {want:?}"),
+        || want.iter().all(|f| data.join(f).exists()).then_some(()),
+    );
     // Checked while it runs (the -wal and -shm exist only then), then stopped.
     let modes: Vec<(PathBuf, u32)> = std::fs::read_dir(&data)
         .unwrap()
