@@ -285,20 +285,24 @@ pub fn assert_identical(a: &Path, b: &Path) {
     );
 }
 
-/// The collector's status and reasons equal the truth's for every interval both hold
-/// (for a run whose only faults are clock changes, which the truth sees too: nothing else
-/// can make the collector's statuses differ).
+/// The collector and the truth hold the same intervals, each with the same status and
+/// reasons (for a run whose only faults are clock changes, which the truth sees too:
+/// nothing else can make the collector's statuses differ).
 ///
 /// # Panics
-/// Listing every interval whose status or reasons differ.
+/// Listing every interval only one of them holds, and every interval whose status or
+/// reasons differ.
 pub fn assert_statuses_equal(db: &Path, truth: &Path) {
     let mine = statuses(db);
     let theirs = statuses(truth);
-    let differ: Vec<String> = theirs
-        .iter()
-        .filter_map(|(istart, t)| {
-            let m = mine.get(istart)?;
-            (m != t).then(|| format!("{istart}: {m:?} here, {t:?} in the truth"))
+    let istarts: std::collections::BTreeSet<&i64> = mine.keys().chain(theirs.keys()).collect();
+    let differ: Vec<String> = istarts
+        .into_iter()
+        .filter_map(|istart| match (mine.get(istart), theirs.get(istart)) {
+            (Some(m), Some(t)) if m == t => None,
+            (Some(m), Some(t)) => Some(format!("{istart}: {m:?} here, {t:?} in the truth")),
+            (Some(m), None) => Some(format!("{istart}: {m:?} here, not in the truth")),
+            (None, t) => Some(format!("{istart}: missing here, {t:?} in the truth")),
         })
         .collect();
     assert!(
