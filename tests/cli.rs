@@ -3,51 +3,14 @@
 
 mod common;
 
+use common::site::{text, Site};
 use common::wait::until;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CMS: &str = env!("CARGO_BIN_EXE_cms");
 const LINKSIM: &str = env!("CARGO_BIN_EXE_cms-linksim");
-
-/// A config in a temp dir; `extra` is appended to a valid base.
-struct Site {
-    dir: tempfile::TempDir,
-}
-
-impl Site {
-    fn new(extra: &str) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            "server_id = \"A\"\ndata_dir = \"data\"\n{extra}\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:9\"\n"
-        );
-        std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
-        Site { dir }
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn cms(&self, args: &[&str]) -> Output {
-        Command::new(CMS)
-            .arg("--config")
-            .arg(self.path("cms.toml"))
-            .args(args)
-            .env_remove("CMS_CONFIG")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[cfg(unix)]
 fn mode(p: &Path) -> u32 {

@@ -17,13 +17,17 @@
 //! the test never looked at fails the test when the switch is dropped.
 //!
 //! Beside it: [`collector`] (a real `cms collect` process), [`sim`] (a real
-//! `cms-linksim` and a pair of collectors, checked against its ground truth) and [`wait`]
-//! (the bounded poll every test waits with).
+//! `cms-linksim` and a pair of collectors, checked against its ground truth), [`site`]
+//! (a configuration in a temp directory and `cms` run with it), [`wait`]
+//! (the bounded poll every test waits with) and [`golden`] (whole-output comparison with
+//! the one normaliser of what varies between runs).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
+pub mod golden;
 pub mod sim;
+pub mod site;
 pub mod wait;
 
 use cms::proto::codec::{CodecError, LinkCodec};
