@@ -83,6 +83,107 @@ pub struct VerifyReport {
     pub raw_bytes: u64,
 }
 
+/// What `cms verify` says about a file it verified whole: the header, the manifest's
+/// counts and what [`ArchiveReader::verify_all`] read. [`VerifySummary::render`] is the
+/// text; the JSON is this struct serialized, its fields in alphabetical order because
+/// `cms verify --json` has always printed its keys so.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifySummary {
+    pub acds: Vec<u16>,
+    pub admin_rows: u64,
+    pub authenticated: bool,
+    pub blocks: u32,
+    /// [`category`] bits of the header.
+    pub categories: u8,
+    pub complete_intervals: u64,
+    pub created_at: i64,
+    /// The file as the caller named it.
+    pub file: String,
+    /// The earliest and latest interval start of the manifest (`-` when it has none).
+    #[serde(serialize_with = "utc_or_dash")]
+    pub first_interval: Option<i64>,
+    pub format_version: u16,
+    pub interval_rows: u64,
+    pub intervals: u64,
+    #[serde(serialize_with = "utc_or_dash")]
+    pub last_interval: Option<i64>,
+    pub local_rows: u64,
+    pub mac: MacCheck,
+    /// Always true: a file that fails verification has an error, not a summary (scripts
+    /// read the field).
+    pub ok: bool,
+    pub schema_version: u32,
+    pub server_id: String,
+    pub summary_rows: u64,
+}
+
+/// What a reader can say about a file's MAC (docs/operations.md, "Scheduled backups").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MacCheck {
+    /// Checked with the site key.
+    Verified,
+    /// The file carries a MAC this server has no key to check.
+    NotChecked,
+    /// The file carries none.
+    None,
+}
+
+impl MacCheck {
+    fn says(self) -> &'static str {
+        match self {
+            MacCheck::Verified => "authenticated (MAC verified)",
+            MacCheck::NotChecked => {
+                "carries a MAC this server cannot check (no site_key_file configured): \
+                 its origin is not verified"
+            }
+            MacCheck::None => "not authenticated (no MAC)",
+        }
+    }
+}
+
+/// UTC seconds as `2024-03-11T08:00:00Z`, `-` for none.
+fn utc(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn utc_or_dash<S: serde::Serializer>(
+    t: &Option<i64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&utc(*t))
+}
+
+impl VerifySummary {
+    /// The text of `cms verify`: the file and its format, where it comes from and whether
+    /// its origin is verified, then what it holds.
+    pub fn render(&self) -> String {
+        let n = |c: u64, w: &str| crate::report::plural(c, w);
+        format!(
+            "{}: ok (format {}, schema {})\n  from server {} at {}, ACDs {:?}, {}\n  \
+             {} ({} complete) from {} to {}; {}, {}, {}, {} in {}\n",
+            self.file,
+            self.format_version,
+            self.schema_version,
+            self.server_id,
+            utc(Some(self.created_at)),
+            self.acds,
+            self.mac.says(),
+            n(self.intervals, "interval"),
+            self.complete_intervals,
+            utc(self.first_interval),
+            utc(self.last_interval),
+            n(self.interval_rows, "interval row"),
+            n(self.summary_rows, "summary row"),
+            n(self.admin_rows, "admin row"),
+            n(self.local_rows, "local row"),
+            n(self.blocks.into(), "block")
+        )
+    }
+}
+
 /// An open, verified backup file.
 pub struct ArchiveReader<R> {
     src: R,
@@ -697,6 +798,46 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         self.cache = None;
         Ok(rep)
+    }
+
+    /// [`ArchiveReader::verify_all`], and what `cms verify` says about the file, which
+    /// `file` names.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn verify_summary(&mut self, file: &Path) -> Result<VerifySummary> {
+        let rep = self.verify_all()?;
+        let h = &self.header;
+        let starts = || self.entries.iter().map(|e| e.istart);
+        Ok(VerifySummary {
+            acds: h.acds.clone(),
+            admin_rows: rep.admin_rows,
+            authenticated: self.authenticated,
+            blocks: rep.blocks,
+            categories: h.categories,
+            complete_intervals: self
+                .entries
+                .iter()
+                .filter(|e| e.status == super::Status::Complete)
+                .count() as u64,
+            created_at: h.created_at,
+            file: file.display().to_string(),
+            first_interval: starts().min(),
+            format_version: self.version,
+            interval_rows: rep.interval_rows,
+            intervals: rep.intervals,
+            last_interval: starts().max(),
+            local_rows: rep.local_rows,
+            mac: match (self.authenticated, self.carries_mac) {
+                (true, _) => MacCheck::Verified,
+                (false, true) => MacCheck::NotChecked,
+                (false, false) => MacCheck::None,
+            },
+            ok: true,
+            schema_version: h.schema_version,
+            server_id: h.server_id.clone(),
+            summary_rows: rep.summary_rows,
+        })
     }
 
     /// Summary rows (`d*`, `w*`, `m*`), one block at a time.
