@@ -2,7 +2,8 @@
 //! header announces the largest manifest the format allows (`MAX_MANIFEST_RAW`, 256 MiB)
 //! over a few bytes of data is refused with the usual "decompressed to" error, and the
 //! reader never holds more than a little memory on the way. This file is its own test
-//! binary because it counts every heap allocation the process makes.
+//! binary because it counts every allocation on the process's Rust heap, where the
+//! reader's buffers live (zstd's own C workspace is allocated outside it and not counted).
 
 use cms::archive::{category, forge, ArchiveError, ArchiveReader, ArchiveWriter, Header};
 use std::alloc::{GlobalAlloc, Layout, System};
