@@ -29,6 +29,8 @@
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive (two reader
 //!   threads on one snapshot), plan per interval, apply in short transactions beside a
 //!   running collector (a second thread decodes while the first writes).
+//! - [`sitekey`]: `cms site-key init` / `show`: a new site key file (random, private to
+//!   the service, never replacing one), and which key a server holds.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
@@ -47,6 +49,7 @@ pub mod merge;
 pub mod proto;
 pub mod report;
 pub mod sim;
+pub mod sitekey;
 pub mod store;
 #[cfg(windows)]
 pub mod winsvc;
