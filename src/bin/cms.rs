@@ -61,6 +61,9 @@ enum Cmd {
     Collect,
     /// Check the configuration and print it (used by the service's ExecStartPre).
     CheckConfig,
+    /// The site key that authenticates backups: create it, or show which it is.
+    #[command(subcommand)]
+    SiteKey(cms::sitekey::Command),
     /// Run as the Windows service (started by the service control manager).
     #[cfg(windows)]
     #[command(hide = true)]
@@ -378,6 +381,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             text += &key;
             out(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::SiteKey(c) => {
+            out(&cms::sitekey::run(&cfg, &c)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { json } => {
