@@ -37,6 +37,8 @@
 //! - [`peer`]: authenticated peer sync (proto/peer-sync.md): identity, mutual TLS 1.3
 //!   with pinned certificates, the message codec (no I/O), per-day digests, the session
 //!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
+//! - [`sitekey`]: `cms site-key init` / `show`: a new site key file (random, private to
+//!   the service, never replacing one), and which key a server holds.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
@@ -57,6 +59,7 @@ pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;
+pub mod sitekey;
 pub mod store;
 #[cfg(windows)]
 pub mod winsvc;

@@ -62,6 +62,9 @@ enum Cmd {
     Collect,
     /// Check the configuration and print it (used by the service's ExecStartPre).
     CheckConfig,
+    /// The site key that authenticates backups: create it, or show which it is.
+    #[command(subcommand)]
+    SiteKey(cms::sitekey::Command),
     /// Run as the Windows service (started by the service control manager).
     #[cfg(windows)]
     #[command(hide = true)]
@@ -394,6 +397,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Demo(a) => demo(a),
         Cmd::CheckConfig => check_config(&cfg),
+        Cmd::SiteKey(c) => {
+            out(&cms::sitekey::run(&cfg, &c)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Status(a) => status(&cfg, a),
         Cmd::Gaps(a) => gaps(&cfg, a),
         Cmd::Backup(a) => backup(&cfg, a),
