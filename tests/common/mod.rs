@@ -54,6 +54,7 @@ enum Step {
     SendRaw(Vec<u8>),
     Sleep(Duration),
     WaitAck { seq: u64, within: Duration },
+    WaitHeartbeats { count: usize },
     ExpectClosed { within: Duration },
     Close,
 }
@@ -105,6 +106,12 @@ impl Script {
     }
     pub fn wait_ack_within(mut self, seq: u64, within: Duration) -> Self {
         self.steps.push(Step::WaitAck { seq, within });
+        self
+    }
+    /// Read (and record) until `count` HEARTBEATs from the peer have arrived, at most
+    /// [`WAIT`]: the peer's session is alive and its timers run.
+    pub fn wait_heartbeats(mut self, count: usize) -> Self {
+        self.steps.push(Step::WaitHeartbeats { count });
         self
     }
     /// Read (and record) until the peer closes the connection, at most [`WAIT`]: for
@@ -607,6 +614,27 @@ impl Conn<'_> {
                             };
                             return Err(self.fail(format!(
                                 "{why} for an ACK with seq >= {seq}; {last}; {}",
+                                self.received_summary()
+                            )));
+                        }
+                    }
+                }
+            }
+            Step::WaitHeartbeats { count } => {
+                let deadline = tokio::time::Instant::now() + WAIT;
+                let mut seen = 0;
+                while seen < count {
+                    match self.read(deadline).await? {
+                        Read::Frame(Frame::Heartbeat { .. }) => seen += 1,
+                        Read::Frame(_) => {}
+                        r => {
+                            let why = if matches!(r, Read::Closed) {
+                                "the peer closed while the switch waited".to_owned()
+                            } else {
+                                format!("waited {WAIT:?}")
+                            };
+                            return Err(self.fail(format!(
+                                "{why} for {count} HEARTBEATs, {seen} came; {}",
                                 self.received_summary()
                             )));
                         }
