@@ -26,7 +26,8 @@
 //!   of the switch's answer, the per-frame session rules (seq, time bounds), heartbeat
 //!   timing, reconnect with backoff.
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
-//!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path.
+//!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
+//!   `collect::writer` runs each ACD's database work on a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.

@@ -50,6 +50,12 @@ impl Collector {
     }
 
     pub fn spawn(&mut self) {
+        self.spawn_env(&[]);
+    }
+
+    /// [`Collector::spawn`] with extra environment variables for the collector (test
+    /// hooks such as `CMS_TEST_COMMIT_GATE`), set on the child only.
+    pub fn spawn_env(&mut self, env: &[(&str, &Path)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -59,6 +65,7 @@ impl Collector {
             .arg("--config")
             .arg(self.dir.path().join("cms.toml"))
             .arg("collect")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
