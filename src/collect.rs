@@ -163,7 +163,10 @@ pub async fn run(
     Ok(())
 }
 
-/// Loads the checkpoint of `acd`, or starts fresh (saying why).
+/// Loads the checkpoint of `acd`, or starts fresh, saying why: a checkpoint this release
+/// does not read (another format version, another grid) is refused with a warning that
+/// names the database and the reason, and the fresh start asks the switch for everything
+/// it still holds (docs/operations.md, "Rolling upgrade").
 fn recover(store: &Store, cfg: &Config, acd: u16) -> anyhow::Result<Aggregator> {
     let grid = cfg.grid();
     match store.load_checkpoint(acd)? {
@@ -171,7 +174,11 @@ fn recover(store: &Store, cfg: &Config, acd: u16) -> anyhow::Result<Aggregator> 
         Some(ck) => match Aggregator::from_checkpoint(grid, &ck.state) {
             Ok(a) => Ok(a),
             Err(e) => {
-                warn!(acd, "{}: {e}", store.path.display());
+                warn!(
+                    acd,
+                    "{}: ACD {acd}: {e} (the switch replays what it still holds, or pumps up)",
+                    store.path.display()
+                );
                 Ok(Aggregator::new(grid))
             }
         },

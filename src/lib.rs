@@ -9,6 +9,9 @@
 //! # Layout
 //! Data flows one way: link -> events -> intervals -> store (-> archive -> merge).
 //! - [`proto`]: the ACD link wire format (frames, encode/decode). No I/O.
+//! - [`domain`]: the domain values spelled as words in the database, the JSON and the
+//!   backup file (interval status, incompleteness reasons, gap kinds, link states,
+//!   summary periods), as enums with those words as their names.
 //! - [`items`]: the interval table layout (tables, keys, items), shared by all.
 //! - [`interval`]: local-clock interval boundaries (IANA zones, DST; a step that is not
 //!   a multiple of the length starts an interval).
@@ -43,6 +46,7 @@ pub mod archive;
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod interval;
 pub mod items;
 pub mod link;

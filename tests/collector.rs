@@ -246,6 +246,95 @@ fn kill9_and_restart_inside_the_buffer_loses_nothing() {
     assert_reference_intervals(&open(&c.db_path()).unwrap());
 }
 
+/// Runs seqs 1..=12 of the reference stream, stops the collector, replaces its checkpoint
+/// with `state(what it wrote)`, and starts it again: it must refuse that checkpoint with a
+/// warning naming its database and `reason`, start afresh (HELLO epoch 0), and end, after
+/// the switch replays its buffer from seq 1, with the hand-worked reference intervals.
+fn restart_with_refused_checkpoint(state: impl FnOnce(Vec<u8>) -> Vec<u8>, reason: &str) {
+    let sw = ScriptedSwitch::bind();
+    let all = stream();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+            .send(from_seq(&all, 1)[..12].to_vec())
+            .wait_ack(12)
+            .expect_closed(),
+    );
+    let rest = all.clone();
+    sw.push(
+        Script::new()
+            .expect_hello()
+            .respond(move |h| {
+                assert_eq!(
+                    (h.epoch, h.resume_from),
+                    (0, 0),
+                    "starts without the checkpoint"
+                );
+                let mut v = vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))];
+                v.extend(rest);
+                v.push(tick(t(10, 15, 0), 14));
+                v
+            })
+            .wait_ack(14),
+    );
+    let mut c = Collector::start(sw.addr());
+    c.wait_checkpoint(12);
+    c.stop();
+    sw.connection_blocking(0).assert_ok();
+    {
+        let db = Connection::open(c.db_path()).unwrap();
+        let ours: Vec<u8> = db
+            .query_row("SELECT state FROM checkpoint WHERE acd = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        db.execute(
+            "UPDATE checkpoint SET state = ?1 WHERE acd = 1",
+            [state(ours)],
+        )
+        .unwrap();
+    }
+    c.spawn();
+    sw.connection_blocking(1).assert_ok();
+    c.stop();
+    let log = c.log();
+    let warning = format!("{}: ACD 1: {reason}", c.db_path().display());
+    assert!(log.contains(&warning), "no {warning:?} in\n{log}");
+    assert_reference_intervals(&open(&c.db_path()).unwrap());
+}
+
+/// The checkpoint the release before versioned checkpoints wrote (bare bincode 1) is
+/// refused, and the switch's replay makes every interval exact again.
+/// `tests/fixtures/checkpoint-bincode1.bin` was written by `cms collect` at commit
+/// 79cd337: this test's first session (seqs 1..=12 of epoch 7, then SIGTERM), the
+/// checkpoint row's `state` column copied out.
+#[test]
+fn the_previous_releases_checkpoint_is_refused_and_the_replay_makes_it_exact() {
+    let old = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/checkpoint-bincode1.bin"),
+    )
+    .unwrap();
+    restart_with_refused_checkpoint(
+        |_| old,
+        "checkpoint has no format version (written by a release before checkpoints were versioned)",
+    );
+}
+
+/// A checkpoint of a newer format version (a downgrade) is refused the same way.
+#[test]
+fn a_checkpoint_of_a_newer_format_version_is_refused_and_the_replay_makes_it_exact() {
+    restart_with_refused_checkpoint(
+        |mut ours| {
+            assert_eq!(ours[..6], *b"CMSK\0\x01", "the envelope of version 1");
+            ours[5] = 2;
+            ours
+        },
+        "checkpoint format version 2 is not one this release reads (1)",
+    );
+}
+
 #[test]
 fn clock_set_back_never_makes_two_rows_for_one_interval() {
     let sw = ScriptedSwitch::bind();

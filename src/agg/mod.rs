@@ -12,6 +12,7 @@
 //! intervals they touch `incomplete` with a reason. It does not validate the session
 //! (sequence contiguity is the link's job) and does not write anything.
 
+pub mod checkpoint;
 pub mod idx;
 
 use crate::interval::Grid;
@@ -65,6 +66,16 @@ impl ClosedInterval {
 pub enum AggError {
     #[error("checkpoint does not decode: {0}")]
     BadCheckpoint(String),
+    #[error(
+        "checkpoint has no format version (written by a release before checkpoints were \
+         versioned); starting without it"
+    )]
+    Unversioned,
+    #[error(
+        "checkpoint format version {0} is not one this release reads ({v}); starting without it",
+        v = checkpoint::VERSION
+    )]
+    UnknownVersion(u16),
     #[error("checkpoint was taken with a different interval grid ({0}); starting without it")]
     GridChanged(String),
 }
@@ -285,19 +296,20 @@ impl Aggregator {
     /// Rebuilds the aggregation from [`Aggregator::checkpoint`] bytes.
     ///
     /// # Errors
-    /// The bytes do not decode, or were written for another interval grid.
+    /// The bytes are not a checkpoint version this release reads ([`checkpoint`]), do
+    /// not decode, or were written for another interval grid.
     pub fn from_checkpoint(grid: Grid, bytes: &[u8]) -> Result<Aggregator, AggError> {
-        let st: State =
-            bincode::deserialize(bytes).map_err(|e| AggError::BadCheckpoint(e.to_string()))?;
+        let st = checkpoint::decode(bytes)?;
         if st.grid_key != grid_key(&grid) {
             return Err(AggError::GridChanged(st.grid_key));
         }
         Ok(Aggregator { grid, st })
     }
 
-    /// The whole state, to be stored with the rows closed so far.
+    /// The whole state, to be stored with the rows closed so far, in the versioned
+    /// envelope of [`checkpoint`].
     pub fn checkpoint(&self) -> Vec<u8> {
-        bincode::serialize(&self.st).expect("state serialises")
+        checkpoint::encode(&self.st)
     }
 
     pub fn epoch(&self) -> u64 {

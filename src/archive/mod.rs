@@ -119,20 +119,7 @@ pub struct Header {
 }
 
 /// Interval status, as in `interval_status.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Complete,
-    Incomplete,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Complete => "complete",
-            Status::Incomplete => "incomplete",
-        }
-    }
-}
+pub use crate::domain::IntervalStatus as Status;
 
 /// One manifest entry: one ACD and interval, with its `interval_status` row and where its
 /// rows are. The writer takes it with the location fields zero and fills them in.

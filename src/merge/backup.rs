@@ -5,6 +5,10 @@
 //! and never waits for us). The file is written to a temporary name in the destination
 //! directory, fsynced, then renamed, so a failed or killed backup never leaves a file
 //! that looks valid.
+//!
+//! The API: [`write_snapshot`] writes the snapshot into any `std::io::Write` (a socket,
+//! for the peer sync); [`backup`] is the destination check, a temporary file,
+//! [`write_snapshot`], fsync and rename.
 
 use super::Selection;
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
@@ -193,33 +197,14 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     o.open(path)
 }
 
-/// Writes the backup.
+/// Writes the backup file `opts.out`: checks the destination (a temporary file can be
+/// created there, and there is room), writes the snapshot into a temporary file beside
+/// it ([`write_snapshot`]), makes it durable and renames it into place.
 ///
 /// # Errors
 /// The database cannot be read, the destination cannot be written (named), or the
 /// stored data is inconsistent (an interval whose rows do not match its checksum).
 pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
-    let r = backup_snapshot(store, opts);
-    if !store.conn.is_autocommit() {
-        // Failed with the snapshot open: end it (it only read).
-        let _ = store.conn.execute_batch("ROLLBACK");
-    }
-    r.map_err(|e| {
-        // A bare database error: say which database.
-        let bare = e
-            .chain()
-            .next()
-            .is_some_and(|c| c.downcast_ref::<rusqlite::Error>().is_some());
-        if bare {
-            e.context(format!("{}: reading the database", store.path.display()))
-        } else {
-            e
-        }
-    })
-}
-
-fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
-    let started = Instant::now();
     let out = &opts.out;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -230,6 +215,135 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
         .with_context(|| format!("{}: not a file name", out.display()))?
         .to_string_lossy()
         .to_string();
+    // Space, before writing: what the file surely takes (its fixed parts and a manifest
+    // entry per interval); while writing, the rest projected from the bytes the rows
+    // written so far really took (proto/backup-format.md, "Size").
+    let (_, intervals) = estimate(&store.conn, &opts.sel).map_err(|e| in_db(store, e.into()))?;
+    check_destination(&dir, FIXED_BYTES + intervals * MANIFEST_BYTES_PER_INTERVAL)?;
+    remove_stale_temps(&dir, &file_name);
+    let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let mut file = create_private(&tmp_path)
+        .with_context(|| format!("{}: cannot create temporary file", tmp_path.display()))?;
+    let mut tmp = TempOut {
+        path: tmp_path.clone(),
+        done: false,
+    };
+    let sum = write_snapshot_to(store, &opts.snapshot(), &mut file, Some(&dir))?;
+    // The snapshot flushed everything into the file; make it durable, then publish.
+    file.sync_all()
+        .with_context(|| format!("{}: cannot sync", tmp_path.display()))?;
+    drop(file);
+    std::fs::rename(&tmp_path, out)
+        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
+    tmp.done = true;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(sum)
+}
+
+/// What a snapshot holds and how it is written: everything of [`BackupOptions`] but the
+/// destination file.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// What the snapshot is written to (a file's path, a peer's address): for messages
+    /// and [`BackupSummary::file`].
+    pub name: String,
+    pub sel: Selection,
+    /// Only intervals whose status changed at or after this UTC second (incremental).
+    pub since: Option<i64>,
+    pub server_id: String,
+    pub time_zone: String,
+    pub key: Option<[u8; 32]>,
+    /// A progress bar on stderr.
+    pub progress: bool,
+}
+
+impl BackupOptions {
+    /// The snapshot this backup writes into its file.
+    pub fn snapshot(&self) -> SnapshotOptions {
+        SnapshotOptions {
+            name: self.out.display().to_string(),
+            sel: self.sel.clone(),
+            since: self.since,
+            server_id: self.server_id.clone(),
+            time_zone: self.time_zone.clone(),
+            key: self.key,
+            progress: self.progress,
+        }
+    }
+}
+
+/// Writes one consistent snapshot of the chosen data as a backup file
+/// (proto/backup-format.md) into `out`: a file, a socket (the peer sync), anything that
+/// takes bytes. `out` gets the whole file (flushed) or an error; what it received of a
+/// failed snapshot is not a valid backup (no trailer).
+///
+/// # Errors
+/// The database cannot be read (the error names it), `out` cannot be written, or the
+/// stored data is inconsistent (an interval whose rows do not match its checksum).
+pub fn write_snapshot<W: std::io::Write>(
+    store: &mut Store,
+    opts: &SnapshotOptions,
+    out: W,
+) -> anyhow::Result<BackupSummary> {
+    write_snapshot_to(store, opts, out, None)
+}
+
+/// [`write_snapshot`], checking the space left in `space` (the destination directory of
+/// a file) as the file grows.
+fn write_snapshot_to<W: std::io::Write>(
+    store: &mut Store,
+    opts: &SnapshotOptions,
+    out: W,
+    space: Option<&Path>,
+) -> anyhow::Result<BackupSummary> {
+    let r = snapshot_into(store, opts, out, space);
+    if !store.conn.is_autocommit() {
+        // Failed with the snapshot open: end it (it only read).
+        let _ = store.conn.execute_batch("ROLLBACK");
+    }
+    r.map_err(|e| in_db(store, e))
+}
+
+/// A bare database error, said with the database it came from.
+fn in_db(store: &Store, e: anyhow::Error) -> anyhow::Error {
+    let bare = e
+        .chain()
+        .next()
+        .is_some_and(|c| c.downcast_ref::<rusqlite::Error>().is_some());
+    if bare {
+        e.context(format!("{}: reading the database", store.path.display()))
+    } else {
+        e
+    }
+}
+
+/// Rows and intervals of `sel` in the database (an estimate of the backup's size).
+fn estimate(conn: &rusqlite::Connection, sel: &Selection) -> rusqlite::Result<(u64, u64)> {
+    let (lo, hi) = sel.utc_range();
+    let (mut rows, mut intervals) = (0u64, 0u64);
+    for &acd in &sel.acds {
+        let (r, n): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(row_count), 0), COUNT(*) FROM interval_status
+             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
+            params![acd, lo, hi],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows += r.max(0) as u64;
+        intervals += n.max(0) as u64;
+    }
+    Ok((rows, intervals))
+}
+
+fn snapshot_into<W: std::io::Write>(
+    store: &mut Store,
+    opts: &SnapshotOptions,
+    out: W,
+    space: Option<&Path>,
+) -> anyhow::Result<BackupSummary> {
+    let started = Instant::now();
+    let out_name = PathBuf::from(&opts.name);
     // One snapshot for everything below, shared with a second reader connection when
     // one can join it (see `Snapshot`).
     let db = store.path.display().to_string();
@@ -238,32 +352,9 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     let tx = &store.conn;
     let (lo, hi) = opts.sel.utc_range();
     let acds = opts.sel.acds.clone();
-    // Space: before writing, what the file surely takes (its fixed parts and a manifest
-    // entry per interval); while writing, the rest projected from the bytes the rows
-    // written so far really took (proto/backup-format.md, "Size"). Compression varies
-    // too much with the data (2 to 12 bytes a row) for a fixed rate per row.
-    let mut est_rows: i64 = 0;
-    let mut est_intervals: i64 = 0;
-    for &acd in &acds {
-        let (rows, n): (i64, i64) = tx.query_row(
-            "SELECT COALESCE(SUM(row_count), 0), COUNT(*) FROM interval_status
-             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
-            params![acd, lo, hi],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        est_rows += rows;
-        est_intervals += n;
-    }
-    let need = FIXED_BYTES + est_intervals.max(0) as u64 * MANIFEST_BYTES_PER_INTERVAL;
-    check_destination(&dir, need)?;
-    remove_stale_temps(&dir, &file_name);
-    let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let file = create_private(&tmp_path)
-        .with_context(|| format!("{}: cannot create temporary file", tmp_path.display()))?;
-    let mut tmp = TempOut {
-        path: tmp_path.clone(),
-        done: false,
-    };
+    // Compression varies too much with the data (2 to 12 bytes a row) for a fixed rate
+    // per row: the space left is projected from what the rows so far took.
+    let (est_rows, _) = estimate(tx, &opts.sel)?;
     // The days the daily summaries cover, so a restore can tell without reading the
     // summary blocks whether it needs them (a free header property: older readers ignore
     // it, and a file without it is read in full).
@@ -331,13 +422,13 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     };
     let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = Counted {
-        inner: file,
+        inner: out,
         written: written.clone(),
     };
     let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
-    let mut w = ArchiveWriter::new(buf, out.clone(), header, opts.key.as_ref())?;
+    let mut w = ArchiveWriter::new(buf, out_name, header, opts.key.as_ref())?;
     let bar = if opts.progress {
-        let b = indicatif::ProgressBar::new(est_rows.max(0) as u64);
+        let b = indicatif::ProgressBar::new(est_rows);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {eta} left")
                 .expect("valid template"),
@@ -386,9 +477,9 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
                 w.end_interval()
                     .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
                 let on_disk = written.load(std::sync::atomic::Ordering::Relaxed);
-                if on_disk >= next_space_check {
+                if let Some(dir) = space.filter(|_| on_disk >= next_space_check) {
                     next_space_check = on_disk + SPACE_CHECK_EVERY;
-                    check_projected_space(&dir, on_disk, rows_done, est_rows.max(0) as u64)?;
+                    check_projected_space(dir, on_disk, rows_done, est_rows)?;
                 }
                 if let Some(b) = &bar {
                     b.set_position(rows_done);
@@ -506,22 +597,8 @@ fn backup_snapshot(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<Ba
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    // finish() flushed the BufWriter into the file; make it durable, then publish.
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&tmp_path)
-        .with_context(|| format!("{}: cannot reopen to sync", tmp_path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("{}: cannot sync", tmp_path.display()))?;
-    drop(f);
-    std::fs::rename(&tmp_path, out)
-        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
-    tmp.done = true;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
     Ok(BackupSummary {
-        file: out.display().to_string(),
+        file: opts.name.clone(),
         intervals: sum.intervals,
         rows: sum.interval_rows + sum.summary_rows + sum.admin_rows + sum.local_rows,
         bytes: sum.bytes,
@@ -759,6 +836,49 @@ mod tests {
             .filter(|n| n.contains("cmsbak"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_snapshot_written_into_any_writer_is_a_whole_backup_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cms.db");
+        let store = Store::open(&path).unwrap();
+        store.set_setting("server_name", "b").unwrap();
+        store.set_setting("site", "north").unwrap();
+        drop(store);
+        let mut store = Store::open_read_only(&path).unwrap();
+        let opts = SnapshotOptions {
+            name: "peer 127.0.0.1:1".into(),
+            sel: Selection {
+                acds: vec![1],
+                from: None,
+                to: None,
+                grid: crate::interval::Grid::new(chrono_tz::America::New_York, 15),
+                categories: super::super::Categories::parse("history,local").unwrap(),
+            },
+            since: None,
+            server_id: "b".into(),
+            time_zone: "America/New_York".into(),
+            key: Some([7; 32]),
+            progress: false,
+        };
+        let mut out: Vec<u8> = vec![];
+        let sum = write_snapshot(&mut store, &opts, &mut out).unwrap();
+        assert_eq!(sum.file, "peer 127.0.0.1:1");
+        assert_eq!(sum.bytes, out.len() as u64, "every byte reached the writer");
+        assert!(store.conn.is_autocommit(), "snapshot ended");
+        let file = dir.path().join("got.cmsbak");
+        std::fs::write(&file, &out).unwrap();
+        let mut rd = archive::ArchiveReader::open(&file, Some(&[7; 32])).unwrap();
+        let local: Vec<Vec<Value>> = rd.local_rows().map(|r| r.unwrap().values).collect();
+        let text = |s: &str| Value::Text(s.into());
+        assert_eq!(
+            local,
+            vec![
+                vec![text("server_name"), text("b")],
+                vec![text("site"), text("north")]
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! `cms restore`: verify a backup file completely, plan per interval, then apply in short
 //! transactions while the collector keeps writing.
 //!
+//! The API: [`restore_at`] is the one entry point, for `cms restore` and for the peer
+//! sync alike (which spools the peer's stream into a file first): it runs
+//! [`open_for_plan`] -> [`plan`] (the file's compatibility checks, the plan, the
+//! verification of everything it will read) -> [`apply`] (the interval writes, the
+//! summaries, admin and local data, the restore log, the report of what is still
+//! missing). [`restore`] does the same into a store already open.
+//!
 //! Nothing is written before the whole file has been verified (structure, checksums, MAC,
 //! and that every interval's rows match its manifest entry). Each interval is replaced
 //! atomically and re-decided inside its transaction against the target's state at that
@@ -146,8 +153,9 @@ fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Re
     .optional()
 }
 
-/// What [`plan`] found: the verified file and what the restore will do with it.
-struct Planned {
+/// What [`plan`] found: the verified file and what the restore will do with it; the
+/// input of [`apply`].
+pub struct Planned {
     rd: ArchiveReader<std::fs::File>,
     header: archive::Header,
     acds: Vec<u16>,
@@ -191,7 +199,7 @@ fn day_over(
 ///
 /// # Errors
 /// The file cannot be opened, is not a database, or is of a newer schema.
-fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> {
+pub fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> {
     if !db.exists() {
         return Ok(None);
     }
@@ -225,6 +233,9 @@ fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> {
 /// is checked and the plan made before the database is opened for writing (with `open`,
 /// which creates it when needed), so a refused restore or a dry run changes nothing, and
 /// on a server with no database yet creates none.
+///
+/// The one entry point of a restore: `cms restore` and the peer sync (which spools the
+/// peer's stream into a file first) both call it.
 ///
 /// # Errors
 /// As [`restore`], and `open` failing.
@@ -297,9 +308,13 @@ fn dry_run_report(p: Planned) -> RestoreReport {
     rep
 }
 
-/// Checks the file and the request, and plans against `target` (`None`: an empty
-/// server). Reads the target, never writes it.
-fn plan(
+/// Checks the file and the request, plans against `target` (`None`: an empty server),
+/// and verifies every part of the file the plan will read. Reads the target, never
+/// writes it.
+///
+/// # Errors
+/// As [`restore`], but for the writes.
+pub fn plan(
     target: Option<&rusqlite::Connection>,
     grid: &Grid,
     opts: &RestoreOptions,
@@ -527,8 +542,12 @@ pub fn parse_open_intervals(v: &str) -> BTreeMap<u16, i64> {
 }
 
 /// Writes what `p` planned: intervals in short transactions, then summaries, admin and
-/// local data, and the restore's record.
-fn apply(
+/// local data, and the restore's record; reports what is still missing.
+///
+/// # Errors
+/// A database write fails (the current transaction is rolled back; rerunning completes
+/// the job).
+pub fn apply(
     store: &mut Store,
     grid: &Grid,
     opts: &RestoreOptions,
