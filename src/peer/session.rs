@@ -87,6 +87,16 @@ struct Session<S> {
     local: Local,
     out: Outcome,
     acds: Vec<u16>,
+    /// Whether this side already sent the peer an ERROR (then it is not sent again).
+    told: bool,
+}
+
+/// This side refused the peer (and told it so in an ERROR).
+#[derive(Debug, thiserror::Error)]
+#[error("{peer}: refused: {reason}")]
+pub struct Refused {
+    pub peer: String,
+    pub reason: String,
 }
 
 /// Runs a session as the side that connected (`initiator`) or accepted.
@@ -107,11 +117,12 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         local,
         out: Outcome::default(),
         acds: vec![],
+        told: false,
     };
     let r = s.drive(initiator).await;
     if let Err(e) = &r {
         // Say why to the peer, unless it is the one that said so.
-        if e.downcast_ref::<PeerError>().is_none() {
+        if e.downcast_ref::<PeerError>().is_none() && !s.told {
             let _ = tokio::time::timeout(
                 Duration::from_secs(1),
                 s.io.send(Msg::Error {
@@ -247,18 +258,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Sends ERROR and fails with the same reason.
     async fn refuse(&mut self, code: u16, reason: String) -> anyhow::Result<()> {
+        self.told = true;
         let _ = self
             .send(Msg::Error {
                 code,
                 reason: reason.clone(),
             })
             .await;
-        Err(PeerError {
+        Err(Refused {
             peer: self.peer.clone(),
-            code,
             reason,
-        })
-        .context("refused")
+        }
+        .into())
     }
 
     // ---- asking -------------------------------------------------------------------
@@ -449,6 +460,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn cannot<T>(&mut self, code: u16, e: anyhow::Error) -> anyhow::Result<T> {
         let reason = format!("{}: {e:#}", self.local.cfg.server_id);
         tracing::warn!(peer = %self.peer, code, "cannot answer the peer: {reason}");
+        self.told = true;
         let _ = self
             .send(Msg::Error {
                 code,
