@@ -996,3 +996,69 @@ fn compare_reports_an_interval_complete_here_and_incomplete_there() {
         (1.into(), 0.into())
     );
 }
+
+/// `cms collect` tells systemd it is ready (`READY=1` to `$NOTIFY_SOCKET`, a path or an
+/// `@name` in the abstract namespace) once its database is open and its checkpoint read.
+#[cfg(target_os = "linux")]
+#[test]
+fn collect_notifies_systemd_when_ready_on_a_path_or_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let sw = ScriptedSwitch::bind();
+    let path_sock = tempfile::tempdir().unwrap();
+    let on_path = path_sock.path().join("notify");
+    let abstract_name = format!("cms-test-notify-{}", std::process::id());
+    for (sock, env) in [
+        (UnixDatagram::bind(&on_path).unwrap(), on_path.clone()),
+        (
+            UnixDatagram::bind_addr(
+                &SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+            std::path::PathBuf::from(format!("@{abstract_name}")),
+        ),
+    ] {
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = Collector::configure("test-a", sw.addr());
+        c.spawn_env(&[("NOTIFY_SOCKET", &env)]);
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "{}: no READY=1 within {WAIT:?}: {e}\n{}",
+                env.display(),
+                c.log()
+            )
+        });
+        assert_eq!(&buf[..n], b"READY=1\n", "{}", env.display());
+        c.kill9();
+    }
+}
+
+/// After a pump-up at as_of_seq = 2^64 - 2 and the epoch's last event (2^64 - 1), the
+/// collector does not wrap its resume point to 0 ("none"): it says the epoch is used up
+/// and waits for the switch to start a new one.
+#[test]
+fn the_last_sequence_number_of_an_epoch_is_not_wrapped() {
+    let sw = ScriptedSwitch::bind();
+    let last = u64::MAX;
+    let mut v = vec![welcome(EPOCH, StartMode::Pumpup, last, t(9, 50, 0))];
+    v.extend(pumpup(last - 1, t(9, 50, 0), vec![]));
+    v.extend(translations(last, t(9, 50, 0)).into_iter().take(1));
+    sw.push(Script::new().expect_hello().send(v).wait_ack(last).close());
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    let want = format!(
+        "epoch {EPOCH} has used its last sequence number ({last}): the switch must start a new epoch"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !c.log().contains(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?} within {WAIT:?}\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sw.hellos_seen(), 1, "no HELLO with a wrapped resume point");
+    c.stop();
+}
