@@ -27,6 +27,15 @@ fn from_seq(frames: &[Frame], first: u64) -> Vec<Frame> {
     seqs(frames, first, u64::MAX)
 }
 
+/// A replay of a fresh epoch: the first `n` events of `all`, then their ACK awaited.
+fn first_events(all: &[Frame], n: usize) -> Script {
+    Script::new()
+        .expect_hello()
+        .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+        .send(from_seq(all, 1)[..n].to_vec())
+        .wait_ack(n as u64)
+}
+
 /// The hand-worked values of the reference scenario.
 fn assert_reference_intervals(c: &Connection) {
     let a = t(9, 45, 0);
@@ -96,14 +105,7 @@ fn replay_from_the_start_gives_exact_complete_intervals() {
 fn link_drop_inside_the_buffer_replays_and_loses_nothing() {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..10].to_vec())
-            .wait_ack(10)
-            .close(),
-    );
+    sw.push(first_events(&all, 10).close());
     let rest = all.clone();
     sw.push(
         Script::new()
@@ -209,14 +211,7 @@ fn link_drop_beyond_the_buffer_marks_exactly_the_gap_incomplete() {
 fn kill9_and_restart_inside_the_buffer_loses_nothing() {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..12].to_vec())
-            .wait_ack(12)
-            .expect_closed_within(Duration::from_secs(30)),
-    );
+    sw.push(first_events(&all, 12).expect_closed_within(Duration::from_secs(30)));
     let rest = all.clone();
     sw.push(
         Script::new()
@@ -253,31 +248,8 @@ fn kill9_and_restart_inside_the_buffer_loses_nothing() {
 fn restart_with_refused_checkpoint(state: impl FnOnce(Vec<u8>) -> Vec<u8>, reason: &str) {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..12].to_vec())
-            .wait_ack(12)
-            .expect_closed(),
-    );
-    let rest = all.clone();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .respond(move |h| {
-                assert_eq!(
-                    (h.epoch, h.resume_from),
-                    (0, 0),
-                    "starts without the checkpoint"
-                );
-                let mut v = vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))];
-                v.extend(rest);
-                v.push(tick(t(10, 15, 0), 14));
-                v
-            })
-            .wait_ack(14),
-    );
+    sw.push(first_events(&all, 12).expect_closed());
+    sw.push(reference_script(1));
     let mut c = Collector::start(sw.addr());
     c.wait_checkpoint(12);
     c.stop();
@@ -296,7 +268,14 @@ fn restart_with_refused_checkpoint(state: impl FnOnce(Vec<u8>) -> Vec<u8>, reaso
         .unwrap();
     }
     c.spawn();
-    sw.connection_blocking(1).assert_ok();
+    let second = sw.connection_blocking(1);
+    second.assert_ok();
+    let h = second.hello.expect("HELLO");
+    assert_eq!(
+        (h.epoch, h.resume_from),
+        (0, 0),
+        "starts without the checkpoint"
+    );
     c.stop();
     let log = c.log();
     let warning = format!("{}: ACD 1: {reason}", c.db_path().display());
