@@ -417,11 +417,7 @@ impl AcdTask {
     ) -> Result<Ended, LinkError> {
         let id = self.acd.acd;
         let epoch = self.agg.epoch();
-        let resume_from = if epoch != 0 {
-            self.agg.last_seq() + 1
-        } else {
-            0
-        };
+        let resume_from = if epoch != 0 { self.next_seq(peer)? } else { 0 };
         self.link_state(LinkState::Handshake, &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
@@ -563,6 +559,20 @@ impl AcdTask {
         }
     }
 
+    /// The sequence number due after the last one applied. Checked: after a pump-up at
+    /// `as_of_seq` = 2^64 - 2 the epoch's last number is 2^64 - 1, and a wrap to 0 would
+    /// read as "no resume point" (proto/acd-link.md, HELLO `resume_from`).
+    fn next_seq(&self, peer: SocketAddr) -> Result<u64, LinkError> {
+        let last = self.agg.last_seq();
+        last.checked_add(1).ok_or_else(|| LinkError::Protocol {
+            peer,
+            what: format!(
+                "epoch {} has used its last sequence number ({last}): the switch must start a new epoch",
+                self.agg.epoch()
+            ),
+        })
+    }
+
     /// Applies one frame received during data transfer, after checking it against the
     /// session rules and `limit` (the latest switch time accepted, [`link::time_limit_ms`]).
     /// A frame that would close [`MAX_PENDING_INTERVALS`] or more intervals is checked but
@@ -575,8 +585,11 @@ impl AcdTask {
     ) -> Result<Option<Frame>, LinkError> {
         match frame {
             Frame::Event(ev) => {
-                link::check_event(&ev, self.agg.last_seq() + 1, self.agg.last_raw_ts(), limit)
-                    .map_err(|what| LinkError::Protocol { peer, what })?;
+                link::check_event(&ev, self.next_seq(peer)?, self.agg.last_raw_ts(), limit)
+                    .map_err(|what| LinkError::Protocol {
+                        peer,
+                        what: what.to_string(),
+                    })?;
                 if self
                     .agg
                     .needs_catch_up(ev.ts, clock_old_ts(&ev), MAX_PENDING_INTERVALS)
@@ -593,8 +606,10 @@ impl AcdTask {
                 Ok(None)
             }
             Frame::Heartbeat { ts, last_seq } => {
-                link::check_time("HEARTBEAT", ts, limit)
-                    .map_err(|what| LinkError::Protocol { peer, what })?;
+                link::check_time("HEARTBEAT", ts, limit).map_err(|what| LinkError::Protocol {
+                    peer,
+                    what: what.to_string(),
+                })?;
                 if self.agg.needs_catch_up(ts, None, MAX_PENDING_INTERVALS) {
                     return Ok(Some(Frame::Heartbeat { ts, last_seq }));
                 }
@@ -673,6 +688,15 @@ fn clock_old_ts(ev: &crate::proto::Event) -> Option<i64> {
 
 /// Tells systemd the service is ready, when run under it with `Type=notify`.
 pub fn notify_ready() {
+    notify_systemd("READY=1\n");
+}
+
+/// Sends `msg` to the service manager's `$NOTIFY_SOCKET` (a path, or `@name` in the
+/// abstract namespace), if there is one: the one place that speaks sd_notify, for
+/// `READY=1` and, later, the watchdog's `WATCHDOG=1` (issue #14). The `sd-notify` crate
+/// would do it but cannot reach an abstract-namespace socket, which this does.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn notify_systemd(msg: &str) {
     #[cfg(target_os = "linux")]
     if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
         use std::os::unix::net::UnixDatagram;
@@ -682,9 +706,9 @@ pub fn notify_ready() {
             if let Some(abs) = p.strip_prefix('@') {
                 use std::os::linux::net::SocketAddrExt;
                 let addr = std::os::unix::net::SocketAddr::from_abstract_name(abs.as_bytes())?;
-                s.send_to_addr(b"READY=1\n", &addr)
+                s.send_to_addr(msg.as_bytes(), &addr)
             } else {
-                s.send_to(b"READY=1\n", &p)
+                s.send_to(msg.as_bytes(), &p)
             }
         });
         if let Err(e) = res {

@@ -195,116 +195,17 @@ impl Config {
             msg,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        let interval_minutes = raw.interval_minutes.unwrap_or(15);
-        if !matches!(interval_minutes, 15 | 30 | 60) {
-            return Err(err(format!(
-                "interval_minutes = {interval_minutes}: must be 15, 30 or 60"
-            )));
-        }
-        let tzname = raw.time_zone.unwrap_or_else(|| "UTC".into());
-        let time_zone: chrono_tz::Tz = tzname.parse().map_err(|_| {
-            err(format!(
-                "time_zone = {tzname:?}: not an IANA time zone name"
-            ))
-        })?;
-        let ws = raw.week_start.unwrap_or_else(|| "monday".into());
-        let week_start: chrono::Weekday = ws
-            .parse()
-            .map_err(|_| err(format!("week_start = {ws:?}: not a day of the week")))?;
-        let secs = |name: &str, v: Option<f64>, def: f64, lo: f64, hi: f64| {
-            let v = v.unwrap_or(def);
-            if !(lo..=hi).contains(&v) {
-                return Err(err(format!("{name} = {v}: must be between {lo} and {hi}")));
-            }
-            Ok((v * 1000.0) as u64)
-        };
-        let checkpoint_ms = secs(
-            "checkpoint_seconds",
-            raw.checkpoint_seconds,
-            2.0,
-            0.05,
-            60.0,
-        )?;
-        let backoff_max_ms = secs(
-            "backoff_max_seconds",
-            raw.backoff_max_seconds,
-            10.0,
-            0.2,
-            300.0,
-        )?;
-        let heartbeat_ms = raw.heartbeat_ms.unwrap_or(1000);
-        if !(100..=60_000).contains(&heartbeat_ms) {
-            return Err(err(format!(
-                "heartbeat_ms = {heartbeat_ms}: must be between 100 and 60000"
-            )));
-        }
-        let server_id = raw.server_id.unwrap_or_else(default_server_id);
+        let (interval_minutes, time_zone, week_start) = parse_calendar(&raw, &err)?;
+        let (checkpoint_ms, backoff_max_ms, heartbeat_ms) = parse_timers(&raw, &err)?;
+        let server_id = raw.server_id.clone().unwrap_or_else(default_server_id);
         if server_id.is_empty() || server_id.len() > crate::proto::MAX_STR_LEN {
             return Err(err(format!(
                 "server_id {server_id:?}: must be 1 to {} bytes",
                 crate::proto::MAX_STR_LEN
             )));
         }
-        let r = raw.retention;
-        let retention = Retention {
-            intrahour_days: r.intrahour_days.unwrap_or(62),
-            daily_days: r.daily_days.unwrap_or(1825),
-            weekly_weeks: r.weekly_weeks.unwrap_or(520),
-            monthly_months: r.monthly_months.unwrap_or(120),
-        };
-        if retention.intrahour_days == 0 || retention.daily_days == 0 {
-            return Err(err("retention: days must be at least 1".into()));
-        }
-        // The purge computes "today minus the retention" as a calendar date: a value
-        // beyond any calendar would end collection at the first midnight (issue #17).
-        let (days, rt) = (MAX_RETENTION_DAYS, &retention);
-        for (key, v, max) in [
-            ("intrahour_days", rt.intrahour_days, days),
-            ("daily_days", rt.daily_days, days),
-            ("weekly_weeks", rt.weekly_weeks, days / 7),
-            ("monthly_months", rt.monthly_months, days / 31),
-        ] {
-            if v > max {
-                return Err(err(format!(
-                    "retention.{key} = {v}: must be at most {max} (100 years)"
-                )));
-            }
-        }
-        let mut acds = vec![];
-        let raw_acds = if raw.acds.is_empty() {
-            vec![RawAcd {
-                id: 1,
-                switch: "127.0.0.1:5001".into(),
-                secondary: None,
-            }]
-        } else {
-            raw.acds
-        };
-        for a in raw_acds {
-            if !(1..=8).contains(&a.id) {
-                return Err(err(format!("acd id {}: must be 1 to 8", a.id)));
-            }
-            if acds.iter().any(|x: &AcdConfig| x.acd == a.id) {
-                return Err(err(format!("acd id {} is configured twice", a.id)));
-            }
-            let parse = |s: &str| -> Result<SocketAddr, ConfigError> {
-                let addr: SocketAddr = s.parse().map_err(|_| {
-                    err(format!("acd {}: switch address {s:?} is not IP:PORT", a.id))
-                })?;
-                if addr.port() == 0 {
-                    return Err(err(format!(
-                        "acd {}: switch address {s:?} has port 0 (a switch listens on a real port)",
-                        a.id
-                    )));
-                }
-                Ok(addr)
-            };
-            acds.push(AcdConfig {
-                acd: a.id,
-                primary: parse(&a.switch)?,
-                secondary: a.secondary.as_deref().map(parse).transpose()?,
-            });
-        }
+        let retention = parse_retention(&raw.retention, &err)?;
+        let acds = parse_acds(raw.acds, &err)?;
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("cms-data"));
         if data_dir.as_os_str().is_empty() {
             return Err(err(
@@ -337,6 +238,135 @@ impl Config {
             peer,
         })
     }
+}
+
+/// Builds a [`ConfigError`] naming the configuration's origin.
+type ErrAt<'a> = dyn Fn(String) -> ConfigError + 'a;
+
+/// `interval_minutes`, `time_zone` and `week_start`.
+fn parse_calendar(
+    raw: &RawConfig,
+    err: &ErrAt<'_>,
+) -> Result<(u32, chrono_tz::Tz, chrono::Weekday), ConfigError> {
+    let interval_minutes = raw.interval_minutes.unwrap_or(15);
+    if !matches!(interval_minutes, 15 | 30 | 60) {
+        return Err(err(format!(
+            "interval_minutes = {interval_minutes}: must be 15, 30 or 60"
+        )));
+    }
+    let tzname = raw.time_zone.clone().unwrap_or_else(|| "UTC".into());
+    let time_zone: chrono_tz::Tz = tzname.parse().map_err(|_| {
+        err(format!(
+            "time_zone = {tzname:?}: not an IANA time zone name"
+        ))
+    })?;
+    let ws = raw.week_start.clone().unwrap_or_else(|| "monday".into());
+    let week_start: chrono::Weekday = ws
+        .parse()
+        .map_err(|_| err(format!("week_start = {ws:?}: not a day of the week")))?;
+    Ok((interval_minutes, time_zone, week_start))
+}
+
+/// `checkpoint_seconds`, `backoff_max_seconds` and `heartbeat_ms`, in ms.
+fn parse_timers(raw: &RawConfig, err: &ErrAt<'_>) -> Result<(u64, u64, u64), ConfigError> {
+    let secs = |name: &str, v: Option<f64>, def: f64, lo: f64, hi: f64| {
+        let v = v.unwrap_or(def);
+        if !(lo..=hi).contains(&v) {
+            return Err(err(format!("{name} = {v}: must be between {lo} and {hi}")));
+        }
+        Ok((v * 1000.0) as u64)
+    };
+    let checkpoint_ms = secs(
+        "checkpoint_seconds",
+        raw.checkpoint_seconds,
+        2.0,
+        0.05,
+        60.0,
+    )?;
+    let backoff_max_ms = secs(
+        "backoff_max_seconds",
+        raw.backoff_max_seconds,
+        10.0,
+        0.2,
+        300.0,
+    )?;
+    let heartbeat_ms = raw.heartbeat_ms.unwrap_or(1000);
+    if !(100..=60_000).contains(&heartbeat_ms) {
+        return Err(err(format!(
+            "heartbeat_ms = {heartbeat_ms}: must be between 100 and 60000"
+        )));
+    }
+    Ok((checkpoint_ms, backoff_max_ms, heartbeat_ms))
+}
+
+/// The `[retention]` table, each kind within [`MAX_RETENTION_DAYS`].
+fn parse_retention(r: &RawRetention, err: &ErrAt<'_>) -> Result<Retention, ConfigError> {
+    let retention = Retention {
+        intrahour_days: r.intrahour_days.unwrap_or(62),
+        daily_days: r.daily_days.unwrap_or(1825),
+        weekly_weeks: r.weekly_weeks.unwrap_or(520),
+        monthly_months: r.monthly_months.unwrap_or(120),
+    };
+    if retention.intrahour_days == 0 || retention.daily_days == 0 {
+        return Err(err("retention: days must be at least 1".into()));
+    }
+    // The purge computes "today minus the retention" as a calendar date: a value
+    // beyond any calendar would end collection at the first midnight (issue #17).
+    let (days, rt) = (MAX_RETENTION_DAYS, &retention);
+    for (key, v, max) in [
+        ("intrahour_days", rt.intrahour_days, days),
+        ("daily_days", rt.daily_days, days),
+        ("weekly_weeks", rt.weekly_weeks, days / 7),
+        ("monthly_months", rt.monthly_months, days / 31),
+    ] {
+        if v > max {
+            return Err(err(format!(
+                "retention.{key} = {v}: must be at most {max} (100 years)"
+            )));
+        }
+    }
+    Ok(retention)
+}
+
+/// The `[[acd]]` tables (one ACD at 127.0.0.1:5001 when there are none): ids 1 to 8,
+/// each once, switch addresses `IP:PORT` with a real port.
+fn parse_acds(raw: Vec<RawAcd>, err: &ErrAt<'_>) -> Result<Vec<AcdConfig>, ConfigError> {
+    let mut acds = vec![];
+    let raw_acds = if raw.is_empty() {
+        vec![RawAcd {
+            id: 1,
+            switch: "127.0.0.1:5001".into(),
+            secondary: None,
+        }]
+    } else {
+        raw
+    };
+    for a in raw_acds {
+        if !(1..=8).contains(&a.id) {
+            return Err(err(format!("acd id {}: must be 1 to 8", a.id)));
+        }
+        if acds.iter().any(|x: &AcdConfig| x.acd == a.id) {
+            return Err(err(format!("acd id {} is configured twice", a.id)));
+        }
+        let parse = |s: &str| -> Result<SocketAddr, ConfigError> {
+            let addr: SocketAddr = s
+                .parse()
+                .map_err(|_| err(format!("acd {}: switch address {s:?} is not IP:PORT", a.id)))?;
+            if addr.port() == 0 {
+                return Err(err(format!(
+                    "acd {}: switch address {s:?} has port 0 (a switch listens on a real port)",
+                    a.id
+                )));
+            }
+            Ok(addr)
+        };
+        acds.push(AcdConfig {
+            acd: a.id,
+            primary: parse(&a.switch)?,
+            secondary: a.secondary.as_deref().map(parse).transpose()?,
+        });
+    }
+    Ok(acds)
 }
 
 impl Config {

@@ -144,11 +144,30 @@ pub async fn send(conn: &mut Conn, peer: SocketAddr, f: Frame) -> Result<(), Lin
         .map_err(|e| LinkError::Codec { peer, source: e })
 }
 
-fn violation(peer: SocketAddr, what: impl Into<String>) -> LinkError {
+fn violation(peer: SocketAddr, what: impl std::fmt::Display) -> LinkError {
     LinkError::Protocol {
         peer,
-        what: what.into(),
+        what: what.to_string(),
     }
+}
+
+/// A time or sequence number that breaks a session rule ([`check_time`],
+/// [`check_event`]); its text is the `what` of [`LinkError::Protocol`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("{what} time {ts} ms is before 1970")]
+    BeforeEpoch { what: String, ts: i64 },
+    #[error("{what} time {at} is {ahead_s} s ahead of this server's clock (more than {hours} h)")]
+    Ahead {
+        what: String,
+        at: String,
+        ahead_s: i64,
+        hours: i64,
+    },
+    #[error("event seq {got} where {expected} was expected")]
+    Seq { got: u64, expected: u64 },
+    #[error("event seq {seq} time {ts} ms goes back before {last_ts} ms without a clock change")]
+    Back { seq: u64, ts: i64, last_ts: i64 },
 }
 
 /// What the handshake established.
@@ -177,19 +196,33 @@ pub async fn handshake(
     epoch: u64,
     resume_from: u64,
 ) -> Result<Start, LinkError> {
-    send(
-        conn,
-        peer,
-        Frame::Hello(Hello {
-            version_min: PROTOCOL_VERSION_MIN,
-            version_max: PROTOCOL_VERSION_MAX,
-            acd,
-            server_id: server_id.to_string(),
-            epoch,
-            resume_from,
-        }),
-    )
-    .await?;
+    let hello = Hello {
+        version_min: PROTOCOL_VERSION_MIN,
+        version_max: PROTOCOL_VERSION_MAX,
+        acd,
+        server_id: server_id.to_string(),
+        epoch,
+        resume_from,
+    };
+    send(conn, peer, Frame::Hello(hello)).await?;
+    let (welcome, limit) = receive_welcome(conn, peer, acd).await?;
+    match welcome.mode {
+        StartMode::Replay => {
+            check_replay(peer, &welcome, epoch, resume_from)?;
+            Ok(Start::Replay(welcome))
+        }
+        StartMode::Pumpup => receive_pumpup(conn, peer, welcome, epoch, resume_from, limit).await,
+    }
+}
+
+/// The switch's answer to HELLO: WELCOME of a version we offered, for our ACD, with a
+/// switch time within bounds; and the time limit ([`time_limit_ms`]) the rest of the
+/// opening is checked against.
+async fn receive_welcome(
+    conn: &mut Conn,
+    peer: SocketAddr,
+    acd: u16,
+) -> Result<(Welcome, i64), LinkError> {
     let welcome = match next_frame(conn, peer, HANDSHAKE_TIMEOUT).await? {
         Frame::Welcome(w) => w,
         Frame::Reject { code, text } => return Err(LinkError::Rejected { peer, code, text }),
@@ -217,114 +250,156 @@ pub async fn handshake(
     }
     let limit = time_limit_ms();
     check_time("WELCOME switch_ts", welcome.switch_ts, limit).map_err(|w| violation(peer, w))?;
+    Ok((welcome, limit))
+}
+
+/// A replay must continue exactly where we stand: our epoch from `resume_from`, or a
+/// fresh collector's first event.
+fn check_replay(
+    peer: SocketAddr,
+    welcome: &Welcome,
+    epoch: u64,
+    resume_from: u64,
+) -> Result<(), LinkError> {
+    let ok = if epoch == welcome.epoch && resume_from > 0 {
+        welcome.first_seq == resume_from
+    } else {
+        epoch == 0 && resume_from == 0 && welcome.first_seq == 1
+    };
+    if !ok {
+        return Err(violation(
+            peer,
+            format!(
+                "replay from epoch {} seq {} does not continue our epoch {epoch} seq {resume_from}",
+                welcome.epoch, welcome.first_seq
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// PUMPUP_BEGIN, the snapshot records up to PUMPUP_END, and the GAP notice that is due
+/// after them (or the first live frame, when none is).
+async fn receive_pumpup(
+    conn: &mut Conn,
+    peer: SocketAddr,
+    welcome: Welcome,
+    epoch: u64,
+    resume_from: u64,
+    limit: i64,
+) -> Result<Start, LinkError> {
+    // A pump-up of our own epoch must not start before what we already hold: the live
+    // events after it would be booked a second time (proto/acd-link.md, "Collector-side
+    // checks").
+    if epoch == welcome.epoch && resume_from > 0 && welcome.first_seq < resume_from {
+        return Err(violation(
+            peer,
+            format!(
+                "pump-up from seq {} of our epoch {epoch} is before our resume point {resume_from}",
+                welcome.first_seq
+            ),
+        ));
+    }
     let wait = silence_limit(&welcome);
-    match welcome.mode {
-        StartMode::Replay => {
-            let ok = if epoch == welcome.epoch && resume_from > 0 {
-                welcome.first_seq == resume_from
-            } else {
-                epoch == 0 && resume_from == 0 && welcome.first_seq == 1
-            };
-            if !ok {
-                return Err(violation(
-                    peer,
-                    format!(
-                        "replay from epoch {} seq {} does not continue our epoch {epoch} seq {resume_from}",
-                        welcome.epoch, welcome.first_seq
-                    ),
-                ));
-            }
-            Ok(Start::Replay(welcome))
+    let (as_of_seq, ts) = match next_frame(conn, peer, wait).await? {
+        Frame::PumpupBegin { as_of_seq, ts } => (as_of_seq, ts),
+        other => {
+            return Err(violation(
+                peer,
+                format!("expected PUMPUP_BEGIN, got 0x{:02x}", other.type_code()),
+            ))
         }
-        StartMode::Pumpup => {
-            // A pump-up of our own epoch must not start before what we already hold: the
-            // live events after it would be booked a second time (proto/acd-link.md,
-            // "Collector-side checks").
-            if epoch == welcome.epoch && resume_from > 0 && welcome.first_seq < resume_from {
+    };
+    check_time("PUMPUP_BEGIN", ts, limit).map_err(|w| violation(peer, w))?;
+    // checked: as_of_seq = 2^64 - 1 must not wrap to a first_seq of 0 (issue #17).
+    if as_of_seq.checked_add(1) != Some(welcome.first_seq) {
+        return Err(violation(
+            peer,
+            "PUMPUP_BEGIN as_of_seq does not precede first_seq",
+        ));
+    }
+    let mut p = Pumpup {
+        epoch: welcome.epoch,
+        as_of_seq,
+        ts,
+        ..Default::default()
+    };
+    receive_snapshots(conn, peer, wait, limit, &mut p).await?;
+    let (gap, first) = match next_frame(conn, peer, wait).await? {
+        Frame::Gap { from, to } => (Some((from, to)), None),
+        f => (None, Some(f)),
+    };
+    check_gap(peer, gap, epoch, resume_from, welcome.epoch, as_of_seq)?;
+    Ok(Start::Pumpup {
+        welcome,
+        pumpup: Box::new(p),
+        gap,
+        first,
+    })
+}
+
+/// The snapshot records of a pump-up into `p`, up to PUMPUP_END, at most
+/// [`MAX_PUMPUP_RECORDS`].
+async fn receive_snapshots(
+    conn: &mut Conn,
+    peer: SocketAddr,
+    wait: Duration,
+    limit: i64,
+    p: &mut Pumpup,
+) -> Result<(), LinkError> {
+    let mut n = 0usize;
+    loop {
+        n += 1;
+        if n > MAX_PUMPUP_RECORDS {
+            return Err(violation(peer, "pump-up exceeds the record limit"));
+        }
+        match next_frame(conn, peer, wait).await? {
+            Frame::SnapSkill(s) => p.skills.push(s),
+            Frame::SnapVdn(v) => p.vdns.push(v),
+            Frame::SnapTrunkGroup(t) => p.tkgrps.push(t),
+            Frame::SnapAgent(a) => p.agents.push(a),
+            Frame::SnapCall(c) => {
+                check_time("SNAP_CALL offered_ts", c.offered_ts, limit)
+                    .map_err(|w| violation(peer, w))?;
+                p.calls.push(c)
+            }
+            Frame::Heartbeat { .. } => {}
+            Frame::PumpupEnd => return Ok(()),
+            other => {
                 return Err(violation(
                     peer,
-                    format!(
-                        "pump-up from seq {} of our epoch {epoch} is before our resume point {resume_from}",
-                        welcome.first_seq
-                    ),
-                ));
+                    format!("frame type 0x{:02x} inside a pump-up", other.type_code()),
+                ))
             }
-            let (as_of_seq, ts) = match next_frame(conn, peer, wait).await? {
-                Frame::PumpupBegin { as_of_seq, ts } => (as_of_seq, ts),
-                other => {
-                    return Err(violation(
-                        peer,
-                        format!("expected PUMPUP_BEGIN, got 0x{:02x}", other.type_code()),
-                    ))
-                }
-            };
-            check_time("PUMPUP_BEGIN", ts, limit).map_err(|w| violation(peer, w))?;
-            // checked: as_of_seq = 2^64 - 1 must not wrap to a first_seq of 0 (issue #17).
-            if as_of_seq.checked_add(1) != Some(welcome.first_seq) {
-                return Err(violation(
-                    peer,
-                    "PUMPUP_BEGIN as_of_seq does not precede first_seq",
-                ));
-            }
-            let mut p = Pumpup {
-                epoch: welcome.epoch,
-                as_of_seq,
-                ts,
-                ..Default::default()
-            };
-            let mut n = 0usize;
-            loop {
-                n += 1;
-                if n > MAX_PUMPUP_RECORDS {
-                    return Err(violation(peer, "pump-up exceeds the record limit"));
-                }
-                match next_frame(conn, peer, wait).await? {
-                    Frame::SnapSkill(s) => p.skills.push(s),
-                    Frame::SnapVdn(v) => p.vdns.push(v),
-                    Frame::SnapTrunkGroup(t) => p.tkgrps.push(t),
-                    Frame::SnapAgent(a) => p.agents.push(a),
-                    Frame::SnapCall(c) => {
-                        check_time("SNAP_CALL offered_ts", c.offered_ts, limit)
-                            .map_err(|w| violation(peer, w))?;
-                        p.calls.push(c)
-                    }
-                    Frame::Heartbeat { .. } => {}
-                    Frame::PumpupEnd => break,
-                    other => {
-                        return Err(violation(
-                            peer,
-                            format!("frame type 0x{:02x} inside a pump-up", other.type_code()),
-                        ))
-                    }
-                }
-            }
-            let (gap, first) = match next_frame(conn, peer, wait).await? {
-                Frame::Gap { from, to } => (Some((from, to)), None),
-                f => (None, Some(f)),
-            };
-            let due = gap_due(epoch, resume_from, welcome.epoch, as_of_seq);
-            if gap != due {
-                let show = |g: Option<(u64, u64)>| match g {
-                    Some((f, t)) => format!("GAP {f}..={t}"),
-                    None => "no GAP".to_string(),
-                };
-                return Err(violation(
-                    peer,
-                    format!(
-                        "{} after the pump-up where {} was due (our epoch {epoch} resume_from {resume_from}, as_of_seq {as_of_seq})",
-                        show(gap),
-                        show(due)
-                    ),
-                ));
-            }
-            Ok(Start::Pumpup {
-                welcome,
-                pumpup: Box::new(p),
-                gap,
-                first,
-            })
         }
     }
+}
+
+/// The GAP notice after a pump-up must be exactly the one [`gap_due`].
+fn check_gap(
+    peer: SocketAddr,
+    gap: Option<(u64, u64)>,
+    epoch: u64,
+    resume_from: u64,
+    welcome_epoch: u64,
+    as_of_seq: u64,
+) -> Result<(), LinkError> {
+    let due = gap_due(epoch, resume_from, welcome_epoch, as_of_seq);
+    if gap == due {
+        return Ok(());
+    }
+    let show = |g: Option<(u64, u64)>| match g {
+        Some((f, t)) => format!("GAP {f}..={t}"),
+        None => "no GAP".to_string(),
+    };
+    Err(violation(
+        peer,
+        format!(
+            "{} after the pump-up where {} was due (our epoch {epoch} resume_from {resume_from}, as_of_seq {as_of_seq})",
+            show(gap),
+            show(due)
+        ),
+    ))
 }
 
 /// The GAP the switch owes right after PUMPUP_END (proto/acd-link.md, "Opening"): none
@@ -374,17 +449,20 @@ pub fn time_limit_ms() -> i64 {
 ///
 /// # Errors
 /// The violation, described for the log.
-pub fn check_time(what: &str, ts: i64, limit_ms: i64) -> Result<(), String> {
+pub fn check_time(what: &str, ts: i64, limit_ms: i64) -> Result<(), RuleError> {
     if ts < 0 {
-        return Err(format!("{what} time {ts} ms is before 1970"));
+        return Err(RuleError::BeforeEpoch {
+            what: what.to_string(),
+            ts,
+        });
     }
     if ts > limit_ms {
-        let ahead = (ts - (limit_ms - MAX_CLOCK_AHEAD_MS)) / 1000;
-        return Err(format!(
-            "{what} time {} is {ahead} s ahead of this server's clock (more than {} h)",
-            fmt_ts(ts),
-            MAX_CLOCK_AHEAD_MS / 3_600_000
-        ));
+        return Err(RuleError::Ahead {
+            what: what.to_string(),
+            at: fmt_ts(ts),
+            ahead_s: (ts - (limit_ms - MAX_CLOCK_AHEAD_MS)) / 1000,
+            hours: MAX_CLOCK_AHEAD_MS / 3_600_000,
+        });
     }
     Ok(())
 }
@@ -409,12 +487,12 @@ pub fn check_event(
     expected_seq: u64,
     last_ts: i64,
     limit_ms: i64,
-) -> Result<(), String> {
+) -> Result<(), RuleError> {
     if ev.seq != expected_seq {
-        return Err(format!(
-            "event seq {} where {expected_seq} was expected",
-            ev.seq
-        ));
+        return Err(RuleError::Seq {
+            got: ev.seq,
+            expected: expected_seq,
+        });
     }
     // One comparison on the hot path; the message is built only on failure.
     if !(0..=limit_ms).contains(&ev.ts) {
@@ -425,10 +503,11 @@ pub fn check_event(
             check_time(&format!("event seq {} old_ts", ev.seq), old_ts, limit_ms)?
         }
         _ if last_ts != i64::MIN && ev.ts < last_ts => {
-            return Err(format!(
-                "event seq {} time {} ms goes back before {last_ts} ms without a clock change",
-                ev.seq, ev.ts
-            ));
+            return Err(RuleError::Back {
+                seq: ev.seq,
+                ts: ev.ts,
+                last_ts,
+            });
         }
         _ => {}
     }
@@ -471,17 +550,21 @@ mod tests {
         assert!(check_event(&ev(5, 1000), 5, 1000, lim).is_ok());
         assert!(check_event(&ev(6, 1000), 5, 1000, lim)
             .unwrap_err()
+            .to_string()
             .contains("seq 6"));
         assert!(check_event(&ev(5, 999), 5, 1000, lim)
             .unwrap_err()
+            .to_string()
             .contains("goes back"));
         // Any step is fine up to the limit, none beyond it.
         assert!(check_event(&ev(5, lim), 5, 1000, lim).is_ok());
         assert!(check_event(&ev(5, lim + 1), 5, 1000, lim)
             .unwrap_err()
+            .to_string()
             .contains("ahead of this server's clock"));
         assert!(check_event(&ev(5, -1), 5, i64::MIN, lim)
             .unwrap_err()
+            .to_string()
             .contains("before 1970"));
         let cc = |ts, old_ts| Event {
             seq: 5,
@@ -492,6 +575,7 @@ mod tests {
         assert!(check_event(&cc(lim + 1, 1000), 5, 1000, lim).is_err());
         assert!(check_event(&cc(1000, lim + 1), 5, 1000, lim)
             .unwrap_err()
+            .to_string()
             .contains("old_ts"));
     }
 

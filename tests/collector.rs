@@ -27,6 +27,15 @@ fn from_seq(frames: &[Frame], first: u64) -> Vec<Frame> {
     seqs(frames, first, u64::MAX)
 }
 
+/// A replay of a fresh epoch: the first `n` events of `all`, then their ACK awaited.
+fn first_events(all: &[Frame], n: usize) -> Script {
+    Script::new()
+        .expect_hello()
+        .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
+        .send(from_seq(all, 1)[..n].to_vec())
+        .wait_ack(n as u64)
+}
+
 /// The hand-worked values of the reference scenario.
 fn assert_reference_intervals(c: &Connection) {
     let a = t(9, 45, 0);
@@ -96,14 +105,7 @@ fn replay_from_the_start_gives_exact_complete_intervals() {
 fn link_drop_inside_the_buffer_replays_and_loses_nothing() {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..10].to_vec())
-            .wait_ack(10)
-            .close(),
-    );
+    sw.push(first_events(&all, 10).close());
     let rest = all.clone();
     sw.push(
         Script::new()
@@ -209,14 +211,7 @@ fn link_drop_beyond_the_buffer_marks_exactly_the_gap_incomplete() {
 fn kill9_and_restart_inside_the_buffer_loses_nothing() {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..12].to_vec())
-            .wait_ack(12)
-            .expect_closed_within(Duration::from_secs(30)),
-    );
+    sw.push(first_events(&all, 12).expect_closed_within(Duration::from_secs(30)));
     let rest = all.clone();
     sw.push(
         Script::new()
@@ -253,31 +248,8 @@ fn kill9_and_restart_inside_the_buffer_loses_nothing() {
 fn restart_with_refused_checkpoint(state: impl FnOnce(Vec<u8>) -> Vec<u8>, reason: &str) {
     let sw = ScriptedSwitch::bind();
     let all = stream();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .send(vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))])
-            .send(from_seq(&all, 1)[..12].to_vec())
-            .wait_ack(12)
-            .expect_closed(),
-    );
-    let rest = all.clone();
-    sw.push(
-        Script::new()
-            .expect_hello()
-            .respond(move |h| {
-                assert_eq!(
-                    (h.epoch, h.resume_from),
-                    (0, 0),
-                    "starts without the checkpoint"
-                );
-                let mut v = vec![welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0))];
-                v.extend(rest);
-                v.push(tick(t(10, 15, 0), 14));
-                v
-            })
-            .wait_ack(14),
-    );
+    sw.push(first_events(&all, 12).expect_closed());
+    sw.push(reference_script(1));
     let mut c = Collector::start(sw.addr());
     c.wait_checkpoint(12);
     c.stop();
@@ -296,7 +268,14 @@ fn restart_with_refused_checkpoint(state: impl FnOnce(Vec<u8>) -> Vec<u8>, reaso
         .unwrap();
     }
     c.spawn();
-    sw.connection_blocking(1).assert_ok();
+    let second = sw.connection_blocking(1);
+    second.assert_ok();
+    let h = second.hello.expect("HELLO");
+    assert_eq!(
+        (h.epoch, h.resume_from),
+        (0, 0),
+        "starts without the checkpoint"
+    );
     c.stop();
     let log = c.log();
     let warning = format!("{}: ACD 1: {reason}", c.db_path().display());
@@ -995,4 +974,70 @@ fn compare_reports_an_interval_complete_here_and_incomplete_there() {
         (v[0]["left"].clone(), v[0]["right"].clone()),
         (1.into(), 0.into())
     );
+}
+
+/// `cms collect` tells systemd it is ready (`READY=1` to `$NOTIFY_SOCKET`, a path or an
+/// `@name` in the abstract namespace) once its database is open and its checkpoint read.
+#[cfg(target_os = "linux")]
+#[test]
+fn collect_notifies_systemd_when_ready_on_a_path_or_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let sw = ScriptedSwitch::bind();
+    let path_sock = tempfile::tempdir().unwrap();
+    let on_path = path_sock.path().join("notify");
+    let abstract_name = format!("cms-test-notify-{}", std::process::id());
+    for (sock, env) in [
+        (UnixDatagram::bind(&on_path).unwrap(), on_path.clone()),
+        (
+            UnixDatagram::bind_addr(
+                &SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+            std::path::PathBuf::from(format!("@{abstract_name}")),
+        ),
+    ] {
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = Collector::configure("test-a", sw.addr());
+        c.spawn_env(&[("NOTIFY_SOCKET", &env)]);
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "{}: no READY=1 within {WAIT:?}: {e}\n{}",
+                env.display(),
+                c.log()
+            )
+        });
+        assert_eq!(&buf[..n], b"READY=1\n", "{}", env.display());
+        c.kill9();
+    }
+}
+
+/// After a pump-up at as_of_seq = 2^64 - 2 and the epoch's last event (2^64 - 1), the
+/// collector does not wrap its resume point to 0 ("none"): it says the epoch is used up
+/// and waits for the switch to start a new one.
+#[test]
+fn the_last_sequence_number_of_an_epoch_is_not_wrapped() {
+    let sw = ScriptedSwitch::bind();
+    let last = u64::MAX;
+    let mut v = vec![welcome(EPOCH, StartMode::Pumpup, last, t(9, 50, 0))];
+    v.extend(pumpup(last - 1, t(9, 50, 0), vec![]));
+    v.extend(translations(last, t(9, 50, 0)).into_iter().take(1));
+    sw.push(Script::new().expect_hello().send(v).wait_ack(last).close());
+    let mut c = Collector::start(sw.addr());
+    sw.connection_blocking(0).assert_ok();
+    let want = format!(
+        "epoch {EPOCH} has used its last sequence number ({last}): the switch must start a new epoch"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !c.log().contains(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?} within {WAIT:?}\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sw.hellos_seen(), 1, "no HELLO with a wrapped resume point");
+    c.stop();
 }

@@ -96,7 +96,12 @@ fn take_closed(grid: &Grid, closed: &mut Vec<ClosedInterval>, last: &mut Option<
 
 async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut Option<i64>) {
     let epoch = agg.epoch();
-    let resume_from = if epoch != 0 { agg.last_seq() + 1 } else { 0 };
+    // collect.rs, AcdTask::next_seq: an epoch used up to 2^64 - 1 has no resume point.
+    let resume_from = match (epoch, agg.last_seq().checked_add(1)) {
+        (0, _) => 0,
+        (_, Some(next)) => next,
+        (_, None) => return,
+    };
     let (conn, acc) = tokio::join!(link::connect(h.addr), h.lis.accept());
     let mut conn = conn.expect("loopback connect");
     let (sw, _) = acc.expect("loopback accept");
@@ -155,13 +160,17 @@ async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut O
                 Some(f) => f,
                 None => link::next_frame(&mut conn, peer, silence).await?,
             };
-            let bad = |what| link::LinkError::Protocol { peer, what };
+            let bad = |what: String| link::LinkError::Protocol { peer, what };
             // collect.rs, AcdTask::handle and AcdTask::catch_up (a far frame is caught up
             // to MAX_PENDING_INTERVALS intervals at a time, each step a commit).
             let (ts, old) = match &frame {
                 Frame::Event(ev) => {
-                    link::check_event(ev, agg.last_seq() + 1, agg.last_raw_ts(), limit)
-                        .map_err(bad)?;
+                    let next = agg
+                        .last_seq()
+                        .checked_add(1)
+                        .ok_or_else(|| bad("epoch used up".to_string()))?;
+                    link::check_event(ev, next, agg.last_raw_ts(), limit)
+                        .map_err(|e| bad(e.to_string()))?;
                     let old = match ev.kind {
                         EventKind::ClockChange { old_ts } => Some(old_ts),
                         _ => None,
@@ -169,7 +178,7 @@ async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut O
                     (ev.ts, old)
                 }
                 Frame::Heartbeat { ts, .. } => {
-                    link::check_time("HEARTBEAT", *ts, limit).map_err(bad)?;
+                    link::check_time("HEARTBEAT", *ts, limit).map_err(|e| bad(e.to_string()))?;
                     (*ts, None)
                 }
                 other => {
