@@ -361,19 +361,29 @@ fn parse_since(s: &Since) -> anyhow::Result<i64> {
     }
 }
 
-async fn shutdown_signal() {
+/// The collector's stop: SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, before the collector starts and tells systemd READY=1, so a SIGTERM that
+/// arrives right after READY stops the collector cleanly (checkpoint and all) instead of
+/// killing it. Call it inside the runtime.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut c = tokio::signal::windows::ctrl_c().context("cannot handle Ctrl-C")?;
+        Ok(async move {
+            c.recv().await;
+        })
     }
 }
 
@@ -451,11 +461,10 @@ fn collect(cfg: Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(cms::collect::run(
-        cfg,
-        shutdown_signal(),
-        cms::collect::notify_ready,
-    ))?;
+    rt.block_on(async {
+        let stop = shutdown_signal()?;
+        cms::collect::run(cfg, stop, cms::collect::notify_ready).await
+    })?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
