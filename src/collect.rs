@@ -16,7 +16,7 @@ use crate::agg::{reason, Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError, Start};
-use crate::proto::{EventKind, Frame};
+use crate::proto::{EventKind, Frame, Welcome};
 use crate::store::intervals::{now_secs, Checkpoint};
 use crate::store::Store;
 use anyhow::Context;
@@ -261,6 +261,50 @@ enum Ended {
     Stopped,
 }
 
+/// What a data-transfer session waits for between frames.
+enum Wait {
+    Frame(Frame),
+    /// A timer fired and was handled.
+    Timer,
+    Stopped,
+}
+
+/// A session's timers: the periodic checkpoint, our heartbeat, and dead-link detection.
+struct Timers {
+    /// The switch is dead after this long without a frame (3 x its heartbeat).
+    silence: Duration,
+    ck_every: Duration,
+    hb_every: Duration,
+    next_ck: Instant,
+    next_hb: Instant,
+    /// Moves only when a frame arrives, never when one of our own timers fires.
+    last_rx: Instant,
+}
+
+impl Timers {
+    fn new(cfg: &Config, welcome: &Welcome) -> Timers {
+        let ck_every = Duration::from_millis(cfg.checkpoint_ms);
+        // Our own heartbeats at least as often as the switch's, so that its dead-link
+        // detection (3 x its heartbeat_ms) never fires on a healthy collector.
+        let hb_every = Duration::from_millis(cfg.heartbeat_ms.min(link::heartbeat_ms(welcome)));
+        let now = Instant::now();
+        Timers {
+            silence: link::silence_limit(welcome),
+            ck_every,
+            hb_every,
+            next_ck: now + ck_every,
+            next_hb: now + hb_every,
+            last_rx: now,
+        }
+    }
+}
+
+/// Our HEARTBEAT: the collector's clock, no sequence number.
+async fn heartbeat(conn: &mut link::Conn, peer: SocketAddr) -> Result<(), LinkError> {
+    let ts = now_secs() * 1000;
+    link::send(conn, peer, Frame::Heartbeat { ts, last_seq: 0 }).await
+}
+
 impl AcdTask {
     fn new(
         cfg: Config,
@@ -415,6 +459,60 @@ impl AcdTask {
         conn: &mut link::Conn,
         peer: SocketAddr,
     ) -> Result<Ended, LinkError> {
+        let (welcome, mut first) = self.start_session(conn, peer).await?;
+        let mut t = Timers::new(&self.cfg, &welcome);
+        let mut stop = self.stop.clone();
+        let mut frames: u64 = 0;
+        loop {
+            // The latest switch time accepted, read from our clock once per turn.
+            let limit = link::time_limit_ms();
+            let frame = match first.take() {
+                Some(f) => f,
+                None => match self.wait_frame(conn, peer, &mut t, &mut stop).await? {
+                    Wait::Frame(f) => f,
+                    Wait::Timer => continue,
+                    Wait::Stopped => return Ok(Ended::Stopped),
+                },
+            };
+            if self.take_frame(conn, peer, frame, limit).await? {
+                return Ok(Ended::Stopped);
+            }
+            // Frames already received are handled without going back through the select
+            // (which arms its timers on every turn): up to a batch, then the timers.
+            for _ in 0..BATCH {
+                match conn.next().now_or_never() {
+                    Some(Some(Ok(f))) => {
+                        if self.take_frame(conn, peer, f, limit).await? {
+                            return Ok(Ended::Stopped);
+                        }
+                        frames += 1;
+                    }
+                    Some(Some(Err(e))) => return Err(LinkError::Codec { peer, source: e }),
+                    Some(None) => return Err(LinkError::Closed { peer }),
+                    None => break,
+                }
+            }
+            t.last_rx = Instant::now();
+            // Under a steady stream the frame branch above is always ready and the timer
+            // branches never win: check the timers here too (every 256 frames), so
+            // checkpoints, acknowledgements and heartbeats keep their period at any load.
+            frames += 1;
+            self.flush_if_many().await;
+            if frames >= 256 {
+                frames = 0;
+                self.run_due_timers(conn, peer, &mut t).await?;
+            }
+        }
+    }
+
+    /// The handshake and what it starts from: a replay of our epoch, or a pump-up (the
+    /// intervals from our last event to now marked incomplete, with the reason). Returns
+    /// the WELCOME and the first data-transfer frame the handshake already read.
+    async fn start_session(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+    ) -> Result<(Welcome, Option<Frame>), LinkError> {
         let id = self.acd.acd;
         let epoch = self.agg.epoch();
         let resume_from = if epoch != 0 { self.next_seq(peer)? } else { 0 };
@@ -457,106 +555,87 @@ impl AcdTask {
         self.last_error.clear();
         self.link_state(LinkState::DataTransfer, &peer.to_string(), "");
         self.welcomed = Some(std::time::Instant::now());
-        let silence = link::silence_limit(&welcome);
-        let ck_every = Duration::from_millis(self.cfg.checkpoint_ms);
-        // Our own heartbeats at least as often as the switch's, so that its dead-link
-        // detection (3 x its heartbeat_ms) never fires on a healthy collector.
-        let hb_every =
-            Duration::from_millis(self.cfg.heartbeat_ms.min(link::heartbeat_ms(&welcome)));
-        let mut next_ck = Instant::now() + ck_every;
-        let mut next_hb = Instant::now() + hb_every;
-        let mut stop = self.stop.clone();
-        // Dead-link detection: the deadline moves only when a frame arrives, never when
-        // one of our own timers fires.
-        let mut last_rx = Instant::now();
-        let mut frames: u64 = 0;
-        loop {
-            // The latest switch time accepted, read from our clock once per turn.
-            let limit = link::time_limit_ms();
-            let frame = match first.take() {
-                Some(f) => f,
-                None => {
-                    tokio::select! {
-                        biased;
-                        f = conn.next() => match f {
-                            None => return Err(LinkError::Closed { peer }),
-                            Some(Err(e)) => return Err(LinkError::Codec { peer, source: e }),
-                            Some(Ok(f)) => f,
-                        },
-                        _ = tokio::time::sleep_until(last_rx + silence) => {
-                            return Err(LinkError::Silent { peer, waited: silence });
-                        }
-                        _ = tokio::time::sleep_until(next_ck) => {
-                            next_ck = Instant::now() + ck_every;
-                            self.checkpoint(conn, peer).await?;
-                            continue;
-                        }
-                        _ = tokio::time::sleep_until(next_hb) => {
-                            next_hb = Instant::now() + hb_every;
-                            link::send(conn, peer, Frame::Heartbeat { ts: now_secs() * 1000, last_seq: 0 }).await?;
-                            continue;
-                        }
-                        _ = stop.changed() => return Ok(Ended::Stopped),
-                    }
-                }
-            };
-            if let Some(f) = self.handle(frame, peer, limit)? {
-                if self.catch_up(conn, peer, f, limit).await?.is_some() {
-                    return Ok(Ended::Stopped);
-                }
+        Ok((welcome, first))
+    }
+
+    /// Waits for the next frame, or for a timer (checkpoint, heartbeat: run here), the
+    /// switch's silence limit (an error) or the stop signal, whichever comes first.
+    async fn wait_frame(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        t: &mut Timers,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Wait, LinkError> {
+        tokio::select! {
+            biased;
+            f = conn.next() => match f {
+                None => Err(LinkError::Closed { peer }),
+                Some(Err(e)) => Err(LinkError::Codec { peer, source: e }),
+                Some(Ok(f)) => Ok(Wait::Frame(f)),
+            },
+            _ = tokio::time::sleep_until(t.last_rx + t.silence) => {
+                Err(LinkError::Silent { peer, waited: t.silence })
             }
-            // Frames already received are handled without going back through the select
-            // (which arms its timers on every turn): up to a batch, then the timers.
-            for _ in 0..BATCH {
-                match conn.next().now_or_never() {
-                    Some(Some(Ok(f))) => {
-                        if let Some(f) = self.handle(f, peer, limit)? {
-                            if self.catch_up(conn, peer, f, limit).await?.is_some() {
-                                return Ok(Ended::Stopped);
-                            }
-                        }
-                        frames += 1;
-                    }
-                    Some(Some(Err(e))) => return Err(LinkError::Codec { peer, source: e }),
-                    Some(None) => return Err(LinkError::Closed { peer }),
-                    None => break,
-                }
+            _ = tokio::time::sleep_until(t.next_ck) => {
+                t.next_ck = Instant::now() + t.ck_every;
+                self.checkpoint(conn, peer).await?;
+                Ok(Wait::Timer)
             }
-            last_rx = Instant::now();
-            // Under a steady stream the frame branch above is always ready and the timer
-            // branches never win: check the timers here too (every 256 frames), so
-            // checkpoints, acknowledgements and heartbeats keep their period at any load.
-            frames += 1;
-            // Closed intervals wait in memory for the next commit: when a fast replay
-            // closes many, commit early so memory stays bounded at any speed. That commit
-            // is not synced and not acknowledged (the periodic checkpoint below is both),
-            // so a fast replay costs one fsync per checkpoint period, not one per flush.
-            if self.closed.len() + self.unstored >= MAX_PENDING_INTERVALS {
-                if let Err(e) = self.commit(false).await {
-                    warn!(acd = self.acd.acd, "flush failed, will retry: {e:#}");
-                }
+            _ = tokio::time::sleep_until(t.next_hb) => {
+                t.next_hb = Instant::now() + t.hb_every;
+                heartbeat(conn, peer).await?;
+                Ok(Wait::Timer)
             }
-            if frames >= 256 {
-                frames = 0;
-                let now = Instant::now();
-                if now >= next_ck {
-                    next_ck = now + ck_every;
-                    self.checkpoint(conn, peer).await?;
-                }
-                if now >= next_hb {
-                    next_hb = now + hb_every;
-                    link::send(
-                        conn,
-                        peer,
-                        Frame::Heartbeat {
-                            ts: now_secs() * 1000,
-                            last_seq: 0,
-                        },
-                    )
-                    .await?;
-                }
+            _ = stop.changed() => Ok(Wait::Stopped),
+        }
+    }
+
+    /// Handles one frame, and catches up a frame far ahead of our clock in steps.
+    /// `true`: the collector is stopping.
+    async fn take_frame(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        frame: Frame,
+        limit: i64,
+    ) -> Result<bool, LinkError> {
+        match self.handle(frame, peer, limit)? {
+            Some(f) => Ok(self.catch_up(conn, peer, f, limit).await?.is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// Closed intervals wait in memory for the next commit: when a fast replay closes
+    /// many, commit early so memory stays bounded at any speed. That commit is not synced
+    /// and not acknowledged (the periodic checkpoint is both), so a fast replay costs one
+    /// fsync per checkpoint period, not one per flush.
+    async fn flush_if_many(&mut self) {
+        if self.closed.len() + self.unstored >= MAX_PENDING_INTERVALS {
+            if let Err(e) = self.commit(false).await {
+                warn!(acd = self.acd.acd, "flush failed, will retry: {e:#}");
             }
         }
+    }
+
+    /// The checkpoint and heartbeat that are due, under a steady stream where the
+    /// select's timer branches never win.
+    async fn run_due_timers(
+        &mut self,
+        conn: &mut link::Conn,
+        peer: SocketAddr,
+        t: &mut Timers,
+    ) -> Result<(), LinkError> {
+        let now = Instant::now();
+        if now >= t.next_ck {
+            t.next_ck = now + t.ck_every;
+            self.checkpoint(conn, peer).await?;
+        }
+        if now >= t.next_hb {
+            t.next_hb = now + t.hb_every;
+            heartbeat(conn, peer).await?;
+        }
+        Ok(())
     }
 
     /// The sequence number due after the last one applied. Checked: after a pump-up at
