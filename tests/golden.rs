@@ -130,28 +130,25 @@ const STATUS: &str = concat!(
      epoch 7349495648492940180 seq 1512  checkpoint [AGE] s ago\n",
 );
 
-/// (The keys come out sorted and with `"peer": null` since the peer sync made the JSON a
-/// `serde_json::Value` in `cms.rs`.)
 const STATUS_JSON: &str = r#"{
-  "acds": [
-    {
-      "acd": 1,
-      "checkpoint_age_seconds": [AGE],
-      "current_interval": "2026-11-03 09:45 GMT",
-      "detail": "",
-      "epoch": 7349495648492940180,
-      "last_complete_interval": "2026-11-03 09:30 GMT",
-      "last_seq": 1512,
-      "link_since": "[UTC]",
-      "link_state": "stopped",
-      "peer": ""
-    }
-  ],
+  "server_id": "srv-a",
   "configured_server_id": "srv-a",
   "database": "[DIR]/data/cms.db",
   "database_bytes": [SIZE],
-  "peer": null,
-  "server_id": "srv-a",
+  "acds": [
+    {
+      "acd": 1,
+      "link_state": "stopped",
+      "link_since": "[UTC]",
+      "peer": "",
+      "detail": "",
+      "epoch": 7349495648492940180,
+      "last_seq": 1512,
+      "current_interval": "2026-11-03 09:45 GMT",
+      "last_complete_interval": "2026-11-03 09:30 GMT",
+      "checkpoint_age_seconds": [AGE]
+    }
+  ],
   "unfinished_restores": []
 }
 "#;

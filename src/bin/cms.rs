@@ -520,9 +520,15 @@ fn status(cfg: &Config, a: StatusArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if a.json {
-        let mut v = serde_json::to_value(&s)?;
-        v["peer"] = serde_json::to_value(&peer)?;
-        json_out(&v)?;
+        // The links' JSON as it always was, with `peer` after it when one is configured.
+        #[derive(serde::Serialize)]
+        struct WithPeer<'a> {
+            #[serde(flatten)]
+            status: &'a cms::report::Status,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            peer: Option<cms::peer::status::PeerStatus>,
+        }
+        json_out(&WithPeer { status: &s, peer })?;
     } else {
         let peer_text = peer.map(|p| cms::peer::status::render(&p));
         out(&(cms::report::render_status(&s) + &peer_text.unwrap_or_default()))?;
