@@ -2,9 +2,11 @@
 //! checkpoints and one shutdown path.
 //!
 //! [`run`] takes the configuration and one shutdown future (SIGTERM, Ctrl-C and the
-//! Windows service Stop event all resolve it). Each ACD gets its own task and database
-//! connection; on shutdown every task checkpoints what it holds and acknowledges it to
-//! the switch before [`run`] returns.
+//! Windows service Stop event all resolve it). Each ACD gets its own task on the async
+//! runtime (the link session, its heartbeats and timers) and its own database thread
+//! ([`writer`]: commits, daily summaries, the purge, the link state), so a slow disk
+//! under one ACD never delays another's session; on shutdown every task checkpoints what
+//! it holds and acknowledges it to the switch before [`run`] returns.
 //!
 //! Durability rule: closed intervals and the aggregation state are committed in the same
 //! transaction, and only then acknowledged, so a crash at any point resumes from a state
@@ -15,8 +17,8 @@ use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError, Start};
 use crate::proto::{EventKind, Frame};
-use crate::store::intervals::{now_secs, Checkpoint, Commit};
-use crate::store::{summary, Store};
+use crate::store::intervals::{now_secs, Checkpoint};
+use crate::store::Store;
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
@@ -26,6 +28,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
+use writer::{CommitJob, DbWriter};
+
+pub mod writer;
 
 /// Frames handled in a row from what is already received, before the timers are checked.
 const BATCH: usize = 1024;
@@ -130,10 +135,11 @@ pub async fn run(
             seq = agg.last_seq(),
             "collector ready"
         );
+        let db = DbWriter::start(&cfg, acd.acd, store)?;
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
-            AcdTask::new(cfg, acd, store, agg, rx).run().await
+            AcdTask::new(cfg, acd, db, agg, rx).run().await
         }));
     }
     if cfg.peer.is_some() {
@@ -189,11 +195,14 @@ fn recover(store: &Store, cfg: &Config, acd: u16) -> anyhow::Result<Aggregator> 
 struct AcdTask {
     cfg: Config,
     acd: AcdConfig,
-    store: Store,
+    /// The ACD's database, on a thread of its own ([`writer`]).
+    db: DbWriter,
     agg: Aggregator,
     stop: watch::Receiver<bool>,
-    /// Intervals closed since the last commit.
+    /// Intervals closed since the last commit was sent.
     closed: Vec<ClosedInterval>,
+    /// Closed intervals the database thread holds because its last commit failed.
+    unstored: usize,
     /// Translations changed since the last commit.
     admin_dirty: bool,
     /// Why the last session or connect failed, shown by `cms status` until a session
@@ -256,17 +265,18 @@ impl AcdTask {
     fn new(
         cfg: Config,
         acd: AcdConfig,
-        store: Store,
+        db: DbWriter,
         agg: Aggregator,
         stop: watch::Receiver<bool>,
     ) -> AcdTask {
         AcdTask {
             cfg,
             acd,
-            store,
+            db,
             agg,
             stop,
             closed: vec![],
+            unstored: 0,
             admin_dirty: false,
             last_error: String::new(),
             welcomed: None,
@@ -308,7 +318,7 @@ impl AcdTask {
                 _ = stop.changed() => Ok(Ended::Stopped),
             };
             // Whatever happened, make what we have durable before anything else.
-            let ack = self.commit(true);
+            let ack = self.commit(true).await;
             match result {
                 Ok(Ended::Stopped) => {
                     if let Ok(Some((epoch, seq))) = ack {
@@ -346,33 +356,35 @@ impl AcdTask {
                 }
             }
         }
-        self.commit(true)?;
-        self.link_state(LinkState::Stopped, "", "");
-        Ok(())
+        let last = self.commit(true).await;
+        if last.is_ok() {
+            self.link_state(LinkState::Stopped, "", "");
+        }
+        self.db.close().await;
+        last.map(|_| ())
     }
 
     fn link_state(&self, state: LinkState, peer: &str, detail: &str) {
-        if let Err(e) = self.store.set_link_state(self.acd.acd, state, peer, detail) {
-            warn!(acd = self.acd.acd, "{e}");
-        }
+        self.db.link_state(state, peer, detail);
     }
 
-    /// Commits closed intervals, translations and the checkpoint together; returns what
-    /// may now be acknowledged. Only a `synced` commit may be acknowledged (it is on
-    /// disk when this returns); an unsynced one only bounds memory.
-    fn commit(&mut self, synced: bool) -> anyhow::Result<Option<(u64, u64)>> {
+    /// Commits closed intervals, translations and the checkpoint together, on the
+    /// database thread; returns what may now be acknowledged. Only a `synced` commit may
+    /// be acknowledged (it is on disk when this returns); an unsynced one only bounds
+    /// memory.
+    async fn commit(&mut self, synced: bool) -> anyhow::Result<Option<(u64, u64)>> {
         if !self.agg.started() {
             return Ok(None);
         }
-        let grid = self.cfg.grid();
-        let admin = self.admin_dirty.then(|| {
+        // The database thread keeps translations it could not store for the next commit.
+        let admin = std::mem::take(&mut self.admin_dirty).then(|| {
             (
                 self.agg.skills().cloned().collect(),
                 self.agg.vdns().cloned().collect(),
                 self.agg.tkgrps().cloned().collect(),
             )
         });
-        let ck = Checkpoint {
+        let checkpoint = Checkpoint {
             epoch: self.agg.epoch(),
             seq: self.agg.last_seq(),
             ts: self.agg.switch_time().unwrap_or(0),
@@ -380,45 +392,22 @@ impl AcdTask {
             state: self.agg.checkpoint(),
             saved_at: now_secs(),
         };
-        let c = Commit {
-            acd: self.acd.acd,
-            grid: &grid,
-            closed: &self.closed,
-            checkpoint: Some(ck),
+        let job = CommitJob {
+            synced,
+            closed: std::mem::take(&mut self.closed),
             admin,
+            checkpoint,
         };
-        if synced {
-            self.store.commit(c)?;
-        } else {
-            self.store.commit_unsynced(c)?;
-        }
-        self.admin_dirty = false;
-        for ci in std::mem::take(&mut self.closed) {
-            let next = grid.next(ci.istart);
-            let day = grid.local_date(ci.istart);
-            if grid.local_date(next) != day {
-                summary::build_day(
-                    &mut self.store,
-                    self.acd.acd,
-                    &grid,
-                    self.cfg.week_start,
-                    day,
-                )?;
-                let purged = summary::purge(
-                    &mut self.store,
-                    self.acd.acd,
-                    &grid,
-                    &self.cfg.retention,
-                    grid.local_date(next),
-                )?;
-                info!(acd = self.acd.acd, day = %day, purged, "daily summary built");
+        match self.db.commit(job).await {
+            Ok(ack) => {
+                self.unstored = 0;
+                Ok(Some(ack))
             }
-            if !ci.complete() {
-                let reasons: Vec<&str> = ci.reasons.iter().map(String::as_str).collect();
-                info!(acd = self.acd.acd, istart = ci.istart, reasons = %reasons.join(","), "interval closed incomplete");
+            Err((e, unstored)) => {
+                self.unstored = unstored;
+                Err(e)
             }
         }
-        Ok(Some((self.agg.epoch(), self.agg.last_seq())))
     }
 
     async fn session(
@@ -546,8 +535,8 @@ impl AcdTask {
             // closes many, commit early so memory stays bounded at any speed. That commit
             // is not synced and not acknowledged (the periodic checkpoint below is both),
             // so a fast replay costs one fsync per checkpoint period, not one per flush.
-            if self.closed.len() >= MAX_PENDING_INTERVALS {
-                if let Err(e) = self.commit(false) {
+            if self.closed.len() + self.unstored >= MAX_PENDING_INTERVALS {
+                if let Err(e) = self.commit(false).await {
                     warn!(acd = self.acd.acd, "flush failed, will retry: {e:#}");
                 }
             }
@@ -663,7 +652,7 @@ impl AcdTask {
         conn: &mut link::Conn,
         peer: SocketAddr,
     ) -> Result<(), LinkError> {
-        match self.commit(true) {
+        match self.commit(true).await {
             Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await,
             Ok(None) => Ok(()),
             Err(e) => {

@@ -60,6 +60,78 @@ fn wait_ports(path: &Path) -> anyhow::Result<(u16, u16)> {
 /// A step could not run at all (ports, files, database).
 pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
     let started = Instant::now();
+    let (sim_cfg, tz) = switch_config(dir)?;
+    writeln!(
+        out,
+        "cms demo: one switch, two collectors, a link failure and its recovery (in {})\n",
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "[1/6] The switch: the reference centre ({} agents, {} skills), 06:00 to 12:00 {} at 3600x.\n      Link A fails from 08:15 to 08:50, longer than its replay buffer (3000 events).",
+        sim_cfg.profile.agents.count,
+        sim_cfg.profile.skills.count,
+        tz.name()
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sim_task = rt.spawn(sim::run(sim_cfg, |n| tracing::info!("cms-linksim: {n}")));
+    let (pa, pb) = wait_ports(&dir.join(PORTS))?;
+    let cfg_a = collector_config(dir, "a", pa, tz.name())?;
+    let cfg_b = collector_config(dir, "b", pb, tz.name())?;
+    // Step 2: each collector as `cms collect` runs it, until told to stop.
+    let collectors = [&cfg_a, &cfg_b].map(|cfg| {
+        let mut rx = stop_rx.clone();
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        rt.spawn(crate::collect::run(cfg.clone(), stopped, || {}))
+    });
+    writeln!(
+        out,
+        "[2/6] Collectors A (link A, port {pa}) and B (link B, port {pb}) are collecting..."
+    )?;
+    let summary = rt
+        .block_on(sim_task)
+        .context("the simulated switch failed")?
+        .map_err(|e| anyhow::anyhow!("the simulated switch failed: {e}"))?;
+    writeln!(
+        out,
+        "      switch done: {} calls, {} events in {:.1} s, {} faults applied",
+        summary.calls,
+        summary.events,
+        summary.wall.as_secs_f64(),
+        summary.faults_applied
+    )?;
+    show_gaps(out, &[("A", &cfg_a), ("B", &cfg_b)])?;
+    let bak = backup_on_b(out, dir, &cfg_b)?;
+    let store_a = restore_on_a(out, &bak, &cfg_a)?;
+    let _ = stop_tx.send(true);
+    for c in collectors {
+        rt.block_on(c)??;
+    }
+    drop(store_a);
+    let ok = checks(out, &cfg_a, &cfg_b, &dir.join(TRUTH))?;
+    writeln!(
+        out,
+        "\n{} in {:.1} s. Files are in {}.",
+        if ok { "Demo passed" } else { "Demo FAILED" },
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    )?;
+    Ok(ok)
+}
+
+/// The switch's ground truth and port file, in the demo's directory.
+const TRUTH: &str = "truth.db";
+const PORTS: &str = "ports.json";
+
+/// Step 1: the switch: the reference centre from 06:00 on 2026-11-03, six hours at
+/// 3600x, links A and B on free ports, [`FAULT`]. Returns it with the site's zone.
+fn switch_config(dir: &Path) -> anyhow::Result<(SwitchConfig, chrono_tz::Tz)> {
     let profile = Profile::parse(PROFILE).map_err(anyhow::Error::msg)?;
     let tz = profile.tz();
     let start_local = chrono::NaiveDate::from_ymd_opt(2026, 11, 3)
@@ -79,21 +151,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         &links,
     )
     .map_err(anyhow::Error::msg)?;
-    let truth = dir.join("truth.db");
-    let ports_file = dir.join("ports.json");
-    writeln!(
-        out,
-        "cms demo: one switch, two collectors, a link failure and its recovery (in {})\n",
-        dir.display()
-    )?;
-    writeln!(
-        out,
-        "[1/6] The switch: the reference centre ({} agents, {} skills), 06:00 to 12:00 {} at 3600x.\n      Link A fails from 08:15 to 08:50, longer than its replay buffer (3000 events).",
-        profile.agents.count,
-        profile.skills.count,
-        tz.name()
-    )?;
-    let sim_cfg = SwitchConfig {
+    let cfg = SwitchConfig {
         profile,
         seed: 7,
         start_s,
@@ -105,54 +163,22 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             .collect(),
         buffer: 3000,
         faults,
-        truth: Some((truth.clone(), 15)),
-        port_file: Some(ports_file.clone()),
+        truth: Some((dir.join(TRUTH), 15)),
+        port_file: Some(dir.join(PORTS)),
         wait_links: 2,
         wait_timeout: Duration::from_secs(30),
         drain_timeout: Duration::from_secs(30),
         heartbeat_ms: 1000,
         progress: false,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sim_task = rt.spawn(sim::run(sim_cfg));
-    let (pa, pb) = wait_ports(&ports_file)?;
-    let cfg_a = collector_config(dir, "a", pa, tz.name())?;
-    let cfg_b = collector_config(dir, "b", pb, tz.name())?;
-    let mut collectors = vec![];
-    for cfg in [cfg_a.clone(), cfg_b.clone()] {
-        let mut rx = stop_rx.clone();
-        collectors.push(rt.spawn(crate::collect::run(
-            cfg,
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-            || {},
-        )));
-    }
-    writeln!(
-        out,
-        "[2/6] Collectors A (link A, port {pa}) and B (link B, port {pb}) are collecting..."
-    )?;
-    let summary = rt
-        .block_on(sim_task)
-        .context("the simulated switch failed")?
-        .map_err(|e| anyhow::anyhow!("the simulated switch failed: {e}"))?;
-    writeln!(
-        out,
-        "      switch done: {} calls, {} events in {:.1} s, {} faults applied",
-        summary.calls,
-        summary.events,
-        summary.wall.as_secs_f64(),
-        summary.faults_applied
-    )?;
+    Ok((cfg, tz))
+}
 
+/// Step 3: `cms gaps` on each server.
+fn show_gaps(out: &mut dyn Write, servers: &[(&str, &Config)]) -> anyhow::Result<()> {
     writeln!(out, "\n[3/6] cms gaps on both servers:")?;
-    let grid = cfg_a.grid();
-    for (name, cfg) in [("A", &cfg_a), ("B", &cfg_b)] {
+    for (name, cfg) in servers {
+        let grid = cfg.grid();
         let s = Store::open_read_only(&cfg.db_path())?;
         let ranges = match report::gap_range(&s.conn, &grid, 1, None, None)? {
             Some((f, t)) => report::gaps(&s.conn, &grid, 1, f, t)?,
@@ -165,42 +191,53 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             text.trim_end().replace('\n', "\n      ")
         )?;
     }
+    Ok(())
+}
 
-    writeln!(out, "\n[4/6] Backup on B (collection still running):")?;
-    let bak = dir.join("b.cmsbak");
-    let sel = |cats: Categories| Selection {
-        acds: vec![1],
+/// History and admin data of ACD 1, every date.
+fn selection(cfg: &Config, acds: Vec<u16>) -> Selection {
+    Selection {
+        acds,
         from: None,
         to: None,
-        grid,
-        categories: cats,
-    };
+        grid: cfg.grid(),
+        categories: Categories::parse("history,admin").unwrap(),
+    }
+}
+
+/// Step 4: a backup on B while it collects; returns the file.
+fn backup_on_b(out: &mut dyn Write, dir: &Path, cfg_b: &Config) -> anyhow::Result<PathBuf> {
+    writeln!(out, "\n[4/6] Backup on B (collection still running):")?;
+    let bak = dir.join("b.cmsbak");
     let mut store_b = Store::open_read_only(&cfg_b.db_path())?;
     let sum = merge::backup::backup(
         &mut store_b,
         &merge::backup::BackupOptions {
             out: bak.clone(),
-            sel: sel(Categories::parse("history,admin").unwrap()),
+            sel: selection(cfg_b, vec![1]),
             since: None,
             server_id: cfg_b.server_id.clone(),
-            time_zone: tz.name().to_string(),
+            time_zone: cfg_b.time_zone.name().to_string(),
             key: None,
             progress: false,
         },
     )?;
     write!(out, "      {}", sum.render())?;
+    Ok(bak)
+}
 
+/// Step 5: B's backup restored on A while A collects; returns A's store, kept open until
+/// the collectors have stopped.
+fn restore_on_a(out: &mut dyn Write, bak: &Path, cfg_a: &Config) -> anyhow::Result<Store> {
     writeln!(out, "[5/6] Restore on A (collection still running):")?;
     let mut store_a = Store::open(&cfg_a.db_path())?;
     let rep = merge::restore::restore(
         &mut store_a,
-        &grid,
+        &cfg_a.grid(),
         &merge::restore::RestoreOptions {
-            file: bak.clone(),
-            sel: Selection {
-                acds: vec![],
-                ..sel(Categories::parse("history,admin").unwrap())
-            },
+            file: bak.to_owned(),
+            // Every ACD the backup holds.
+            sel: selection(cfg_a, vec![]),
             configured_acds: vec![1],
             dry_run: false,
             include_local: false,
@@ -212,17 +249,21 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         },
     )?;
     write!(out, "      {}", rep.render().replace("\n  ", "\n      "))?;
+    Ok(store_a)
+}
 
-    let _ = stop_tx.send(true);
-    for c in collectors {
-        rt.block_on(c)??;
-    }
-    drop(store_a);
-
+/// Step 6: A and B identical, and each equal to the ground truth item by item. Returns
+/// whether all three hold.
+fn checks(
+    out: &mut dyn Write,
+    cfg_a: &Config,
+    cfg_b: &Config,
+    truth: &Path,
+) -> anyhow::Result<bool> {
     writeln!(out, "\n[6/6] Checks:")?;
     let a = Store::open_read_only(&cfg_a.db_path())?;
     let b = Store::open_read_only(&cfg_b.db_path())?;
-    let t = Store::open_read_only(&truth)?;
+    let t = Store::open_read_only(truth)?;
     let mut ok = true;
     for (what, x, y) in [
         ("A and B are identical", &a, &b),
@@ -247,13 +288,6 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             )?;
         }
     }
-    writeln!(
-        out,
-        "\n{} in {:.1} s. Files are in {}.",
-        if ok { "Demo passed" } else { "Demo FAILED" },
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    )?;
     Ok(ok)
 }
 

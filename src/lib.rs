@@ -18,23 +18,28 @@
 //! - [`agg`]: the collector's aggregation: events in, closed interval rows and
 //!   interval status out. Pure, deterministic, checkpointable. No I/O.
 //! - [`store`]: the SQLite database: schema and migrations, interval rows, status,
-//!   checkpoints, summaries, retention; `store::raw` moves integer rows through SQLite's
-//!   C API for the bulk paths.
+//!   checkpoints, summaries, retention, and the SQL of backup and restore
+//!   (`store::status`, `store::merge`); `store::raw` moves integer rows through
+//!   SQLite's C API for the bulk paths.
 //! - [`config`]: the TOML configuration and its embedded default.
 //! - [`link`]: the collector side of a link session: connect, handshake and its checks
 //!   of the switch's answer, the per-frame session rules (seq, time bounds), heartbeat
 //!   timing, reconnect with backoff.
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
-//!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path.
+//!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
+//!   `collect::writer` runs each ACD's database work on a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
-//! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive (two reader
-//!   threads on one snapshot), plan per interval, apply in short transactions beside a
-//!   running collector (a second thread decodes while the first writes).
+//! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
+//!   (two reader threads on one snapshot), plan per interval, apply in short
+//!   transactions beside a running collector (a second thread decodes while the first
+//!   writes). Decides; its SQL is the store's.
 //! - [`peer`]: authenticated peer sync (proto/peer-sync.md): identity, mutual TLS 1.3
 //!   with pinned certificates, the message codec (no I/O), per-day digests, the session
 //!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
+//! - [`sitekey`]: `cms site-key init` / `show`: a new site key file (random, private to
+//!   the service, never replacing one), and which key a server holds.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
 //!   backup and restore, checks against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
@@ -55,6 +60,7 @@ pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;
+pub mod sitekey;
 pub mod store;
 #[cfg(windows)]
 pub mod winsvc;

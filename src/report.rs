@@ -464,6 +464,75 @@ pub fn render_diff(grid: &Grid, d: &Diff) -> String {
     )
 }
 
+/// What `cms compare` found between this server's database and another (the peer's, or a
+/// ground truth), over every interval of the chosen ACDs. [`Comparison::render`] is its
+/// text; its JSON is [`Comparison::diffs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// The two databases, as their paths are shown.
+    pub mine: String,
+    pub theirs: String,
+    /// By ACD and interval: item differences of intervals complete in both, and status
+    /// differences of intervals stored in both (with `strict`, also complete in one and
+    /// missing in the other).
+    pub diffs: Vec<Diff>,
+}
+
+impl Comparison {
+    /// Compares `acds` in `mine` and `theirs`: [`compare`], and without `strict` also
+    /// [`compare_status`] (complete here and incomplete there is a difference even when
+    /// the items agree; `strict` already includes it).
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn of(mine: &Store, theirs: &Store, acds: &[u16], strict: bool) -> rusqlite::Result<Self> {
+        let mut diffs = vec![];
+        for &a in acds {
+            diffs.extend(compare(
+                &mine.conn,
+                &theirs.conn,
+                a,
+                i64::MIN,
+                i64::MAX,
+                strict,
+            )?);
+            if !strict {
+                diffs.extend(compare_status(
+                    &mine.conn,
+                    &theirs.conn,
+                    a,
+                    i64::MIN,
+                    i64::MAX,
+                )?);
+            }
+        }
+        diffs.sort_by_key(|d| (d.acd, d.istart));
+        Ok(Comparison {
+            mine: mine.path.display().to_string(),
+            theirs: theirs.path.display().to_string(),
+            diffs,
+        })
+    }
+
+    /// The text of `cms compare`: one line saying the two agree, or the first 200
+    /// differences in words ([`render_diff`]) and their count.
+    pub fn render(&self, grid: &Grid) -> String {
+        if self.diffs.is_empty() {
+            return format!(
+                "{} and {} agree on the status of every interval stored in both and on every \
+                 item of those complete in both\n",
+                self.mine, self.theirs
+            );
+        }
+        let mut o = String::new();
+        for d in self.diffs.iter().take(200) {
+            o += &render_diff(grid, d);
+            o.push('\n');
+        }
+        o + &plural(self.diffs.len() as u64, "difference") + "\n"
+    }
+}
+
 /// Status of every interval of an ACD in `[from, to)`: istart -> (complete, checksum).
 pub fn interval_states(
     conn: &Connection,

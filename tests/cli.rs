@@ -1,50 +1,16 @@
 //! The command line, the configuration, the site key, file modes and opening the store,
 //! through the real `cms` and `cms-linksim` binaries (issue #10 items 12 to 15, 17, 18).
 
+mod common;
+
+use common::site::{text, Site};
+use common::wait::until;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const CMS: &str = env!("CARGO_BIN_EXE_cms");
 const LINKSIM: &str = env!("CARGO_BIN_EXE_cms-linksim");
-
-/// A config in a temp dir; `extra` is appended to a valid base.
-struct Site {
-    dir: tempfile::TempDir,
-}
-
-impl Site {
-    fn new(extra: &str) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            "server_id = \"A\"\ndata_dir = \"data\"\n{extra}\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:9\"\n"
-        );
-        std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
-        Site { dir }
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn cms(&self, args: &[&str]) -> Output {
-        Command::new(CMS)
-            .arg("--config")
-            .arg(self.path("cms.toml"))
-            .args(args)
-            .env_remove("CMS_CONFIG")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[cfg(unix)]
 fn mode(p: &Path) -> u32 {
@@ -115,6 +81,7 @@ fn usage_errors_exit_2() {
         ("--duration", "0", "not a positive duration"),
         ("--listen", "A", "expected NAME=ADDR"),
         ("--listen", "=127.0.0.1:0", "empty link name"),
+        ("--interval-minutes", "20", "[possible values: 15, 30, 60]"),
     ] {
         let o = Command::new(LINKSIM)
             .args(["--profile", "profiles/tiny.toml", flag, bad])
@@ -279,14 +246,11 @@ fn the_files_cms_creates_are_private() {
         .unwrap();
     let data = site.path("data");
     let want = ["collect.lock", "cms.db", "cms.db-wal", "cms.db-shm"];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !want.iter().all(|f| data.join(f).exists()) {
-        assert!(
-            Instant::now() < deadline,
-            "cms collect did not create {want:?} within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(
+        Duration::from_secs(20),
+        || format!("cms collect to create {want:?}"),
+        || want.iter().all(|f| data.join(f).exists()).then_some(()),
+    );
     // Checked while it runs (the -wal and -shm exist only then), then stopped.
     let modes: Vec<(PathBuf, u32)> = std::fs::read_dir(&data)
         .unwrap()

@@ -335,6 +335,91 @@ fn a_checkpoint_of_a_newer_format_version_is_refused_and_the_replay_makes_it_exa
     );
 }
 
+/// The reference stream for ACD `acd`, ending with an ACK of seq 14 awaited.
+fn reference_script(acd: u16) -> Script {
+    let mut w = welcome(EPOCH, StartMode::Replay, 1, t(9, 50, 0));
+    if let Frame::Welcome(w) = &mut w {
+        w.acd = acd;
+    }
+    let mut v = vec![w];
+    v.extend(stream());
+    v.push(tick(t(10, 15, 0), 14));
+    Script::new().expect_hello().send(v).wait_ack(14)
+}
+
+/// Complete intervals of `acd` stored.
+fn complete_intervals(db: &Connection, acd: u16) -> i64 {
+    db.query_row(
+        "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND status = 'complete'",
+        [acd],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A slow disk under two ACDs (their commits held by the `CMS_TEST_COMMIT_GATE` hook)
+/// does not stop a third: it keeps answering heartbeats, closing intervals and
+/// acknowledging them while the two wait, because database work runs off the async
+/// runtime's two worker threads (issue #12 item 6). Then the two go on, losing nothing.
+#[test]
+fn two_acds_held_in_a_commit_do_not_stop_a_third() {
+    let gate = tempfile::tempdir().unwrap();
+    for acd in [1, 2] {
+        std::fs::write(gate.path().join(format!("hold-acd-{acd}")), b"").unwrap();
+    }
+    let sw: Vec<ScriptedSwitch> = (0..3).map(|_| ScriptedSwitch::bind()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = "server_id = \"test-a\"\ndata_dir = \"data\"\ncheckpoint_seconds = 0.1\n\
+                   backoff_max_seconds = 0.5\nheartbeat_ms = 100\n"
+        .to_string();
+    for (k, s) in sw.iter().enumerate() {
+        cfg += &format!("[[acd]]\nid = {}\nswitch = \"{}\"\n", k + 1, s.addr());
+    }
+    std::fs::write(dir.path().join("cms.toml"), cfg).unwrap();
+    let mut c = Collector { child: None, dir };
+    sw[0].push(reference_script(1));
+    sw[1].push(reference_script(2));
+    c.spawn_env(&[("CMS_TEST_COMMIT_GATE", gate.path())]);
+    let held = |acd: u16| gate.path().join(format!("held-acd-{acd}")).exists();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(held(1) && held(2)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ACDs 1 and 2 never reached a held commit\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Only now does ACD 3's switch start its stream.
+    sw[2].push(reference_script(3).wait_heartbeats(3));
+    sw[2].connection_blocking(0).assert_ok();
+    assert!(held(1) && held(2), "the two commits were held throughout");
+    {
+        let db = open(&c.db_path()).unwrap();
+        assert_eq!(
+            complete_intervals(&db, 3),
+            2,
+            "ACD 3 closed and stored both"
+        );
+        assert_eq!(
+            complete_intervals(&db, 1),
+            0,
+            "ACD 1 has stored nothing yet"
+        );
+    }
+    for acd in [1, 2] {
+        std::fs::remove_file(gate.path().join(format!("hold-acd-{acd}"))).unwrap();
+    }
+    sw[0].connection_blocking(0).assert_ok();
+    sw[1].connection_blocking(0).assert_ok();
+    c.stop();
+    let db = open(&c.db_path()).unwrap();
+    assert_reference_intervals(&db);
+    for acd in [1, 2, 3] {
+        assert_eq!(complete_intervals(&db, acd), 2, "ACD {acd}");
+    }
+}
+
 #[test]
 fn clock_set_back_never_makes_two_rows_for_one_interval() {
     let sw = ScriptedSwitch::bind();

@@ -269,3 +269,21 @@ fn both_links_down_is_missing_on_both_and_never_invented() {
         .sum();
     assert_eq!(n as usize, ta.len(), "cms gaps reports every one: {out}");
 }
+
+/// The check itself: two databases with different intervals differ (it passed on
+/// disjoint ones before), and a database equals itself.
+#[test]
+fn statuses_differ_where_the_intervals_differ() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cms-schema-v1.db");
+    assert_statuses_equal(&fixture, &fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    cms::store::Store::open(&empty).unwrap();
+    for (a, b) in [(&empty, &fixture), (&fixture, &empty)] {
+        let failed = std::panic::catch_unwind(|| assert_statuses_equal(a, b))
+            .expect_err("an empty database and one with two intervals differ");
+        let msg = failed.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("statuses differ from the truth"), "{msg}");
+        assert_eq!(msg.lines().count(), 3, "both intervals are named: {msg}");
+    }
+}

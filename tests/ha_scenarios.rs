@@ -12,8 +12,9 @@ mod common;
 use common::collector::{open, Collector};
 use common::sim::{
     assert_identical, assert_integrity, check_against_truth, cms_expect, local_ts,
-    wait_switch_time, Pair,
+    wait_switch_time, wait_truth_time, Pair,
 };
+use common::wait::until;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -205,7 +206,8 @@ fn s4_power_failure_of_both_servers() {
     wait_switch_time(&p.a, at("08:00"), LIMIT);
     p.a.kill9();
     p.b.kill9();
-    std::thread::sleep(Duration::from_millis(2500)); // 50 minutes of switch time
+    // Down for 50 minutes of switch time, far beyond the replay buffer (about six).
+    wait_truth_time(&p.sim, at("08:50"), LIMIT);
     p.a.spawn();
     p.b.spawn();
     wait_switch_time(&p.a, at("10:00"), LIMIT);
@@ -504,6 +506,8 @@ fn s8_restore_twice_and_killed_halfway_is_identical() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Not a wait for a condition but the kill point: the result must be the same
+        // wherever the restore is killed (before, while or after it writes).
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
@@ -687,6 +691,13 @@ fn restore_caught_mid_write(bak: &Path) -> (Collector, std::process::Child, i64,
     );
 }
 
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Issue #10 items 18 and 19: a restore that did not finish is reported by `cms gaps`
 /// and `cms status` with what of its plan is not written; a restore whose write phase
 /// crosses a wall-clock second leaves no summary older than its intervals, so the next
@@ -698,9 +709,15 @@ fn s8_a_killed_restore_is_reported_and_a_slow_one_leaves_nothing_out_of_date() {
     let bak = p.b.dir.path().join("b.cmsbak");
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
 
-    // 19: stopped mid-write for over a second, then let go.
+    // 19: stopped mid-write until the wall clock's whole second (what `updated_at`
+    // holds) has moved on, then let go.
     let (c, mut child, _, _) = restore_caught_mid_write(&bak);
-    std::thread::sleep(Duration::from_millis(1100));
+    let stopped_at = unix_secs();
+    until(
+        Duration::from_secs(2),
+        || "the wall clock's next second".into(),
+        || (unix_secs() > stopped_at).then_some(()),
+    );
     Command::new("kill")
         .args(["-CONT", &child.id().to_string()])
         .status()

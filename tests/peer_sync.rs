@@ -239,17 +239,26 @@ fn peer_unreachable_then_back_and_a_wrong_key_are_shown_and_logged() {
 fn a_sender_that_cannot_produce_the_stream_says_so_and_both_log_it() {
     let (mut p, sync) = manual("36", "A:down@07:00-07:45");
     wait_switch_time(&p.a, at("08:30"), LIMIT);
-    // B cannot make its spool file: its spool directory is a regular file.
-    std::fs::write(
-        p.b.dir.path().join("data").join("peer-spool"),
-        b"not a directory",
-    )
-    .unwrap();
+    // B's stored data of the day is inconsistent (a row that no longer matches its
+    // interval's checksum): B cannot produce the stream of that day.
+    let corrupt = |delta: i64| {
+        let c = rusqlite::Connection::open(p.b.db_path()).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        let n = c
+            .execute(
+                "UPDATE hsplit SET acdcalls = acdcalls + ?1 WHERE acd = 1 AND split = \
+                 (SELECT MIN(split) FROM hsplit WHERE acd = 1 AND istart = ?2) AND istart = ?2",
+                rusqlite::params![delta, at("06:15")],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    };
+    corrupt(1);
     let started = std::time::Instant::now();
     let (code, out) = cms_with(&sync, &["sync", "--once"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("peer 127.0.0.1:") && out.contains("srv-b") && out.contains("peer-spool"),
+        out.contains("peer 127.0.0.1:") && out.contains("srv-b") && out.contains("checksum"),
         "the receiver names the peer and the sender's reason: {out}"
     );
     assert!(
@@ -261,7 +270,7 @@ fn a_sender_that_cannot_produce_the_stream_says_so_and_both_log_it() {
         gap_count(&p.a) >= 3,
         "nothing half-applied: the gap is still there"
     );
-    std::fs::remove_file(p.b.dir.path().join("data").join("peer-spool")).unwrap();
+    corrupt(-1);
     let (code, out) = cms_with(&sync, &["sync", "--once"]);
     assert_eq!(code, 0, "{out}");
     p.finish();

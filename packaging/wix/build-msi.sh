@@ -6,8 +6,9 @@
 # 1. cargo build --release --bins --target x86_64-pc-windows-gnu (unless --no-build),
 #    with mingw-w64 as linker and C compiler (rusqlite bundles SQLite's C source);
 # 2. stages cms.exe, cms-linksim.exe, the default configuration (packaging/cms.toml with
-#    data_dir = "data", i.e. C:\ProgramData\cms\data, CRLF line ends), docs/install.md
-#    and cms.wxs in target/packaging/msi-stage/;
+#    data_dir = "data", i.e. C:\ProgramData\cms\data, and its site_key_file = "site.key",
+#    i.e. C:\ProgramData\cms\site.key, which the MSI creates; CRLF line ends),
+#    docs/install.md and cms.wxs in target/packaging/msi-stage/;
 # 3. wixl -a x64, then msibuild to set what wixl ignores: the Permanent and
 #    NeverOverwrite component attributes (wixl 0.101 drops them), so that an uninstall
 #    or a major upgrade keeps the admin's cms.toml and the data and log directories;
@@ -52,10 +53,12 @@ grep -q '^data_dir = "/var/lib/cms"$' packaging/cms.toml || {
     echo "build-msi.sh: packaging/cms.toml no longer has the line data_dir = \"/var/lib/cms\"" >&2
     exit 1
 }
-# The MSI does not create a site key yet, so its default configuration names none
-# (a named key that is missing would stop the service at check-config).
+# The MSI creates the key the default configuration names (cms.wxs, CreateSiteKey).
+grep -q '^site_key_file = "site.key"$' packaging/cms.toml || {
+    echo "build-msi.sh: packaging/cms.toml no longer has the line site_key_file = \"site.key\"" >&2
+    exit 1
+}
 sed -e 's|^data_dir = "/var/lib/cms"$|data_dir = "data"|' \
-    -e 's|^site_key_file = "site.key"$|#site_key_file = "site.key"|' \
     -e 's|^# /etc/cms/cms.toml: |# C:\\ProgramData\\cms\\cms.toml: |' \
     -e 's/$/\r/' packaging/cms.toml >"$stage/cms.toml"
 sed 's/$/\r/' docs/install.md >"$stage/install.md"
@@ -73,6 +76,11 @@ msibuild "$stage/cms.msi" -q "UPDATE Component SET Attributes = 272 WHERE Compon
 components=$(msiinfo export "$stage/cms.msi" Component)
 grep -q "^DefaultConfig.*	400	" <<<"$components" || {
     echo "build-msi.sh: could not mark the configuration component permanent" >&2
+    exit 1
+}
+# 3090 = 18 (an installed .exe) + 1024 (deferred) + 2048 (not impersonated: SYSTEM).
+msiinfo export "$stage/cms.msi" CustomAction | grep -q "^CreateSiteKey	3090	CmsExeFile	" || {
+    echo "build-msi.sh: the MSI lacks the deferred CreateSiteKey action running cms.exe" >&2
     exit 1
 }
 mv "$stage/cms.msi" "$msi"

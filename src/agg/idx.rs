@@ -1,6 +1,8 @@
 //! Column indices of the item catalogue (src/items.rs), for the hot path.
 
-// Generated from src/items.rs by hand-run script; `agg::tests::indices_match_catalogue` checks it.
+// Written from the catalogue in src/items.rs, one constant per item in catalogue order
+// (N: the family's item count). `agg::tests::every_index_matches_the_catalogue` reads
+// this file and checks every constant against the catalogue.
 
 pub mod split {
     pub const N: usize = 57;

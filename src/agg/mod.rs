@@ -141,6 +141,26 @@ struct CallRec {
     vdn_hold_ms: i64,
 }
 
+impl CallRec {
+    /// A call just offered at `ts`: in vector, nothing booked yet.
+    fn offered(vdn: u16, tkgrp: u16, ts: i64) -> CallRec {
+        CallRec {
+            vdn,
+            tkgrp,
+            offered_ts: ts,
+            tainted: false,
+            seg: None,
+            first_answer_ts: None,
+            transferred_any: false,
+            outstanding: 0,
+            ended: None,
+            vdn_acd_ms: 0,
+            vdn_acw_ms: 0,
+            vdn_hold_ms: 0,
+        }
+    }
+}
+
 /// An answered segment whose talk has ended, waiting for the agent's ACW to end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
@@ -491,29 +511,7 @@ impl Aggregator {
     pub fn pumpup(&mut self, p: Pumpup, why: &str, out: &mut Vec<ClosedInterval>) {
         let resume = self.grid.start_of_ms(p.ts);
         if self.st.started {
-            // Flush exact accruals up to the last event we saw, then forget the state
-            // that the gap made unknown, so nothing accrues into the gap.
-            let last = self.st.hwm;
-            self.flush_accruals(last);
-            if let Some(o) = self.st.open.as_mut() {
-                o.reasons.insert(why.to_string());
-            }
-            self.st.agents.clear();
-            self.st.calls.clear();
-            for l in self
-                .st
-                .queued
-                .values_mut()
-                .chain(self.st.staffed.values_mut())
-            {
-                l.now = 0;
-                l.dirty = false;
-            }
-            self.st.trunks.clear();
-            self.st.carry_reason = Some((resume, why.to_string()));
-            if p.ts > self.st.hwm {
-                self.advance(p.ts, out);
-            }
+            self.forget_across_gap(p.ts, resume, why, out);
         } else {
             self.st.started = true;
             self.st.hwm = p.ts;
@@ -535,69 +533,100 @@ impl Aggregator {
             self.st.tkgrps.insert(t.tkgrp, t);
         }
         for a in p.agents {
-            for s in &a.skills {
-                bump(&mut self.st.staffed, s.skill, 1);
-            }
-            self.st.agents.insert(
-                a.agent,
-                AgentRec {
-                    skills: a.skills,
-                    state: a.state,
-                    work_skill: a.work_skill,
-                    since: ts,
-                    pending: None,
-                    acw_unknown: a.state == AgentState::Acw,
-                },
-            );
+            self.snapshot_agent(a, ts);
         }
         for c in p.calls {
-            let seg = match c.phase {
-                CallPhase::Vector => None,
-                CallPhase::Queued => {
-                    for s in &c.skills {
-                        bump(&mut self.st.queued, *s, 1);
-                    }
-                    Some(Segment {
-                        skills: c.skills.clone(),
-                        ..Segment::new(0, ts)
-                    })
-                }
-                CallPhase::Ringing | CallPhase::Connected => {
-                    let skill = c.skills.first().copied().unwrap_or(0);
-                    let mut seg = Segment::new(skill, ts);
-                    seg.skills = c.skills.clone();
-                    seg.in_queue = false;
-                    seg.ring = Some((c.agent, skill, ts));
-                    if c.phase == CallPhase::Connected {
-                        seg.answer_ts = Some(ts);
-                    }
-                    Some(seg)
-                }
-            };
-            let t = self.st.trunks.entry(c.tkgrp).or_default();
-            t.in_use += 1;
-            t.since = ts;
-            self.st.calls.insert(
-                c.call,
-                CallRec {
-                    vdn: c.vdn,
-                    tkgrp: c.tkgrp,
-                    offered_ts: c.offered_ts,
-                    tainted: true,
-                    seg,
-                    first_answer_ts: None,
-                    transferred_any: false,
-                    outstanding: 0,
-                    ended: None,
-                    vdn_acd_ms: 0,
-                    vdn_acw_ms: 0,
-                    vdn_hold_ms: 0,
-                },
-            );
+            self.snapshot_call(c, ts);
         }
         for t in self.st.trunks.values_mut() {
             t.since = ts;
         }
+    }
+
+    /// Before a pump-up after a gap: flushes exact accruals up to the last event we saw,
+    /// then forgets the state the gap made unknown, so nothing accrues into the gap, and
+    /// moves time to the pump-up's `ts`.
+    fn forget_across_gap(
+        &mut self,
+        ts: i64,
+        resume: i64,
+        why: &str,
+        out: &mut Vec<ClosedInterval>,
+    ) {
+        let last = self.st.hwm;
+        self.flush_accruals(last);
+        self.mark_open(why);
+        self.st.agents.clear();
+        self.st.calls.clear();
+        for l in self
+            .st
+            .queued
+            .values_mut()
+            .chain(self.st.staffed.values_mut())
+        {
+            l.now = 0;
+            l.dirty = false;
+        }
+        self.st.trunks.clear();
+        self.st.carry_reason = Some((resume, why.to_string()));
+        if ts > self.st.hwm {
+            self.advance(ts, out);
+        }
+    }
+
+    /// A logged-in agent from a pump-up, tracked from `ts` on.
+    fn snapshot_agent(&mut self, a: AgentSnapshot, ts: i64) {
+        for s in &a.skills {
+            bump(&mut self.st.staffed, s.skill, 1);
+        }
+        self.st.agents.insert(
+            a.agent,
+            AgentRec {
+                skills: a.skills,
+                state: a.state,
+                work_skill: a.work_skill,
+                since: ts,
+                pending: None,
+                acw_unknown: a.state == AgentState::Acw,
+            },
+        );
+    }
+
+    /// A call in progress from a pump-up: tracked from `ts` on, tainted (its start was
+    /// not seen), holding a trunk.
+    fn snapshot_call(&mut self, c: CallSnapshot, ts: i64) {
+        let seg = match c.phase {
+            CallPhase::Vector => None,
+            CallPhase::Queued => {
+                for s in &c.skills {
+                    bump(&mut self.st.queued, *s, 1);
+                }
+                Some(Segment {
+                    skills: c.skills.clone(),
+                    ..Segment::new(0, ts)
+                })
+            }
+            CallPhase::Ringing | CallPhase::Connected => {
+                let skill = c.skills.first().copied().unwrap_or(0);
+                let mut seg = Segment::new(skill, ts);
+                seg.skills = c.skills.clone();
+                seg.in_queue = false;
+                seg.ring = Some((c.agent, skill, ts));
+                if c.phase == CallPhase::Connected {
+                    seg.answer_ts = Some(ts);
+                }
+                Some(seg)
+            }
+        };
+        let t = self.st.trunks.entry(c.tkgrp).or_default();
+        t.in_use += 1;
+        t.since = ts;
+        let rec = CallRec {
+            tainted: true,
+            seg,
+            ..CallRec::offered(c.vdn, c.tkgrp, c.offered_ts)
+        };
+        self.st.calls.insert(c.call, rec);
     }
 
     /// Marks the interval being collected incomplete (e.g. the session broke on bad input
@@ -797,6 +826,7 @@ impl Aggregator {
         // up, all inside the interval just marked.
     }
 
+    /// Books one event at `ts` (its own timestamp; see [`Aggregator::apply`]).
     fn event(&mut self, ts: i64, kind: &EventKind) {
         match kind {
             EventKind::SkillDef(s) => {
@@ -805,111 +835,15 @@ impl Aggregator {
             EventKind::VdnDef(v) => {
                 self.st.vdns.insert(v.vdn, v.clone());
             }
-            EventKind::TrunkGroupDef(t) => {
-                // The stretch before the change counts with the old trunk count
-                // (docs/data-items.md, allinusetime).
-                let old = self.st.tkgrps.get(&t.tkgrp).map(|d| d.trunks as i64);
-                if let (Some(open), Some(tl)) =
-                    (self.st.open.as_mut(), self.st.trunks.get_mut(&t.tkgrp))
-                {
-                    accrue_trunk(open, t.tkgrp, tl, old, ts);
-                }
-                self.st.tkgrps.insert(t.tkgrp, t.clone());
-            }
+            EventKind::TrunkGroupDef(t) => self.trunk_group_def(t, ts),
             EventKind::CallOffered { call, vdn, tkgrp } => {
-                self.trunk_change(*tkgrp, 1);
-                self.st.calls.insert(
-                    *call,
-                    CallRec {
-                        vdn: *vdn,
-                        tkgrp: *tkgrp,
-                        offered_ts: ts,
-                        tainted: false,
-                        seg: None,
-                        first_answer_ts: None,
-                        transferred_any: false,
-                        outstanding: 0,
-                        ended: None,
-                        vdn_acd_ms: 0,
-                        vdn_acw_ms: 0,
-                        vdn_hold_ms: 0,
-                    },
-                );
+                self.call_offered(*call, *vdn, *tkgrp, ts)
             }
-            EventKind::CallQueued { call, skill, .. } => {
-                let Some(c) = self.st.calls.get_mut(call) else {
-                    return self.unknown();
-                };
-                let mut undescribed = false;
-                match c.seg.as_mut() {
-                    Some(seg) if seg.in_queue => {
-                        if seg.skills.contains(skill) {
-                            return;
-                        }
-                        seg.skills.push(*skill);
-                    }
-                    Some(_) => {
-                        // Back to queue while ringing (ring-no-answer) or connected
-                        // without a transfer: outside the call model (docs/data-items.md,
-                        // "Call flows outside the model").
-                        undescribed = true;
-                        c.seg = Some(Segment::new(*skill, ts));
-                    }
-                    _ => c.seg = Some(Segment::new(*skill, ts)),
-                }
-                if undescribed {
-                    self.unknown();
-                }
-                bump(&mut self.st.queued, *skill, 1);
-                self.open().split(*skill)[idx::split::I_ARRIVED] += 1;
-            }
+            EventKind::CallQueued { call, skill, .. } => self.call_queued(*call, *skill, ts),
             EventKind::CallRinging { call, agent, skill } => {
-                let Some(c) = self.st.calls.get_mut(call) else {
-                    return self.unknown();
-                };
-                let Some(seg) = c.seg.as_mut() else {
-                    return self.unknown();
-                };
-                if seg.in_queue {
-                    seg.in_queue = false;
-                    for s in seg.skills.clone() {
-                        bump(&mut self.st.queued, s, -1);
-                    }
-                }
-                // A second ring (redirected while ringing) is outside the call model.
-                let again = seg.ring.is_some() && seg.answer_ts.is_none();
-                seg.ring = Some((*agent, *skill, ts));
-                if again {
-                    self.unknown();
-                }
+                self.call_ringing(*call, *agent, *skill, ts)
             }
-            EventKind::CallAnswered { call, agent } => {
-                let Some(c) = self.st.calls.get_mut(call) else {
-                    return self.unknown();
-                };
-                if c.first_answer_ts.is_none() {
-                    c.first_answer_ts = Some(ts);
-                }
-                // Answered without ringing is outside the call model: booked as if it
-                // had rung here from its primary skill at this instant.
-                let mut undescribed = c.seg.is_none();
-                if let Some(seg) = c.seg.as_mut() {
-                    if seg.ring.is_none() {
-                        undescribed = true;
-                        if seg.in_queue {
-                            seg.in_queue = false;
-                            for s in seg.skills.clone() {
-                                bump(&mut self.st.queued, s, -1);
-                            }
-                        }
-                        seg.ring = Some((*agent, seg.skills.first().copied().unwrap_or(0), ts));
-                    }
-                    seg.answer_ts = Some(ts);
-                }
-                if undescribed {
-                    self.unknown();
-                }
-            }
+            EventKind::CallAnswered { call, agent } => self.call_answered(*call, *agent, ts),
             EventKind::CallHeld { call, .. } => {
                 if let Some(seg) = self.st.calls.get_mut(call).and_then(|c| c.seg.as_mut()) {
                     if seg.held_since.is_none() {
@@ -936,57 +870,14 @@ impl Aggregator {
                     self.unknown();
                 }
             }
-            EventKind::CallTransferred { call, .. } => {
-                let Some(c) = self.st.calls.get_mut(call) else {
-                    return self.unknown();
-                };
-                c.transferred_any = true;
-                if let Some(seg) = c.seg.as_mut() {
-                    seg.transferred = true;
-                }
-                self.end_talk(*call, ts);
-            }
-            EventKind::CallReleased { call, .. } => {
-                if !self.st.calls.contains_key(call) {
-                    return self.unknown();
-                }
-                let answered = self.st.calls[call]
-                    .seg
-                    .as_ref()
-                    .is_some_and(|s| s.answer_ts.is_some());
-                if answered {
-                    self.end_talk(*call, ts);
-                } else {
-                    // Released before an answer (in vector, queue or ringing): an abandon
-                    // by another name (docs/data-items.md, "Call flows outside the model").
-                    return self.abandon(*call, ts);
-                }
-                self.end_call(*call, ts, EndKind::Released);
-            }
+            EventKind::CallTransferred { call, .. } => self.call_transferred(*call, ts),
+            EventKind::CallReleased { call, .. } => self.call_released(*call, ts),
             EventKind::CallAbandoned { call } => self.abandon(*call, ts),
             EventKind::CallBusy { call } => self.end_unqueued(*call, ts, EndKind::Busy),
             EventKind::CallDisconnected { call } => {
                 self.end_unqueued(*call, ts, EndKind::Disconnected)
             }
-            EventKind::AgentLogin { agent, skills } => {
-                if self.st.agents.contains_key(agent) {
-                    self.logout(*agent, ts);
-                }
-                for s in skills {
-                    bump(&mut self.st.staffed, s.skill, 1);
-                }
-                self.st.agents.insert(
-                    *agent,
-                    AgentRec {
-                        skills: skills.clone(),
-                        state: AgentState::Other,
-                        work_skill: 0,
-                        since: self.st.hwm,
-                        pending: None,
-                        acw_unknown: false,
-                    },
-                );
-            }
+            EventKind::AgentLogin { agent, skills } => self.agent_login(*agent, skills, ts),
             EventKind::AgentLogout { agent, .. } => {
                 if !self.st.agents.contains_key(agent) {
                     return self.unknown();
@@ -1000,6 +891,143 @@ impl Aggregator {
             } => self.agent_state(*agent, *state, *skill, ts),
             EventKind::ClockChange { .. } => {}
         }
+    }
+
+    fn trunk_group_def(&mut self, t: &TrunkGroupDef, ts: i64) {
+        // The stretch before the change counts with the old trunk count
+        // (docs/data-items.md, allinusetime).
+        let old = self.st.tkgrps.get(&t.tkgrp).map(|d| d.trunks as i64);
+        if let (Some(open), Some(tl)) = (self.st.open.as_mut(), self.st.trunks.get_mut(&t.tkgrp)) {
+            accrue_trunk(open, t.tkgrp, tl, old, ts);
+        }
+        self.st.tkgrps.insert(t.tkgrp, t.clone());
+    }
+
+    fn call_offered(&mut self, call: u32, vdn: u16, tkgrp: u16, ts: i64) {
+        self.trunk_change(tkgrp, 1);
+        self.st.calls.insert(call, CallRec::offered(vdn, tkgrp, ts));
+    }
+
+    fn call_queued(&mut self, call: u32, skill: u16, ts: i64) {
+        let Some(c) = self.st.calls.get_mut(&call) else {
+            return self.unknown();
+        };
+        let mut undescribed = false;
+        match c.seg.as_mut() {
+            Some(seg) if seg.in_queue => {
+                if seg.skills.contains(&skill) {
+                    return;
+                }
+                seg.skills.push(skill);
+            }
+            Some(_) => {
+                // Back to queue while ringing (ring-no-answer) or connected without a
+                // transfer: outside the call model (docs/data-items.md, "Call flows
+                // outside the model").
+                undescribed = true;
+                c.seg = Some(Segment::new(skill, ts));
+            }
+            _ => c.seg = Some(Segment::new(skill, ts)),
+        }
+        if undescribed {
+            self.unknown();
+        }
+        bump(&mut self.st.queued, skill, 1);
+        self.open().split(skill)[idx::split::I_ARRIVED] += 1;
+    }
+
+    fn call_ringing(&mut self, call: u32, agent: u32, skill: u16, ts: i64) {
+        let Some(c) = self.st.calls.get_mut(&call) else {
+            return self.unknown();
+        };
+        let Some(seg) = c.seg.as_mut() else {
+            return self.unknown();
+        };
+        if seg.in_queue {
+            seg.in_queue = false;
+            for s in seg.skills.clone() {
+                bump(&mut self.st.queued, s, -1);
+            }
+        }
+        // A second ring (redirected while ringing) is outside the call model.
+        let again = seg.ring.is_some() && seg.answer_ts.is_none();
+        seg.ring = Some((agent, skill, ts));
+        if again {
+            self.unknown();
+        }
+    }
+
+    fn call_answered(&mut self, call: u32, agent: u32, ts: i64) {
+        let Some(c) = self.st.calls.get_mut(&call) else {
+            return self.unknown();
+        };
+        if c.first_answer_ts.is_none() {
+            c.first_answer_ts = Some(ts);
+        }
+        // Answered without ringing is outside the call model: booked as if it had rung
+        // here from its primary skill at this instant.
+        let mut undescribed = c.seg.is_none();
+        if let Some(seg) = c.seg.as_mut() {
+            if seg.ring.is_none() {
+                undescribed = true;
+                if seg.in_queue {
+                    seg.in_queue = false;
+                    for s in seg.skills.clone() {
+                        bump(&mut self.st.queued, s, -1);
+                    }
+                }
+                seg.ring = Some((agent, seg.skills.first().copied().unwrap_or(0), ts));
+            }
+            seg.answer_ts = Some(ts);
+        }
+        if undescribed {
+            self.unknown();
+        }
+    }
+
+    fn call_transferred(&mut self, call: u32, ts: i64) {
+        let Some(c) = self.st.calls.get_mut(&call) else {
+            return self.unknown();
+        };
+        c.transferred_any = true;
+        if let Some(seg) = c.seg.as_mut() {
+            seg.transferred = true;
+        }
+        self.end_talk(call, ts);
+    }
+
+    fn call_released(&mut self, call: u32, ts: i64) {
+        let Some(c) = self.st.calls.get(&call) else {
+            return self.unknown();
+        };
+        if c.seg.as_ref().is_none_or(|s| s.answer_ts.is_none()) {
+            // Released before an answer (in vector, queue or ringing): an abandon by
+            // another name (docs/data-items.md, "Call flows outside the model").
+            return self.abandon(call, ts);
+        }
+        self.end_talk(call, ts);
+        self.end_call(call, ts, EndKind::Released);
+    }
+
+    /// A login; an agent already logged in is logged out first.
+    fn agent_login(&mut self, agent: u32, skills: &[SkillLevel], ts: i64) {
+        if self.st.agents.contains_key(&agent) {
+            self.logout(agent, ts);
+        }
+        for s in skills {
+            bump(&mut self.st.staffed, s.skill, 1);
+        }
+        self.st.agents.insert(
+            agent,
+            AgentRec {
+                skills: skills.to_vec(),
+                state: AgentState::Other,
+                work_skill: 0,
+                since: self.st.hwm,
+                pending: None,
+                acw_unknown: false,
+            },
+        );
     }
 
     fn open(&mut self) -> &mut Open {

@@ -241,6 +241,39 @@ fn indices_match_catalogue() {
     );
 }
 
+/// Every constant of `idx.rs` is the catalogue's index of the item of its name (lower
+/// case) in its family, and `N` the family's item count.
+#[test]
+fn every_index_matches_the_catalogue() {
+    let mut family = None;
+    let mut checked = 0;
+    for line in include_str!("idx.rs").lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("pub mod ") {
+            let name = name.trim_end_matches(" {");
+            family = Some(
+                *crate::items::TABLES
+                    .iter()
+                    .find(|t| t.name == name)
+                    .unwrap_or_else(|| panic!("idx.rs: no item family {name}")),
+            );
+        }
+        let Some(rest) = line.strip_prefix("pub const ") else {
+            continue;
+        };
+        let (name, value) = rest.split_once(": usize = ").expect(rest);
+        let value: usize = value.trim_end_matches(';').parse().expect(rest);
+        let t = family.expect("a constant inside a family module");
+        if name == "N" {
+            assert_eq!(value, t.n_items(), "{}::N", t.name);
+        } else {
+            let item = name.to_lowercase();
+            assert_eq!(t.index_of(&item), Some(value), "{}::{name}", t.name);
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} constants read from idx.rs");
+}
+
 /// Overflow: queued to 1 then 2, answered in 2 → outflow in 1, inflow in 2.
 #[test]
 fn overflow_books_outflow_and_inflow() {

@@ -100,3 +100,15 @@ pub fn rewrite_manifest(
     refresh_hashes(&mut out);
     out
 }
+
+/// Makes the manifest's block header announce `raw_len` decompressed bytes over the same
+/// data, with the block hash and every unkeyed hash recomputed: the size a forger writes
+/// to make a reader reserve memory it never fills.
+pub fn set_manifest_raw_len(file: &mut [u8], raw_len: u32) {
+    let t = trailer_of(file);
+    let (mo, ml) = (t.manifest_offset as usize, t.manifest_len as usize);
+    // Block header: kind, codec, reserved (4 bytes), index (4), raw length (4, LE).
+    file[mo + 8..mo + 12].copy_from_slice(&raw_len.to_le_bytes());
+    refresh_block_hash(file, mo, ml);
+    refresh_hashes(file);
+}

@@ -30,7 +30,8 @@ mod writer;
 pub use props::{OpenIntervals, PropertyError, SummaryDays};
 
 pub use reader::{
-    spool_verified, ArchiveReader, BlockInfo, IntervalData, Row, RowIter, TableRows, VerifyReport,
+    spool_verified, ArchiveReader, BlockInfo, IntervalData, MacCheck, Row, RowIter, TableRows,
+    VerifyReport, VerifySummary,
 };
 pub use schema::{release_tables, Column, ColumnType, TableKind, TableSchema};
 pub use writer::{ArchiveSummary, ArchiveWriter};

@@ -83,6 +83,107 @@ pub struct VerifyReport {
     pub raw_bytes: u64,
 }
 
+/// What `cms verify` says about a file it verified whole: the header, the manifest's
+/// counts and what [`ArchiveReader::verify_all`] read. [`VerifySummary::render`] is the
+/// text; the JSON is this struct serialized, its fields in alphabetical order because
+/// `cms verify --json` has always printed its keys so.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifySummary {
+    pub acds: Vec<u16>,
+    pub admin_rows: u64,
+    pub authenticated: bool,
+    pub blocks: u32,
+    /// [`category`] bits of the header.
+    pub categories: u8,
+    pub complete_intervals: u64,
+    pub created_at: i64,
+    /// The file as the caller named it.
+    pub file: String,
+    /// The earliest and latest interval start of the manifest (`-` when it has none).
+    #[serde(serialize_with = "utc_or_dash")]
+    pub first_interval: Option<i64>,
+    pub format_version: u16,
+    pub interval_rows: u64,
+    pub intervals: u64,
+    #[serde(serialize_with = "utc_or_dash")]
+    pub last_interval: Option<i64>,
+    pub local_rows: u64,
+    pub mac: MacCheck,
+    /// Always true: a file that fails verification has an error, not a summary (scripts
+    /// read the field).
+    pub ok: bool,
+    pub schema_version: u32,
+    pub server_id: String,
+    pub summary_rows: u64,
+}
+
+/// What a reader can say about a file's MAC (docs/operations.md, "Scheduled backups").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MacCheck {
+    /// Checked with the site key.
+    Verified,
+    /// The file carries a MAC this server has no key to check.
+    NotChecked,
+    /// The file carries none.
+    None,
+}
+
+impl MacCheck {
+    fn says(self) -> &'static str {
+        match self {
+            MacCheck::Verified => "authenticated (MAC verified)",
+            MacCheck::NotChecked => {
+                "carries a MAC this server cannot check (no site_key_file configured): \
+                 its origin is not verified"
+            }
+            MacCheck::None => "not authenticated (no MAC)",
+        }
+    }
+}
+
+/// UTC seconds as `2024-03-11T08:00:00Z`, `-` for none.
+fn utc(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn utc_or_dash<S: serde::Serializer>(
+    t: &Option<i64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&utc(*t))
+}
+
+impl VerifySummary {
+    /// The text of `cms verify`: the file and its format, where it comes from and whether
+    /// its origin is verified, then what it holds.
+    pub fn render(&self) -> String {
+        let n = |c: u64, w: &str| crate::report::plural(c, w);
+        format!(
+            "{}: ok (format {}, schema {})\n  from server {} at {}, ACDs {:?}, {}\n  \
+             {} ({} complete) from {} to {}; {}, {}, {}, {} in {}\n",
+            self.file,
+            self.format_version,
+            self.schema_version,
+            self.server_id,
+            utc(Some(self.created_at)),
+            self.acds,
+            self.mac.says(),
+            n(self.intervals, "interval"),
+            self.complete_intervals,
+            utc(self.first_interval),
+            utc(self.last_interval),
+            n(self.interval_rows, "interval row"),
+            n(self.summary_rows, "summary row"),
+            n(self.admin_rows, "admin row"),
+            n(self.local_rows, "local row"),
+            n(self.blocks.into(), "block")
+        )
+    }
+}
+
 /// An open, verified backup file.
 pub struct ArchiveReader<R> {
     src: R,
@@ -166,138 +267,23 @@ impl<R: Read + Seek> ArchiveReader<R> {
         key: Option<&[u8; 32]>,
     ) -> Result<Self> {
         let name = name.into();
-        let io = |what: &'static str| {
-            let name = name.clone();
-            move |e: std::io::Error| ArchiveError::Io {
-                path: name,
-                what,
-                source: e,
-            }
-        };
-        let len = src.seek(SeekFrom::End(0)).map_err(io("cannot seek"))?;
-        src.seek(SeekFrom::Start(0)).map_err(io("cannot seek"))?;
-        let mut prefix = [0u8; PREFIX_LEN];
-        let got = read_up_to(&mut src, &mut prefix).map_err(io("cannot read"))?;
-        let (version, header_len) = check_prefix(&name, &prefix[..got])?;
-        let data_start = (PREFIX_LEN + header_len as usize + 32) as u64;
-        let min_len = data_start + (BLOCK_HEADER_LEN + TRAILER_LEN) as u64;
-        if len < min_len {
-            return Err(ArchiveError::Truncated {
-                path: name,
-                detail: format!("{len} bytes, the header and trailer alone take {min_len}"),
-            });
-        }
-        // Header.
-        let mut hb = vec![0u8; header_len as usize + 32];
-        src.read_exact(&mut hb).map_err(io("cannot read header"))?;
-        let (body, hash) = hb.split_at(header_len as usize);
-        let mut h = blake3::Hasher::new();
-        h.update(&prefix);
-        h.update(body);
-        if h.finalize() != blake3::Hash::from_bytes(hash.try_into().unwrap()) {
-            return Err(ArchiveError::Checksum {
-                path: name,
-                region: Region::Header,
-            });
-        }
-        let (header, tables) =
-            codec::decode_header_body(body).map_err(|d| malformed(&name, "header", d))?;
-        // Trailer.
+        let len = src
+            .seek(SeekFrom::End(0))
+            .map_err(io(&name, "cannot seek"))?;
+        let (version, header, tables, data_start) = read_header(&mut src, &name, len)?;
         let trailer_off = len - TRAILER_LEN as u64;
-        let mut tb = [0u8; TRAILER_LEN];
-        src.seek(SeekFrom::Start(trailer_off))
-            .map_err(io("cannot seek"))?;
-        src.read_exact(&mut tb).map_err(io("cannot read trailer"))?;
-        let trailer = check_trailer(&name, &tb, version)?;
+        let (trailer, tb) = read_trailer(&mut src, &name, trailer_off, version)?;
         if key.is_some() && trailer.mac_kind == 0 {
             return Err(ArchiveError::MissingMac { path: name });
         }
-        // Whole file (and MAC).
-        src.seek(SeekFrom::Start(0)).map_err(io("cannot seek"))?;
-        let mut fh = blake3::Hasher::new();
-        let mut mh = key.map(|k| blake3::Hasher::new_keyed(&mac_key(k)));
-        let mut left = trailer_off;
-        let mut buf = vec![0u8; 1 << 16];
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            src.read_exact(&mut buf[..n])
-                .map_err(|e| eof_is_truncated(&name, e))?;
-            fh.update(&buf[..n]);
-            if let Some(m) = &mut mh {
-                m.update(&buf[..n]);
-            }
-            left -= n as u64;
-        }
-        if fh.finalize() != blake3::Hash::from_bytes(trailer.file_hash) {
-            return Err(ArchiveError::Checksum {
-                path: name,
-                region: Region::File,
-            });
-        }
-        if let (Some(mut m), Some(k)) = (mh, key) {
-            m.update(&tb[..codec::TRAILER_MAC_AT]);
-            // blake3::Hash equality is constant-time.
-            if m.finalize() != blake3::Hash::from_bytes(trailer.mac) {
-                return Err(ArchiveError::BadMac {
-                    path: name,
-                    file_key_id: hex(&trailer.key_id),
-                    key_id: hex(&key_id(k)),
-                });
-            }
-        }
-        // Manifest.
-        let mo = trailer.manifest_offset;
-        let ml = trailer.manifest_len;
-        if mo < data_start
-            || mo.checked_add(ml) != Some(trailer_off)
-            || ml < BLOCK_HEADER_LEN as u64
-            || ml > (BLOCK_HEADER_LEN as u64 + MAX_BLOCK_STORED as u64)
-        {
-            return Err(inconsistent(
-                &name,
-                format!("trailer puts the manifest at {mo}+{ml}, the file's manifest area is {data_start}..{trailer_off}"),
-            ));
-        }
-        src.seek(SeekFrom::Start(mo)).map_err(io("cannot seek"))?;
-        let mut mb = vec![0u8; ml as usize];
-        src.read_exact(&mut mb)
-            .map_err(|e| eof_is_truncated(&name, e))?;
-        if blake3::hash(&mb) != blake3::Hash::from_bytes(trailer.manifest_hash) {
-            return Err(ArchiveError::Checksum {
-                path: name,
-                region: Region::Manifest,
-            });
-        }
-        let bh = codec::decode_block_header(mb[..BLOCK_HEADER_LEN].try_into().unwrap())
-            .map_err(|d| malformed(&name, "manifest block header", d))?;
-        let payload = &mb[BLOCK_HEADER_LEN..];
-        let prefix16: [u8; 16] = mb[..16].try_into().unwrap();
-        if codec::block_hash(&prefix16, payload) != bh.hash {
-            return Err(ArchiveError::Checksum {
-                path: name,
-                region: Region::Manifest,
-            });
-        }
-        if bh.kind != codec::KIND_MANIFEST || bh.stored_len as usize != payload.len() {
-            return Err(malformed(&name, "manifest", "not a manifest block".into()));
-        }
-        if bh.raw_len > MAX_MANIFEST_RAW {
-            return Err(ArchiveError::Limit {
-                path: name,
-                what: "manifest length",
-                value: bh.raw_len.into(),
-                max: MAX_MANIFEST_RAW.into(),
-            });
-        }
-        let raw = decompress(payload, bh.raw_len).map_err(|d| malformed(&name, "manifest", d))?;
-        let m = codec::decode_manifest(&raw).map_err(|d| malformed(&name, "manifest", d))?;
-        drop(raw);
-        if bh.index as usize != m.blocks.len() {
+        check_whole_file(&mut src, &name, trailer_off, &trailer, &tb, key)?;
+        let (m, manifest_index) =
+            read_manifest(&mut src, &name, &trailer, data_start, trailer_off)?;
+        if manifest_index as usize != m.blocks.len() {
             return Err(inconsistent(
                 &name,
                 format!(
-                    "manifest is block {} after {} data blocks",
-                    bh.index,
+                    "manifest is block {manifest_index} after {} data blocks",
                     m.blocks.len()
                 ),
             ));
@@ -326,7 +312,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             recheck: true,
             release_intervals,
         };
-        r.validate(m.blocks, data_start, mo, m.total_rows)?;
+        r.validate(m.blocks, data_start, trailer.manifest_offset, m.total_rows)?;
         Ok(r)
     }
 
@@ -339,6 +325,38 @@ impl<R: Read + Seek> ArchiveReader<R> {
         data_start: u64,
         manifest_at: u64,
         total_rows: u64,
+    ) -> Result<()> {
+        self.validate_blocks(&blocks, data_start, manifest_at)?;
+        let (mut per_block, rows) = self.place_entries()?;
+        let bad = |d: String| inconsistent(&self.name, d);
+        for w in self.entries.windows(2) {
+            if (w[0].acd, w[0].istart) >= (w[1].acd, w[1].istart) {
+                return Err(bad(format!(
+                    "intervals out of order or repeated at acd {} istart {}",
+                    w[1].acd, w[1].istart
+                )));
+            }
+        }
+        for (bi, list) in per_block.iter_mut().enumerate() {
+            self.check_block_layout(bi, list)?;
+        }
+        if rows != total_rows {
+            return Err(bad(format!(
+                "intervals sum to {rows} rows, the manifest's end record says {total_rows}"
+            )));
+        }
+        self.block_entries = per_block;
+        Ok(())
+    }
+
+    /// The block table: each block of a known kind in a category the header lists,
+    /// numbered in order, contiguous from `data_start` to the manifest, within the
+    /// limits. Fills `self.blocks`.
+    fn validate_blocks(
+        &mut self,
+        blocks: &[BlockRec],
+        data_start: u64,
+        manifest_at: u64,
     ) -> Result<()> {
         let name = self.name.clone();
         let bad = |d: String| inconsistent(&name, d);
@@ -393,6 +411,15 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 "blocks end at {at}, the manifest starts at {manifest_at}"
             )));
         }
+        Ok(())
+    }
+
+    /// Each interval entry inside the header's ACDs and range and inside an interval
+    /// block of the right size; records its block's place. Returns, per block, the
+    /// indices of its entries, and the entries' total row count.
+    fn place_entries(&mut self) -> Result<(Vec<Vec<usize>>, u64)> {
+        let name = self.name.clone();
+        let bad = |d: String| inconsistent(&name, d);
         let mut per_block = vec![Vec::new(); self.blocks.len()];
         let mut rows = 0u64;
         for (i, e) in self.entries.iter_mut().enumerate() {
@@ -423,48 +450,39 @@ impl<R: Read + Seek> ArchiveReader<R> {
             rows = rows.saturating_add(e.row_count);
             per_block[e.block as usize].push(i);
         }
-        for w in self.entries.windows(2) {
-            if (w[0].acd, w[0].istart) >= (w[1].acd, w[1].istart) {
-                return Err(bad(format!(
-                    "intervals out of order or repeated at acd {} istart {}",
-                    w[1].acd, w[1].istart
-                )));
-            }
-        }
-        for (bi, list) in per_block.iter_mut().enumerate() {
-            let b = &self.blocks[bi];
-            if b.kind == TableKind::Interval && list.len() != b.sections as usize {
-                return Err(bad(format!(
-                    "block {bi} holds {} intervals, the manifest places {} in it",
-                    b.sections,
-                    list.len()
-                )));
-            }
-            list.sort_by_key(|&i| self.entries[i].raw_offset);
-            let mut at = 4u64;
-            for &i in list.iter() {
-                let e = &self.entries[i];
-                if e.raw_offset as u64 != at {
-                    return Err(bad(format!(
-                        "block {bi}: interval acd {} istart {} at offset {}, expected {at}",
-                        e.acd, e.istart, e.raw_offset
-                    )));
-                }
-                at += e.raw_len as u64;
-            }
-            if b.kind == TableKind::Interval && at != b.raw_len as u64 {
-                return Err(bad(format!(
-                    "block {bi}: intervals end at {at} of {} bytes",
-                    b.raw_len
-                )));
-            }
-        }
-        if rows != total_rows {
+        Ok((per_block, rows))
+    }
+
+    /// Block `bi`'s intervals (`list`, sorted here by offset) follow each other from its
+    /// section count on, and an interval block holds exactly them.
+    fn check_block_layout(&self, bi: usize, list: &mut [usize]) -> Result<()> {
+        let bad = |d: String| inconsistent(&self.name, d);
+        let b = &self.blocks[bi];
+        if b.kind == TableKind::Interval && list.len() != b.sections as usize {
             return Err(bad(format!(
-                "intervals sum to {rows} rows, the manifest's end record says {total_rows}"
+                "block {bi} holds {} intervals, the manifest places {} in it",
+                b.sections,
+                list.len()
             )));
         }
-        self.block_entries = per_block;
+        list.sort_by_key(|&i| self.entries[i].raw_offset);
+        let mut at = 4u64;
+        for &i in list.iter() {
+            let e = &self.entries[i];
+            if e.raw_offset as u64 != at {
+                return Err(bad(format!(
+                    "block {bi}: interval acd {} istart {} at offset {}, expected {at}",
+                    e.acd, e.istart, e.raw_offset
+                )));
+            }
+            at += e.raw_len as u64;
+        }
+        if b.kind == TableKind::Interval && at != b.raw_len as u64 {
+            return Err(bad(format!(
+                "block {bi}: intervals end at {at} of {} bytes",
+                b.raw_len
+            )));
+        }
         Ok(())
     }
 
@@ -780,6 +798,46 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         self.cache = None;
         Ok(rep)
+    }
+
+    /// [`ArchiveReader::verify_all`], and what `cms verify` says about the file, which
+    /// `file` names.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn verify_summary(&mut self, file: &Path) -> Result<VerifySummary> {
+        let rep = self.verify_all()?;
+        let h = &self.header;
+        let starts = || self.entries.iter().map(|e| e.istart);
+        Ok(VerifySummary {
+            acds: h.acds.clone(),
+            admin_rows: rep.admin_rows,
+            authenticated: self.authenticated,
+            blocks: rep.blocks,
+            categories: h.categories,
+            complete_intervals: self
+                .entries
+                .iter()
+                .filter(|e| e.status == super::Status::Complete)
+                .count() as u64,
+            created_at: h.created_at,
+            file: file.display().to_string(),
+            first_interval: starts().min(),
+            format_version: self.version,
+            interval_rows: rep.interval_rows,
+            intervals: rep.intervals,
+            last_interval: starts().max(),
+            local_rows: rep.local_rows,
+            mac: match (self.authenticated, self.carries_mac) {
+                (true, _) => MacCheck::Verified,
+                (false, true) => MacCheck::NotChecked,
+                (false, false) => MacCheck::None,
+            },
+            ok: true,
+            schema_version: h.schema_version,
+            server_id: h.server_id.clone(),
+            summary_rows: rep.summary_rows,
+        })
     }
 
     /// Summary rows (`d*`, `w*`, `m*`), one block at a time.
@@ -1131,6 +1189,172 @@ fn check_trailer(name: &Path, tb: &[u8; TRAILER_LEN], version: u16) -> Result<Tr
     Ok(t)
 }
 
+/// An I/O error on `name` while doing `what`.
+fn io<'a>(name: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> ArchiveError + 'a {
+    move |e| ArchiveError::Io {
+        path: name.to_owned(),
+        what,
+        source: e,
+    }
+}
+
+/// Reads and checks the prefix and the header (its hash, then its body) of a file of
+/// `len` bytes. Returns the format version, the header, the table directory and where
+/// the data blocks start.
+fn read_header(
+    src: &mut (impl Read + Seek),
+    name: &Path,
+    len: u64,
+) -> Result<(u16, Header, Vec<TableSchema>, u64)> {
+    src.seek(SeekFrom::Start(0))
+        .map_err(io(name, "cannot seek"))?;
+    let mut prefix = [0u8; PREFIX_LEN];
+    let got = read_up_to(src, &mut prefix).map_err(io(name, "cannot read"))?;
+    let (version, header_len) = check_prefix(name, &prefix[..got])?;
+    let data_start = (PREFIX_LEN + header_len as usize + 32) as u64;
+    let min_len = data_start + (BLOCK_HEADER_LEN + TRAILER_LEN) as u64;
+    if len < min_len {
+        return Err(ArchiveError::Truncated {
+            path: name.to_owned(),
+            detail: format!("{len} bytes, the header and trailer alone take {min_len}"),
+        });
+    }
+    let mut hb = vec![0u8; header_len as usize + 32];
+    src.read_exact(&mut hb)
+        .map_err(io(name, "cannot read header"))?;
+    let (body, hash) = hb.split_at(header_len as usize);
+    let mut h = blake3::Hasher::new();
+    h.update(&prefix);
+    h.update(body);
+    if h.finalize() != blake3::Hash::from_bytes(hash.try_into().unwrap()) {
+        return Err(ArchiveError::Checksum {
+            path: name.to_owned(),
+            region: Region::Header,
+        });
+    }
+    let (header, tables) =
+        codec::decode_header_body(body).map_err(|d| malformed(name, "header", d))?;
+    Ok((version, header, tables, data_start))
+}
+
+/// Reads and checks the trailer at `trailer_off`; returns it and its bytes (the MAC
+/// covers part of them).
+fn read_trailer(
+    src: &mut (impl Read + Seek),
+    name: &Path,
+    trailer_off: u64,
+    version: u16,
+) -> Result<(Trailer, [u8; TRAILER_LEN])> {
+    let mut tb = [0u8; TRAILER_LEN];
+    src.seek(SeekFrom::Start(trailer_off))
+        .map_err(io(name, "cannot seek"))?;
+    src.read_exact(&mut tb)
+        .map_err(io(name, "cannot read trailer"))?;
+    Ok((check_trailer(name, &tb, version)?, tb))
+}
+
+/// Reads everything before the trailer once, with bounded memory, checking the
+/// whole-file hash and, with `key`, the MAC.
+fn check_whole_file(
+    src: &mut (impl Read + Seek),
+    name: &Path,
+    trailer_off: u64,
+    trailer: &Trailer,
+    tb: &[u8; TRAILER_LEN],
+    key: Option<&[u8; 32]>,
+) -> Result<()> {
+    src.seek(SeekFrom::Start(0))
+        .map_err(io(name, "cannot seek"))?;
+    let mut fh = blake3::Hasher::new();
+    let mut mh = key.map(|k| blake3::Hasher::new_keyed(&mac_key(k)));
+    let mut left = trailer_off;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        src.read_exact(&mut buf[..n])
+            .map_err(|e| eof_is_truncated(name, e))?;
+        fh.update(&buf[..n]);
+        if let Some(m) = &mut mh {
+            m.update(&buf[..n]);
+        }
+        left -= n as u64;
+    }
+    if fh.finalize() != blake3::Hash::from_bytes(trailer.file_hash) {
+        return Err(ArchiveError::Checksum {
+            path: name.to_owned(),
+            region: Region::File,
+        });
+    }
+    if let (Some(mut m), Some(k)) = (mh, key) {
+        m.update(&tb[..codec::TRAILER_MAC_AT]);
+        // blake3::Hash equality is constant-time.
+        if m.finalize() != blake3::Hash::from_bytes(trailer.mac) {
+            return Err(ArchiveError::BadMac {
+                path: name.to_owned(),
+                file_key_id: hex(&trailer.key_id),
+                key_id: hex(&key_id(k)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads the manifest block where the trailer puts it, checks its place, hashes, header
+/// and limits, and decodes it. Returns the manifest and the block index it carries.
+fn read_manifest(
+    src: &mut (impl Read + Seek),
+    name: &Path,
+    trailer: &Trailer,
+    data_start: u64,
+    trailer_off: u64,
+) -> Result<(codec::Manifest, u32)> {
+    let mo = trailer.manifest_offset;
+    let ml = trailer.manifest_len;
+    if mo < data_start
+        || mo.checked_add(ml) != Some(trailer_off)
+        || ml < BLOCK_HEADER_LEN as u64
+        || ml > (BLOCK_HEADER_LEN as u64 + MAX_BLOCK_STORED as u64)
+    {
+        return Err(inconsistent(
+            name,
+            format!("trailer puts the manifest at {mo}+{ml}, the file's manifest area is {data_start}..{trailer_off}"),
+        ));
+    }
+    src.seek(SeekFrom::Start(mo))
+        .map_err(io(name, "cannot seek"))?;
+    let mut mb = vec![0u8; ml as usize];
+    src.read_exact(&mut mb)
+        .map_err(|e| eof_is_truncated(name, e))?;
+    let checksum = || ArchiveError::Checksum {
+        path: name.to_owned(),
+        region: Region::Manifest,
+    };
+    if blake3::hash(&mb) != blake3::Hash::from_bytes(trailer.manifest_hash) {
+        return Err(checksum());
+    }
+    let bh = codec::decode_block_header(mb[..BLOCK_HEADER_LEN].try_into().unwrap())
+        .map_err(|d| malformed(name, "manifest block header", d))?;
+    let payload = &mb[BLOCK_HEADER_LEN..];
+    let prefix16: [u8; 16] = mb[..16].try_into().unwrap();
+    if codec::block_hash(&prefix16, payload) != bh.hash {
+        return Err(checksum());
+    }
+    if bh.kind != codec::KIND_MANIFEST || bh.stored_len as usize != payload.len() {
+        return Err(malformed(name, "manifest", "not a manifest block".into()));
+    }
+    if bh.raw_len > MAX_MANIFEST_RAW {
+        return Err(ArchiveError::Limit {
+            path: name.to_owned(),
+            what: "manifest length",
+            value: bh.raw_len.into(),
+            max: MAX_MANIFEST_RAW.into(),
+        });
+    }
+    let raw = decompress(payload, bh.raw_len).map_err(|d| malformed(name, "manifest", d))?;
+    let m = codec::decode_manifest(&raw).map_err(|d| malformed(name, "manifest", d))?;
+    Ok((m, bh.index))
+}
+
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
@@ -1144,9 +1368,23 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Decompresses a block or manifest payload that announces `raw_len` bytes.
+///
+/// The output grows as data actually comes out of the decompressor: it is never reserved
+/// from the announced length, which a forged file can set to the limit (256 MiB for a
+/// manifest) over a few bytes of data. At most `raw_len + 1` bytes are produced, so an
+/// overlong payload is refused without being decompressed whole.
 fn decompress(payload: &[u8], raw_len: u32) -> std::result::Result<Vec<u8>, String> {
-    let out =
-        zstd::bulk::decompress(payload, raw_len as usize).map_err(|e| format!("zstd: {e}"))?;
+    let zerr = |e: std::io::Error| format!("zstd: {e}");
+    // A first guess proportional to the bytes really there (so a forger must write them
+    // to make it large); read_to_end grows it from there when the data compresses better.
+    let guess = payload.len().saturating_mul(GUESSED_RATIO) + (64 << 10);
+    let mut out = Vec::with_capacity(guess.min(raw_len as usize));
+    zstd::stream::read::Decoder::with_buffer(payload)
+        .map_err(zerr)?
+        .take(raw_len as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(zerr)?;
     if out.len() != raw_len as usize {
         return Err(format!(
             "decompressed to {} bytes, the header says {raw_len}",
@@ -1155,6 +1393,9 @@ fn decompress(payload: &[u8], raw_len: u32) -> std::result::Result<Vec<u8>, Stri
     }
     Ok(out)
 }
+
+/// Compressed to uncompressed size assumed for [`decompress`]'s first allocation.
+const GUESSED_RATIO: usize = 8;
 
 fn eof_is_truncated(name: &Path, e: std::io::Error) -> ArchiveError {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {

@@ -11,10 +11,10 @@ use super::{
     BLOCK_TARGET_RAW, FORMAT_VERSION, MAGIC, ZSTD_LEVEL,
 };
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What [`ArchiveWriter::finish`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveSummary {
     /// Length of the file, trailer included.
     pub bytes: u64,
@@ -83,6 +83,59 @@ pub struct ArchiveWriter<W: Write> {
     sum: ArchiveSummary,
 }
 
+/// Checks a header and table directory against the format's limits; returns the encoded
+/// header body.
+fn check_header(name: &Path, header: &Header, tables: &[TableSchema]) -> Result<Vec<u8>> {
+    let usage = |detail: String| ArchiveError::Usage {
+        path: name.to_owned(),
+        detail,
+    };
+    if header.categories & !category::ALL != 0 {
+        return Err(usage(format!(
+            "unknown categories {:#x}",
+            header.categories
+        )));
+    }
+    if header.acds.len() > MAX_ACDS as usize
+        || header.properties.len() > MAX_PROPERTIES as usize
+        || tables.len() > MAX_TABLES as usize
+        || tables
+            .iter()
+            .any(|t| t.columns.len() > MAX_COLUMNS as usize)
+    {
+        return Err(usage("header over the format's limits".into()));
+    }
+    let long = std::iter::once(&header.server_id)
+        .chain(header.properties.iter().flat_map(|(k, v)| [k, v]))
+        .any(|s| s.len() > MAX_STRING as usize);
+    if long {
+        return Err(usage(format!("a header string is over {MAX_STRING} bytes")));
+    }
+    if header.range_start > header.range_end {
+        return Err(usage("range start after range end".into()));
+    }
+    let body = codec::encode_header_body(header, tables);
+    if body.len() > MAX_HEADER_LEN as usize {
+        return Err(usage(format!("header is {} bytes", body.len())));
+    }
+    Ok(body)
+}
+
+/// The file's first bytes: magic, format version, header length, the header body and
+/// the hash of all of them.
+fn prefix_and_header(body: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(super::PREFIX_LEN + body.len() + 32);
+    let mut e = Enc(&mut prefix);
+    e.bytes(&MAGIC);
+    e.u16(FORMAT_VERSION);
+    e.u16(0);
+    e.u32(body.len() as u32);
+    e.bytes(body);
+    let h = blake3::hash(&prefix);
+    prefix.extend_from_slice(h.as_bytes());
+    prefix
+}
+
 impl<W: Write> ArchiveWriter<W> {
     /// Starts a backup: writes the header. `name` names the output in messages; `key` is
     /// the site key ([`super::site_key_from_key_file`]) when backups are authenticated.
@@ -109,38 +162,7 @@ impl<W: Write> ArchiveWriter<W> {
         tables: Vec<TableSchema>,
     ) -> Result<Self> {
         let name = name.into();
-        let usage = |detail: String| ArchiveError::Usage {
-            path: name.clone(),
-            detail,
-        };
-        if header.categories & !category::ALL != 0 {
-            return Err(usage(format!(
-                "unknown categories {:#x}",
-                header.categories
-            )));
-        }
-        if header.acds.len() > MAX_ACDS as usize
-            || header.properties.len() > MAX_PROPERTIES as usize
-            || tables.len() > MAX_TABLES as usize
-            || tables
-                .iter()
-                .any(|t| t.columns.len() > MAX_COLUMNS as usize)
-        {
-            return Err(usage("header over the format's limits".into()));
-        }
-        let long = std::iter::once(&header.server_id)
-            .chain(header.properties.iter().flat_map(|(k, v)| [k, v]))
-            .any(|s| s.len() > MAX_STRING as usize);
-        if long {
-            return Err(usage(format!("a header string is over {MAX_STRING} bytes")));
-        }
-        if header.range_start > header.range_end {
-            return Err(usage("range start after range end".into()));
-        }
-        let body = codec::encode_header_body(&header, &tables);
-        if body.len() > MAX_HEADER_LEN as usize {
-            return Err(usage(format!("header is {} bytes", body.len())));
-        }
+        let body = check_header(&name, &header, &tables)?;
         let manifest = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(|e| {
             ArchiveError::Io {
                 path: name.clone(),
@@ -176,32 +198,12 @@ impl<W: Write> ArchiveWriter<W> {
             peak: 0,
             failed: false,
             sum: ArchiveSummary {
-                bytes: 0,
-                blocks: 0,
-                intervals: 0,
-                interval_rows: 0,
-                summary_rows: 0,
-                admin_rows: 0,
-                local_rows: 0,
-                raw_bytes: 0,
-                stored_bytes: 0,
-                manifest_bytes: 0,
-                file_hash: [0; 32],
                 authenticated: key.is_some(),
-                peak_buffered_bytes: 0,
+                ..ArchiveSummary::default()
             },
         };
         w.block.extend_from_slice(&[0; 4]);
-        let mut prefix = Vec::with_capacity(super::PREFIX_LEN + body.len() + 32);
-        let mut e = Enc(&mut prefix);
-        e.bytes(&MAGIC);
-        e.u16(FORMAT_VERSION);
-        e.u16(0);
-        e.u32(body.len() as u32);
-        e.bytes(&body);
-        let h = blake3::hash(&prefix);
-        prefix.extend_from_slice(h.as_bytes());
-        w.emit(&prefix)?;
+        w.emit(&prefix_and_header(&body))?;
         Ok(w)
     }
 

@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use clap::Parser;
 use cms::sim::faults::{self, parse_duration};
 use cms::sim::profile::Profile;
-use cms::sim::{Speed, SwitchConfig};
+use cms::sim::{Notice, Speed, SwitchConfig};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,8 +67,8 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
 
-    /// Interval length for the truth: 15, 30 or 60.
-    #[arg(long, value_name = "M", default_value_t = 15)]
+    /// Interval length for the truth, in minutes.
+    #[arg(long, value_name = "M", default_value = "15", value_parser = interval_minutes_arg())]
     interval_minutes: u32,
 
     /// After binding, write the ports as JSON ({"A": 40123, "B": 40124}) to this file.
@@ -124,6 +125,15 @@ fn speed_arg(s: &str) -> std::result::Result<Speed, String> {
     }
 }
 
+/// `--interval-minutes`: one of the interval lengths the collector has (clap names the
+/// option, the value and the possible values in a usage error, exit 2, and lists them in
+/// `--help`).
+fn interval_minutes_arg() -> impl clap::builder::TypedValueParser<Value = u32> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["15", "30", "60"])
+        .map(|m| m.parse().expect("one of the possible values"))
+}
+
 /// `--listen`: `NAME=ADDR` with a non-empty name and a socket address.
 fn listen_arg(s: &str) -> std::result::Result<(String, SocketAddr), String> {
     let (n, addr) = s
@@ -170,12 +180,6 @@ fn build(a: &Args) -> Result<SwitchConfig> {
     let names: Vec<String> = listen.iter().map(|(n, _)| n.clone()).collect();
     let faults = faults::resolve(&items, start_s, &tz, &names)
         .map_err(|e| usage(format!("--faults: {e}")))?;
-    if ![15, 30, 60].contains(&a.interval_minutes) {
-        return Err(usage(format!(
-            "--interval-minutes {}: must be 15, 30 or 60",
-            a.interval_minutes
-        )));
-    }
     if let Some(t) = &a.truth {
         if t.exists() {
             bail!(
@@ -202,7 +206,7 @@ fn build(a: &Args) -> Result<SwitchConfig> {
         wait_timeout: Duration::from_secs(a.wait_timeout),
         drain_timeout: Duration::from_secs(a.drain_timeout),
         heartbeat_ms: a.heartbeat_ms.max(10),
-        progress: true,
+        progress: std::io::stderr().is_terminal(),
     })
 }
 
@@ -256,10 +260,22 @@ fn run(args: Args) -> Result<()> {
         .context("cannot start the runtime")?;
     let summary = rt.block_on(async {
         tokio::select! {
-            r = cms::sim::run(cfg) => r.map_err(anyhow::Error::from),
+            r = cms::sim::run(cfg, print_notice) => r.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     })?;
     eprintln!("cms-linksim: done: {summary}");
     Ok(())
+}
+
+/// What the switch tells the operator, on stderr; the progress line redraws itself.
+fn print_notice(n: Notice) {
+    match n {
+        Notice::Progress { .. } => {
+            eprint!("\rcms-linksim: {n}   ");
+            let _ = std::io::stderr().flush();
+        }
+        Notice::ProgressDone => eprintln!(),
+        n => eprintln!("cms-linksim: {n}"),
+    }
 }

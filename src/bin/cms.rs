@@ -1,5 +1,7 @@
 //! `cms`: the collector and its maintenance commands. Thin: parse arguments, load the
-//! configuration, call the library, map errors to exit codes (see `cms --help`).
+//! configuration, call the library, map errors to exit codes (see `cms --help`). `run`
+//! hands each subcommand to one function of its own, which prints the library's result as
+//! JSON or as the text of the `render()` beside its type.
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -46,92 +48,45 @@ struct Scope {
     acd: Vec<u16>,
 }
 
+// Each subcommand is a variant holding its arguments (a struct of its own when it has
+// any) and one function below: adding a subcommand is a variant, its arguments, one line
+// in `run` and its function.
 #[derive(Subcommand)]
 enum Cmd {
     /// The whole story in under a minute: a simulated switch, two collectors on loopback,
     /// link A failing, `cms gaps` on both, backup on B, restore on A, and the check that
     /// both servers are identical and equal to the ground truth.
-    Demo {
-        /// An empty directory to work in (default: a new one under the temp directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    Demo(DemoArgs),
     /// Run the collector in the foreground (what the service runs). Stops cleanly on
     /// SIGTERM or Ctrl-C after checkpointing.
     Collect,
     /// Check the configuration and print it (used by the service's ExecStartPre).
     CheckConfig,
+    /// The site key that authenticates backups: create it, or show which it is.
+    #[command(subcommand)]
+    SiteKey(cms::sitekey::Command),
     /// Run as the Windows service (started by the service control manager).
     #[cfg(windows)]
     #[command(hide = true)]
     Service,
     /// Link state per ACD, current and last complete interval, checkpoint age, database size.
-    Status {
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Intervals that are missing or incomplete (and restored ones), grouped into ranges.
-    Gaps {
-        #[command(flatten)]
-        scope: Scope,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Exit with code 3 when any interval is missing or incomplete.
-        #[arg(long)]
-        fail_on_gaps: bool,
-    },
+    Gaps(GapsArgs),
     /// Maintenance backup: one consistent snapshot of the chosen data into FILE, while
     /// collection goes on. Written to a temporary file, synced, then renamed; mode 0600.
-    Backup {
-        /// The backup file to write.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        scope: Scope,
-        /// Data categories: history, admin, local.
-        #[arg(long, default_value = "history,admin,local", value_parser = cms::merge::Categories::parse)]
-        data: cms::merge::Categories,
-        /// Incremental: only intervals changed since this time (RFC 3339) or since the
-        /// backup FILE given was taken.
-        #[arg(long, value_parser = parse_since_arg)]
-        since: Option<Since>,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Backup(BackupArgs),
     /// Check a backup file's structure, checksums and MAC without a database, and print
     /// what it holds.
-    Verify {
-        /// The backup file.
-        file: PathBuf,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
     /// Merge a backup into this server: fill missing intervals, replace incomplete ones
     /// with complete copies, keep complete ones, report conflicts. Runs beside a running
     /// collector.
-    Restore {
-        /// The backup file (from `cms backup` on the other server).
-        file: PathBuf,
-        #[command(flatten)]
-        scope: Scope,
-        /// Data categories to restore: history, admin (local needs --include-local).
-        #[arg(long, default_value = "history,admin", value_parser = cms::merge::Categories::parse)]
-        data: cms::merge::Categories,
-        /// Allow restoring local system administration data (only from this same server,
-        /// with collection off).
-        #[arg(long)]
-        include_local: bool,
-        /// Print the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Restore(RestoreArgs),
+    /// Compare this server's intervals with another database (the peer's, or a ground
+    /// truth): the status of every interval stored in both, and item by item every
+    /// interval complete in both.
+    Compare(CompareArgs),
     /// Peer sync set-up (docs/peer-sync.md): `cms peer init` makes this server's identity.
     Peer {
         #[command(subcommand)]
@@ -139,32 +94,112 @@ enum Cmd {
     },
     /// One sync with the peer of the `[peer]` section, by hand: fetch what this server
     /// lacks complete and merge it as `cms restore` does, then let the peer do the same.
-    Sync {
-        /// One session, then exit (the collector service syncs by itself).
-        #[arg(long)]
-        once: bool,
-        /// Fetch and print the plan; change nothing on either server.
-        #[arg(long)]
-        dry_run: bool,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Compare this server's intervals with another database (the peer's, or a ground
-    /// truth): the status of every interval stored in both, and item by item every
-    /// interval complete in both.
-    Compare {
-        /// The other database file.
-        other: PathBuf,
-        #[arg(long)]
-        acd: Vec<u16>,
-        /// Also report intervals complete in one database and missing in the other.
-        #[arg(long)]
-        strict: bool,
-        /// Machine-readable JSON on stdout instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Sync(SyncArgs),
+}
+
+// The arguments' structs carry no `///` doc of their own: the variant's is the
+// subcommand's help.
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// An empty directory to work in (default: a new one under the temp directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct GapsArgs {
+    #[command(flatten)]
+    scope: Scope,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Exit with code 3 when any interval is missing or incomplete.
+    #[arg(long)]
+    fail_on_gaps: bool,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The backup file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    scope: Scope,
+    /// Data categories: history, admin, local.
+    #[arg(long, default_value = "history,admin,local", value_parser = cms::merge::Categories::parse)]
+    data: cms::merge::Categories,
+    /// Incremental: only intervals changed since this time (RFC 3339) or since the
+    /// backup FILE given was taken.
+    #[arg(long, value_parser = parse_since_arg)]
+    since: Option<Since>,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The backup file.
+    file: PathBuf,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup file (from `cms backup` on the other server).
+    file: PathBuf,
+    #[command(flatten)]
+    scope: Scope,
+    /// Data categories to restore: history, admin (local needs --include-local).
+    #[arg(long, default_value = "history,admin", value_parser = cms::merge::Categories::parse)]
+    data: cms::merge::Categories,
+    /// Allow restoring local system administration data (only from this same server,
+    /// with collection off).
+    #[arg(long)]
+    include_local: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The other database file.
+    other: PathBuf,
+    #[arg(long)]
+    acd: Vec<u16>,
+    /// Also report intervals complete in one database and missing in the other.
+    #[arg(long)]
+    strict: bool,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// One session, then exit (the collector service syncs by itself).
+    #[arg(long)]
+    once: bool,
+    /// Fetch and print the plan; change nothing on either server.
+    #[arg(long)]
+    dry_run: bool,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -354,364 +389,259 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => init_logging("warn"),
     }
     match cli.cmd {
-        Cmd::Collect => {
-            tracing::info!(config = %cfg.origin(), data = %cfg.data_dir.display(), server = %cfg.server_id, "cms collect starting");
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            rt.block_on(cms::collect::run(
-                cfg,
-                shutdown_signal(),
-                cms::collect::notify_ready,
-            ))?;
-            tracing::info!("stopped");
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Collect => collect(cfg),
         #[cfg(windows)]
         Cmd::Service => {
             cms::winsvc::run(cli.config.clone())?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo { dir } => {
-            let dir = cms::demo::demo_dir(dir)?;
-            let ok = cms::demo::run(&dir, &mut std::io::stdout())?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            })
-        }
-        Cmd::CheckConfig => {
-            // The service's start gate: everything the service will need must be usable,
-            // the site key included (a broken key would fail the first backup or restore).
-            let key = match cfg.site_key()? {
-                Some(_) => format!(
-                    "  site key {} (backups authenticated)\n",
-                    cfg.site_key_file.as_ref().unwrap().display()
-                ),
-                None => "  no site key: backups are not authenticated (see docs/operations.md)\n"
-                    .to_string(),
-            };
-            let mut text = format!("configuration {} is valid\n", cfg.origin());
-            text += &format!("  server_id {}\n", cfg.server_id);
-            text += &format!("  data_dir {}\n", cfg.data_dir.display());
-            text += &format!(
-                "  intervals {} min, time zone {}, week starts {}\n",
-                cfg.interval_minutes, cfg.time_zone, cfg.week_start
-            );
-            for a in &cfg.acds {
-                text += &format!(
-                    "  ACD {}: switch {}{}\n",
-                    a.acd,
-                    a.primary,
-                    a.secondary
-                        .map(|s| format!(", secondary {s}"))
-                        .unwrap_or_default()
-                );
-            }
-            text += &key;
-            out(&text)?;
+        Cmd::Demo(a) => demo(a),
+        Cmd::CheckConfig => check_config(&cfg),
+        Cmd::SiteKey(c) => {
+            out(&cms::sitekey::run(&cfg, &c)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Status { json } => {
-            let store = Store::open_read_only(&cfg.db_path())?;
-            let acds: Vec<u16> = cfg.acds.iter().map(|a| a.acd).collect();
-            let s = cms::report::status(&store, &cfg.grid(), &acds, &cfg.server_id)
-                .with_context(|| store.path.display().to_string())?;
-            let peer = match &cfg.peer {
-                Some(pc) => Some(cms::peer::status::peer_status(&store.conn, &pc.address)?),
-                None => None,
-            };
-            if json {
-                let mut v = serde_json::to_value(&s)?;
-                v["peer"] = serde_json::to_value(&peer)?;
-                out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
-            } else {
-                let text = cms::report::render_status(&s);
-                out(&(text
-                    + &peer
-                        .map(|p| cms::peer::status::render(&p))
-                        .unwrap_or_default()))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Gaps {
-            scope: Scope { from, to, acd },
-            json,
-            fail_on_gaps,
-        } => {
-            let store = Store::open_read_only(&cfg.db_path())?;
-            let grid = cfg.grid();
-            let mut all = vec![];
-            // A restore that did not finish first: what it was to write may lie beyond
-            // the last interval recorded, where no range below can show it.
-            let unfinished = cms::report::unfinished_restores(&store.conn)
-                .with_context(|| format!("{}: reading the restore log", store.path.display()))?;
-            let mut text = cms::report::render_unfinished(&unfinished);
-            for a in acds_of(&cfg, &acd)? {
-                let ranges = match cms::report::gap_range(&store.conn, &grid, a, from, to)? {
-                    Some((f, t)) => cms::report::gaps(&store.conn, &grid, a, f, t)?,
-                    None => vec![],
-                };
-                text += &cms::report::render_gaps(a, &ranges);
-                all.extend(ranges);
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-                eprint!("{}", cms::report::render_unfinished(&unfinished));
-            } else {
-                print!("{text}");
-            }
-            let bad = all.iter().any(|g| g.kind != "restored") || !unfinished.is_empty();
-            Ok(if fail_on_gaps && bad {
-                ExitCode::from(3)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Cmd::Backup {
-            out,
-            scope: Scope { from, to, acd },
-            data,
-            since,
-            json,
-        } => {
-            let categories = data;
-            let since = since.as_ref().map(parse_since).transpose()?;
-            let mut store = Store::open_read_only(&cfg.db_path())?;
-            let opts = cms::merge::backup::BackupOptions {
-                out,
-                sel: cms::merge::Selection {
-                    acds: acds_of(&cfg, &acd)?,
-                    from,
-                    to,
-                    grid: cfg.grid(),
-                    categories,
-                },
-                since,
-                server_id: cfg.server_id.clone(),
-                time_zone: cfg.time_zone.name().to_string(),
-                key: site_key(&cfg)?,
-                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            };
-            let sum = cms::merge::backup::backup(&mut store, &opts)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&sum)?);
-            } else {
-                print!("{}", sum.render());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Verify { file, json } => {
-            let key = site_key(&cfg)?;
-            let mut rd = cms::archive::ArchiveReader::open(&file, key.as_ref())?;
-            let rep = rd.verify_all()?;
-            let h = rd.header().clone();
-            let complete = rd
-                .manifest()
-                .iter()
-                .filter(|e| e.status == cms::archive::Status::Complete)
-                .count();
-            let first = rd.manifest().iter().map(|e| e.istart).min();
-            let last = rd.manifest().iter().map(|e| e.istart).max();
-            // What a reader can say about the file's MAC (docs/operations.md, "Scheduled
-            // backups"): a MAC checked with the site key, a MAC this server has no key to
-            // check, or none.
-            let (mac, mac_text) = match (rd.authenticated(), rd.carries_mac()) {
-                (true, _) => ("verified", "authenticated (MAC verified)"),
-                (false, true) => (
-                    "not_checked",
-                    "carries a MAC this server cannot check (no site_key_file configured): \
-                     its origin is not verified",
-                ),
-                (false, false) => ("none", "not authenticated (no MAC)"),
-            };
-            let fmt = |t: Option<i64>| {
-                t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_else(|| "-".into())
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "file": file.display().to_string(),
-                        "ok": true,
-                        "format_version": rd.format_version(),
-                        "schema_version": h.schema_version,
-                        "server_id": h.server_id,
-                        "created_at": h.created_at,
-                        "acds": h.acds,
-                        "categories": h.categories,
-                        "authenticated": rd.authenticated(),
-                        "mac": mac,
-                        "intervals": rep.intervals,
-                        "complete_intervals": complete,
-                        "first_interval": fmt(first),
-                        "last_interval": fmt(last),
-                        "interval_rows": rep.interval_rows,
-                        "summary_rows": rep.summary_rows,
-                        "admin_rows": rep.admin_rows,
-                        "local_rows": rep.local_rows,
-                        "blocks": rep.blocks,
-                    }))?
-                );
-            } else {
-                println!(
-                    "{}: ok (format {}, schema {})",
-                    file.display(),
-                    rd.format_version(),
-                    h.schema_version
-                );
-                println!(
-                    "  from server {} at {}, ACDs {:?}, {}",
-                    h.server_id,
-                    fmt(Some(h.created_at)),
-                    h.acds,
-                    mac_text
-                );
-                let n = |c: u64, w: &str| cms::report::plural(c, w);
-                println!(
-                    "  {} ({} complete) from {} to {}; {}, {}, {}, {} in {}",
-                    n(rep.intervals, "interval"),
-                    complete,
-                    fmt(first),
-                    fmt(last),
-                    n(rep.interval_rows, "interval row"),
-                    n(rep.summary_rows, "summary row"),
-                    n(rep.admin_rows, "admin row"),
-                    n(rep.local_rows, "local row"),
-                    n(rep.blocks.into(), "block")
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Restore {
-            file,
-            scope: Scope { from, to, acd },
-            data,
-            include_local,
-            dry_run,
-            json,
-        } => {
-            let categories = data;
-            let grid = cfg.grid();
-            let opts = cms::merge::restore::RestoreOptions {
-                file,
-                sel: cms::merge::Selection {
-                    // Empty: every ACD the backup holds (each must be configured here).
-                    acds: if acd.is_empty() {
-                        vec![]
-                    } else {
-                        acds_of(&cfg, &acd)?
-                    },
-                    from,
-                    to,
-                    grid,
-                    categories,
-                },
-                configured_acds: cfg.acds.iter().map(|a| a.acd).collect(),
-                dry_run,
-                include_local,
-                key: site_key(&cfg)?,
-                server_id: cfg.server_id.clone(),
-                collection_running: cms::collect::collection_running(&cfg.data_dir),
-                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                week_start: cfg.week_start,
-            };
-            // The file is checked and the plan made before the database is opened for
-            // writing (or created): a refused restore or a dry run changes nothing.
-            let rep = cms::merge::restore::restore_at(&cfg.db_path(), &grid, &opts, || {
-                cms::collect::ensure_data_dir(&cfg.data_dir)?;
-                Ok(Store::open(&cfg.db_path())?)
-            })?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rep)?);
-            } else {
-                print!("{}", rep.render());
-            }
-            Ok(if rep.conflicts.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            })
-        }
-        Cmd::Peer { cmd } => {
-            out(&match cmd {
-                PeerCmd::Init { force, identity } => {
-                    cms::peer::cli::init(&cfg, identity.as_deref(), force)?
-                }
-                PeerCmd::Id => cms::peer::cli::show_id(&cfg)?,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Sync {
-            once: _,
-            dry_run,
-            json,
-        } => {
-            let r = cms::peer::cli::sync_once(&cfg, dry_run)?;
-            if json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&r.json)?))?;
-            } else {
-                out(&r.text)?;
-            }
-            Ok(ExitCode::from(if r.conflicts { 3 } else { 0 }))
-        }
-        Cmd::Compare {
-            other,
-            acd,
-            strict,
-            json,
-        } => {
-            let mine = Store::open_read_only(&cfg.db_path())?;
-            let theirs = Store::open_read_only(&other)?;
-            let mut diffs = vec![];
-            for a in acds_of(&cfg, &acd)? {
-                diffs.extend(cms::report::compare(
-                    &mine.conn,
-                    &theirs.conn,
-                    a,
-                    i64::MIN,
-                    i64::MAX,
-                    strict,
-                )?);
-                // Statuses too: complete here and incomplete there is a difference even
-                // when the items agree (--strict already includes it).
-                if !strict {
-                    let s = cms::report::compare_status(
-                        &mine.conn,
-                        &theirs.conn,
-                        a,
-                        i64::MIN,
-                        i64::MAX,
-                    )?;
-                    diffs.extend(s);
-                }
-            }
-            diffs.sort_by_key(|d| (d.acd, d.istart));
-            if json {
-                println!("{}", serde_json::to_string_pretty(&diffs)?);
-            } else if diffs.is_empty() {
-                println!(
-                    "{} and {} agree on the status of every interval stored in both and on every item of those complete in both",
-                    cfg.db_path().display(),
-                    other.display()
-                );
-            } else {
-                let grid = cfg.grid();
-                for d in diffs.iter().take(200) {
-                    println!("{}", cms::report::render_diff(&grid, d));
-                }
-                println!("{}", cms::report::plural(diffs.len() as u64, "difference"));
-            }
-            Ok(if diffs.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            })
-        }
+        Cmd::Status(a) => status(&cfg, a),
+        Cmd::Gaps(a) => gaps(&cfg, a),
+        Cmd::Backup(a) => backup(&cfg, a),
+        Cmd::Verify(a) => verify(&cfg, a),
+        Cmd::Restore(a) => restore(&cfg, a),
+        Cmd::Compare(a) => compare(&cfg, a),
+        Cmd::Peer { cmd } => peer(&cfg, cmd),
+        Cmd::Sync(a) => sync(&cfg, a),
     }
+}
+
+/// Exit code 3 when the command found the problem it reports, else 0.
+fn found(problem: bool) -> ExitCode {
+    if problem {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Pretty JSON on stdout.
+fn json_out<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    out(&format!("{}\n", serde_json::to_string_pretty(v)?))
+}
+
+/// A report on stdout: pretty JSON with `json`, else the text `render` makes.
+fn report<T: serde::Serialize>(
+    json: bool,
+    v: &T,
+    render: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        json_out(v)
+    } else {
+        out(&render(v))
+    }
+}
+
+/// Whether to draw a progress bar on stderr: for a person at a terminal reading text.
+fn progress(json: bool) -> bool {
+    !json && std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+fn collect(cfg: Config) -> anyhow::Result<ExitCode> {
+    tracing::info!(config = %cfg.origin(), data = %cfg.data_dir.display(), server = %cfg.server_id, "cms collect starting");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(cms::collect::run(
+        cfg,
+        shutdown_signal(),
+        cms::collect::notify_ready,
+    ))?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = cms::demo::demo_dir(a.dir)?;
+    let ok = cms::demo::run(&dir, &mut std::io::stdout())?;
+    Ok(found(!ok))
+}
+
+/// The service's start gate: everything the service will need must be usable, the site
+/// key included (a broken key would fail the first backup or restore).
+fn check_config(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let key = match cfg.site_key()? {
+        Some(_) => format!(
+            "  site key {} (backups authenticated)\n",
+            cfg.site_key_file.as_ref().unwrap().display()
+        ),
+        None => {
+            "  no site key: backups are not authenticated (see docs/operations.md)\n".to_string()
+        }
+    };
+    let mut text = format!("configuration {} is valid\n", cfg.origin());
+    text += &format!("  server_id {}\n", cfg.server_id);
+    text += &format!("  data_dir {}\n", cfg.data_dir.display());
+    text += &format!(
+        "  intervals {} min, time zone {}, week starts {}\n",
+        cfg.interval_minutes, cfg.time_zone, cfg.week_start
+    );
+    for a in &cfg.acds {
+        text += &format!(
+            "  ACD {}: switch {}{}\n",
+            a.acd,
+            a.primary,
+            a.secondary
+                .map(|s| format!(", secondary {s}"))
+                .unwrap_or_default()
+        );
+    }
+    text += &key;
+    out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(cfg: &Config, a: StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&cfg.db_path())?;
+    let acds: Vec<u16> = cfg.acds.iter().map(|a| a.acd).collect();
+    let s = cms::report::status(&store, &cfg.grid(), &acds, &cfg.server_id)
+        .with_context(|| store.path.display().to_string())?;
+    // The peer's state (docs/peer-sync.md) beside the links', when a peer is configured.
+    let peer = match &cfg.peer {
+        Some(pc) => Some(cms::peer::status::peer_status(&store.conn, &pc.address)?),
+        None => None,
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        v["peer"] = serde_json::to_value(&peer)?;
+        json_out(&v)?;
+    } else {
+        let peer_text = peer.map(|p| cms::peer::status::render(&p));
+        out(&(cms::report::render_status(&s) + &peer_text.unwrap_or_default()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn peer(cfg: &Config, cmd: PeerCmd) -> anyhow::Result<ExitCode> {
+    out(&match cmd {
+        PeerCmd::Init { force, identity } => cms::peer::cli::init(cfg, identity.as_deref(), force)?,
+        PeerCmd::Id => cms::peer::cli::show_id(cfg)?,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sync(cfg: &Config, a: SyncArgs) -> anyhow::Result<ExitCode> {
+    // `--once` is the only mode by hand: the collector service is what syncs repeatedly.
+    let _ = a.once;
+    let r = cms::peer::cli::sync_once(cfg, a.dry_run)?;
+    if a.json {
+        json_out(&r.json)?;
+    } else {
+        out(&r.text)?;
+    }
+    Ok(found(r.conflicts))
+}
+
+fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {
+    let Scope { from, to, acd } = a.scope;
+    let store = Store::open_read_only(&cfg.db_path())?;
+    let grid = cfg.grid();
+    let mut all = vec![];
+    // A restore that did not finish first: what it was to write may lie beyond the last
+    // interval recorded, where no range below can show it.
+    let unfinished = cms::report::unfinished_restores(&store.conn)
+        .with_context(|| format!("{}: reading the restore log", store.path.display()))?;
+    let mut text = cms::report::render_unfinished(&unfinished);
+    for a in acds_of(cfg, &acd)? {
+        let ranges = match cms::report::gap_range(&store.conn, &grid, a, from, to)? {
+            Some((f, t)) => cms::report::gaps(&store.conn, &grid, a, f, t)?,
+            None => vec![],
+        };
+        text += &cms::report::render_gaps(a, &ranges);
+        all.extend(ranges);
+    }
+    if a.json {
+        // The warning goes to stderr, so stdout stays one JSON document.
+        json_out(&all)?;
+        eprint!("{}", cms::report::render_unfinished(&unfinished));
+    } else {
+        out(&text)?;
+    }
+    let bad = all.iter().any(|g| g.kind != "restored") || !unfinished.is_empty();
+    Ok(found(a.fail_on_gaps && bad))
+}
+
+fn backup(cfg: &Config, a: BackupArgs) -> anyhow::Result<ExitCode> {
+    let Scope { from, to, acd } = a.scope;
+    let since = a.since.as_ref().map(parse_since).transpose()?;
+    let mut store = Store::open_read_only(&cfg.db_path())?;
+    let opts = cms::merge::backup::BackupOptions {
+        out: a.out,
+        sel: cms::merge::Selection {
+            acds: acds_of(cfg, &acd)?,
+            from,
+            to,
+            grid: cfg.grid(),
+            categories: a.data,
+        },
+        since,
+        server_id: cfg.server_id.clone(),
+        time_zone: cfg.time_zone.name().to_string(),
+        key: site_key(cfg)?,
+        progress: progress(a.json),
+    };
+    let sum = cms::merge::backup::backup(&mut store, &opts)?;
+    report(a.json, &sum, |s| s.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(cfg: &Config, a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let key = site_key(cfg)?;
+    let mut rd = cms::archive::ArchiveReader::open(&a.file, key.as_ref())?;
+    let summary = rd.verify_summary(&a.file)?;
+    report(a.json, &summary, |s| s.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(cfg: &Config, a: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let Scope { from, to, acd } = a.scope;
+    let grid = cfg.grid();
+    let opts = cms::merge::restore::RestoreOptions {
+        file: a.file,
+        sel: cms::merge::Selection {
+            // Empty: every ACD the backup holds (each must be configured here).
+            acds: if acd.is_empty() {
+                vec![]
+            } else {
+                acds_of(cfg, &acd)?
+            },
+            from,
+            to,
+            grid,
+            categories: a.data,
+        },
+        configured_acds: cfg.acds.iter().map(|a| a.acd).collect(),
+        dry_run: a.dry_run,
+        include_local: a.include_local,
+        key: site_key(cfg)?,
+        server_id: cfg.server_id.clone(),
+        collection_running: cms::collect::collection_running(&cfg.data_dir),
+        progress: progress(a.json),
+        week_start: cfg.week_start,
+    };
+    // The file is checked and the plan made before the database is opened for writing
+    // (or created): a refused restore or a dry run changes nothing.
+    let rep = cms::merge::restore::restore_at(&cfg.db_path(), &grid, &opts, || {
+        cms::collect::ensure_data_dir(&cfg.data_dir)?;
+        Ok(Store::open(&cfg.db_path())?)
+    })?;
+    report(a.json, &rep, |r| r.render())?;
+    Ok(found(!rep.conflicts.is_empty()))
+}
+
+fn compare(cfg: &Config, a: CompareArgs) -> anyhow::Result<ExitCode> {
+    let mine = Store::open_read_only(&cfg.db_path())?;
+    let theirs = Store::open_read_only(&a.other)?;
+    let c = cms::report::Comparison::of(&mine, &theirs, &acds_of(cfg, &a.acd)?, a.strict)?;
+    report(a.json, &c.diffs, |_| c.render(&cfg.grid()))?;
+    Ok(found(!c.diffs.is_empty()))
 }

@@ -8,15 +8,20 @@
 //!
 //! The API: [`write_snapshot`] writes the snapshot into any `std::io::Write` (a socket,
 //! for the peer sync); [`backup`] is the destination check, a temporary file,
-//! [`write_snapshot`], fsync and rename.
+//! [`write_snapshot`], fsync and rename. A snapshot is, in order: the header (with the
+//! days the daily summaries cover and the intervals being collected), the intervals
+//! (read by two reader threads on one snapshot), the summary rows, the ACD
+//! administration data and the local settings. The SQL is the store's
+//! (`store::status`, `store::merge`).
 
 use super::Selection;
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
 use crate::items::TABLES;
-use crate::store::{interval_row_readers, Store, SCHEMA_VERSION};
+use crate::store::{self, interval_row_readers, status, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
-use rusqlite::params;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What a finished backup holds.
@@ -301,7 +306,7 @@ fn write_snapshot_to<W: std::io::Write>(
     let r = snapshot_into(store, opts, out, space);
     if !store.conn.is_autocommit() {
         // Failed with the snapshot open: end it (it only read).
-        let _ = store.conn.execute_batch("ROLLBACK");
+        let _ = store::merge::abort_snapshot(&store.conn);
     }
     r.map_err(|e| in_db(store, e))
 }
@@ -322,20 +327,16 @@ fn in_db(store: &Store, e: anyhow::Error) -> anyhow::Error {
 /// Rows and intervals of `sel` in the database (an estimate of the backup's size).
 fn estimate(conn: &rusqlite::Connection, sel: &Selection) -> rusqlite::Result<(u64, u64)> {
     let (lo, hi) = sel.utc_range();
-    let (mut rows, mut intervals) = (0u64, 0u64);
+    let (mut rows, mut intervals) = (0, 0);
     for &acd in &sel.acds {
-        let (r, n): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(SUM(row_count), 0), COUNT(*) FROM interval_status
-             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3",
-            params![acd, lo, hi],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        rows += r.max(0) as u64;
-        intervals += n.max(0) as u64;
+        let (r, n) = status::totals(conn, acd, lo, hi)?;
+        rows += r;
+        intervals += n;
     }
     Ok((rows, intervals))
 }
 
+/// The snapshot, in the order of the file (see the module doc).
 fn snapshot_into<W: std::io::Write>(
     store: &mut Store,
     opts: &SnapshotOptions,
@@ -343,66 +344,70 @@ fn snapshot_into<W: std::io::Write>(
     space: Option<&Path>,
 ) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
-    let out_name = PathBuf::from(&opts.name);
+    let cats = opts.sel.categories;
+    let db = store.path.display().to_string();
     // One snapshot for everything below, shared with a second reader connection when
     // one can join it (see `Snapshot`).
-    let db = store.path.display().to_string();
-    let snap = Snapshot::take(store, opts.sel.categories.history)
+    let snap = Snapshot::take(store, cats.history)
         .with_context(|| format!("{db}: cannot start a snapshot"))?;
-    let tx = &store.conn;
+    let header = snapshot_header(&store.conn, opts)?;
+    let mut progress = Progress::new(opts.progress, estimate(&store.conn, &opts.sel)?.0, space);
+    let counted = Counted {
+        inner: out,
+        written: progress.written.clone(),
+    };
+    let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
+    let mut w = ArchiveWriter::new(buf, PathBuf::from(&opts.name), header, opts.key.as_ref())?;
+    if cats.history {
+        write_intervals(store, snap, opts, &mut w, &mut progress)?;
+        write_summaries(&store.conn, &opts.sel, &mut w)?;
+    }
+    if cats.admin {
+        write_admin(&store.conn, &opts.sel.acds, &mut w)?;
+    }
+    if cats.local {
+        for (key, value) in store::merge::local_settings(&store.conn)? {
+            w.local_setting(&key, &value)?;
+        }
+    }
+    store::merge::end_snapshot(&store.conn)
+        .with_context(|| format!("{db}: cannot end the snapshot"))?;
+    let sum = w.finish()?;
+    progress.finish();
+    Ok(BackupSummary {
+        file: opts.name.clone(),
+        intervals: sum.intervals,
+        rows: sum.interval_rows + sum.summary_rows + sum.admin_rows + sum.local_rows,
+        bytes: sum.bytes,
+        raw_bytes: sum.raw_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The header of a snapshot, read inside it.
+fn snapshot_header(conn: &rusqlite::Connection, opts: &SnapshotOptions) -> anyhow::Result<Header> {
     let (lo, hi) = opts.sel.utc_range();
-    let acds = opts.sel.acds.clone();
-    // Compression varies too much with the data (2 to 12 bytes a row) for a fixed rate
-    // per row: the space left is projected from what the rows so far took.
-    let (est_rows, _) = estimate(tx, &opts.sel)?;
     // The days the daily summaries cover, so a restore can tell without reading the
     // summary blocks whether it needs them (a free header property: older readers ignore
     // it, and a file without it is read in full).
     let summary_days = if opts.sel.categories.history {
-        let (dlo, dhi) = opts.sel.date_range_strings();
-        let mut lo_d: Option<String> = None;
-        let mut hi_d: Option<String> = None;
-        for &acd in &acds {
-            for t in TABLES {
-                let (a, b): (Option<String>, Option<String>) = tx.query_row(
-                    &format!(
-                        "SELECT MIN(row_date), MAX(row_date) FROM d{} WHERE acd = ?1
-                         AND row_date >= ?2 AND row_date < ?3",
-                        t.name
-                    ),
-                    params![acd, dlo, dhi],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                lo_d = match (lo_d, a) {
-                    (Some(x), Some(y)) => Some(x.min(y)),
-                    (x, y) => x.or(y),
-                };
-                hi_d = match (hi_d, b) {
-                    (Some(x), Some(y)) => Some(x.max(y)),
-                    (x, y) => x.or(y),
-                };
-            }
-        }
-        match (lo_d, hi_d) {
-            (Some(a), Some(b)) => format!("{a}..{b}"),
-            _ => String::new(),
-        }
+        summary_days(conn, &opts.sel)?
     } else {
         String::new()
     };
     // Per ACD, the interval this server is collecting: a restore gives a day that is not
     // over here no summary rows (`merge::restore::OPEN_INTERVALS`).
     let mut open_intervals = vec![];
-    for &acd in &acds {
-        if let Some(o) = crate::store::open_interval(tx, acd)? {
+    for &acd in &opts.sel.acds {
+        if let Some(o) = store::open_interval(conn, acd)? {
             open_intervals.push(format!("{acd}:{o}"));
         }
     }
-    let header = Header {
+    Ok(Header {
         schema_version: SCHEMA_VERSION as u32,
-        created_at: crate::store::intervals::now_secs(),
+        created_at: store::intervals::now_secs(),
         server_id: opts.server_id.clone(),
-        acds: acds.clone(),
+        acds: opts.sel.acds.clone(),
         range_start: lo,
         range_end: hi,
         categories: opts.sel.categories.bits(),
@@ -419,192 +424,188 @@ fn snapshot_into<W: std::io::Write>(
                 open_intervals.join(","),
             ),
         ],
-    };
-    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = Counted {
-        inner: out,
-        written: written.clone(),
-    };
-    let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
-    let mut w = ArchiveWriter::new(buf, out_name, header, opts.key.as_ref())?;
-    let bar = if opts.progress {
-        let b = indicatif::ProgressBar::new(est_rows);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {eta} left")
-                .expect("valid template"),
-        );
-        Some(b)
-    } else {
-        None
-    };
-    let mut rows_done: u64 = 0;
-    let mut next_space_check = SPACE_CHECK_EVERY;
-    if opts.sel.categories.history {
-        let range = (lo, hi, opts.since.unwrap_or(i64::MIN));
-        let readers = 1 + snap.extra.len() as u64;
-        let conn = &mut store.conn;
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let mut rxs = Vec::new();
-            let (t0, r0) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
-            rxs.push(r0);
-            let acds = &acds;
-            scope.spawn(move || read_intervals(conn, acds, range, 0, readers, t0));
-            for (i, c) in snap.extra.into_iter().enumerate() {
-                let (t, r) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
-                rxs.push(r);
-                scope.spawn(move || read_intervals(&c, acds, range, 1 + i as u64, readers, t));
-            }
-            // Intervals come back in order: index i from reader (i / CHUNK) % readers.
-            let mut next: u64 = 0;
-            loop {
-                let from = ((next / CHUNK) % readers) as usize;
-                let Ok(got) = rxs[from].recv() else {
-                    break;
-                };
-                let got = got.with_context(|| format!("{db}: reading intervals"))?;
-                if got.index != next {
-                    bail!(
-                        "{db}: the backup's readers disagree (interval {} where {next} was due)",
-                        got.index
-                    );
-                }
-                let (acd, istart) = (got.entry.acd, got.entry.istart);
-                w.begin_interval(got.entry)?;
-                for (t, flat) in TABLES.iter().zip(&got.rows) {
-                    w.rows(&t.interval_table(), flat)?;
-                    rows_done += (flat.len() / (2 + t.keys.len() + t.items.len())) as u64;
-                }
-                w.end_interval()
-                    .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
-                let on_disk = written.load(std::sync::atomic::Ordering::Relaxed);
-                if let Some(dir) = space.filter(|_| on_disk >= next_space_check) {
-                    next_space_check = on_disk + SPACE_CHECK_EVERY;
-                    check_projected_space(dir, on_disk, rows_done, est_rows)?;
-                }
-                if let Some(b) = &bar {
-                    b.set_position(rows_done);
-                }
-                next += 1;
-            }
-            // Every reader is done; one still holding intervals saw another snapshot.
-            for rx in &rxs {
-                if let Ok(got) = rx.recv() {
-                    got?;
-                    bail!("{db}: the backup's readers disagree about the intervals");
-                }
-            }
-            Ok(())
-        })?;
-        let tx = &store.conn;
-        for &acd in &acds {
-            // Summaries of the chosen dates (the restore takes them only for periods the
-            // target no longer has intervals for).
-            let (dlo, dhi) = opts.sel.date_range_strings();
-            for prefix in ["d", "w", "m"] {
-                for t in TABLES {
-                    let mut cols: Vec<String> = vec!["acd".into()];
-                    cols.extend(t.keys.iter().map(|k| k.to_string()));
-                    cols.push("row_date".into());
-                    cols.extend(t.items.iter().map(|(n, _)| n.to_string()));
-                    cols.push("incomplete".into());
-                    let mut st = tx.prepare(&format!(
-                        "SELECT {} FROM {prefix}{} WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3",
-                        cols.join(", "),
-                        t.name
-                    ))?;
-                    let date_col = 1 + t.keys.len();
-                    let mut q = st.query(params![acd, dlo, dhi])?;
-                    let table = format!("{prefix}{}", t.name);
-                    while let Some(row) = q.next()? {
-                        let mut vals = Vec::with_capacity(cols.len());
-                        for i in 0..cols.len() {
-                            if i == date_col {
-                                let d: String = row.get(i)?;
-                                vals.push(
-                                    archive::date_to_i64(&d)
-                                        .with_context(|| format!("{table}: bad row_date {d:?}"))?,
-                                );
-                            } else {
-                                vals.push(row.get::<_, i64>(i)?);
-                            }
-                        }
-                        w.summary_row(&table, &vals)?;
-                    }
-                }
-            }
-        }
-    }
-    let tx = &store.conn;
-    if opts.sel.categories.admin {
-        for &acd in &acds {
-            let mut st = tx.prepare(
-                "SELECT skill, service_level, periods, name FROM skill_def WHERE acd = ?1",
-            )?;
-            let mut q = st.query([acd])?;
-            while let Some(r) = q.next()? {
-                w.admin_row(
-                    "skill_def",
-                    &[
-                        Value::Int(acd as i64),
-                        Value::Int(r.get(0)?),
-                        Value::Int(r.get(1)?),
-                        Value::Text(r.get(2)?),
-                        Value::Text(r.get(3)?),
-                    ],
-                )?;
-            }
-            let mut st =
-                tx.prepare("SELECT vdn, service_level, name FROM vdn_def WHERE acd = ?1")?;
-            let mut q = st.query([acd])?;
-            while let Some(r) = q.next()? {
-                w.admin_row(
-                    "vdn_def",
-                    &[
-                        Value::Int(acd as i64),
-                        Value::Int(r.get(0)?),
-                        Value::Int(r.get(1)?),
-                        Value::Text(r.get(2)?),
-                    ],
-                )?;
-            }
-            let mut st = tx.prepare("SELECT tkgrp, trunks, name FROM tkgrp_def WHERE acd = ?1")?;
-            let mut q = st.query([acd])?;
-            while let Some(r) = q.next()? {
-                w.admin_row(
-                    "tkgrp_def",
-                    &[
-                        Value::Int(acd as i64),
-                        Value::Int(r.get(0)?),
-                        Value::Int(r.get(1)?),
-                        Value::Text(r.get(2)?),
-                    ],
-                )?;
-            }
-        }
-    }
-    if opts.sel.categories.local {
-        let mut st = tx.prepare("SELECT key, value FROM local_settings ORDER BY key")?;
-        let mut q = st.query([])?;
-        while let Some(r) = q.next()? {
-            w.local_setting(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)?;
-        }
-    }
-    store
-        .conn
-        .execute_batch("COMMIT")
-        .with_context(|| format!("{db}: cannot end the snapshot"))?;
-    let sum = w.finish()?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(BackupSummary {
-        file: opts.name.clone(),
-        intervals: sum.intervals,
-        rows: sum.interval_rows + sum.summary_rows + sum.admin_rows + sum.local_rows,
-        bytes: sum.bytes,
-        raw_bytes: sum.raw_bytes,
-        seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The `summary_days` header property: `FIRST..LAST` of the daily summaries in `sel`,
+/// empty when there are none.
+fn summary_days(conn: &rusqlite::Connection, sel: &Selection) -> rusqlite::Result<String> {
+    let (dlo, dhi) = sel.date_range_strings();
+    let (mut first, mut last): (Option<String>, Option<String>) = (None, None);
+    for &acd in &sel.acds {
+        let (a, b) = store::merge::daily_summary_dates(conn, acd, (&dlo, &dhi))?;
+        first = [first, a].into_iter().flatten().min();
+        last = [last, b].into_iter().flatten().max();
+    }
+    Ok(match (first, last) {
+        (Some(a), Some(b)) => format!("{a}..{b}"),
+        _ => String::new(),
+    })
+}
+
+/// The progress of a snapshot: the bar on stderr and, for a file, the projected space.
+struct Progress<'a> {
+    bar: Option<indicatif::ProgressBar>,
+    /// Interval rows in the selection (the estimate the projection extends).
+    rows: u64,
+    rows_done: u64,
+    /// Bytes that reached the output (counted by [`Counted`]).
+    written: Arc<AtomicU64>,
+    /// The destination directory whose free space is checked (`None`: not a file).
+    space: Option<&'a Path>,
+    next_space_check: u64,
+}
+
+impl<'a> Progress<'a> {
+    fn new(show: bool, rows: u64, space: Option<&'a Path>) -> Progress<'a> {
+        let bar = show.then(|| {
+            let b = indicatif::ProgressBar::new(rows);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {eta} left")
+                    .expect("valid template"),
+            );
+            b
+        });
+        Progress {
+            bar,
+            rows,
+            rows_done: 0,
+            written: Arc::new(AtomicU64::new(0)),
+            space,
+            next_space_check: SPACE_CHECK_EVERY,
+        }
+    }
+
+    /// `rows` more rows written: moves the bar, and checks the space every
+    /// [`SPACE_CHECK_EVERY`] bytes.
+    fn rows(&mut self, rows: u64) -> anyhow::Result<()> {
+        self.rows_done += rows;
+        let on_disk = self.written.load(Ordering::Relaxed);
+        if let Some(dir) = self.space.filter(|_| on_disk >= self.next_space_check) {
+            self.next_space_check = on_disk + SPACE_CHECK_EVERY;
+            check_projected_space(dir, on_disk, self.rows_done, self.rows)?;
+        }
+        if let Some(b) = &self.bar {
+            b.set_position(self.rows_done);
+        }
+        Ok(())
+    }
+
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Writes the intervals of the snapshot: read by one thread per reader connection
+/// (`snap`), in runs of [`CHUNK`], and written here in order.
+fn write_intervals<W: std::io::Write>(
+    store: &mut Store,
+    snap: Snapshot,
+    opts: &SnapshotOptions,
+    w: &mut ArchiveWriter<W>,
+    progress: &mut Progress<'_>,
+) -> anyhow::Result<()> {
+    let db = store.path.display().to_string();
+    let (lo, hi) = opts.sel.utc_range();
+    let range = (lo, hi, opts.since.unwrap_or(i64::MIN));
+    let readers = 1 + snap.extra.len() as u64;
+    let conn = &mut store.conn;
+    let acds = &opts.sel.acds;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut rxs = Vec::new();
+        let (t0, r0) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+        rxs.push(r0);
+        scope.spawn(move || read_intervals(conn, acds, range, 0, readers, t0));
+        for (i, c) in snap.extra.into_iter().enumerate() {
+            let (t, r) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+            rxs.push(r);
+            scope.spawn(move || read_intervals(&c, acds, range, 1 + i as u64, readers, t));
+        }
+        // Intervals come back in order: index i from reader (i / CHUNK) % readers.
+        let mut next: u64 = 0;
+        loop {
+            let from = ((next / CHUNK) % readers) as usize;
+            let Ok(got) = rxs[from].recv() else {
+                break;
+            };
+            let got = got.with_context(|| format!("{db}: reading intervals"))?;
+            if got.index != next {
+                bail!(
+                    "{db}: the backup's readers disagree (interval {} where {next} was due)",
+                    got.index
+                );
+            }
+            let (acd, istart) = (got.entry.acd, got.entry.istart);
+            w.begin_interval(got.entry)?;
+            let mut rows = 0;
+            for (t, flat) in TABLES.iter().zip(&got.rows) {
+                w.rows(&t.interval_table(), flat)?;
+                rows += (flat.len() / (2 + t.keys.len() + t.items.len())) as u64;
+            }
+            w.end_interval()
+                .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
+            progress.rows(rows)?;
+            next += 1;
+        }
+        // Every reader is done; one still holding intervals saw another snapshot.
+        for rx in &rxs {
+            if let Ok(got) = rx.recv() {
+                got?;
+                bail!("{db}: the backup's readers disagree about the intervals");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes the summary rows of the chosen dates (the restore takes them only for periods
+/// the target no longer has intervals for).
+fn write_summaries<W: std::io::Write>(
+    conn: &rusqlite::Connection,
+    sel: &Selection,
+    w: &mut ArchiveWriter<W>,
+) -> anyhow::Result<()> {
+    let (dlo, dhi) = sel.date_range_strings();
+    for &acd in &sel.acds {
+        store::merge::for_each_summary_row(
+            conn,
+            acd,
+            (&dlo, &dhi),
+            |table, date_col, date, vals| {
+                let mut vals = vals.to_vec();
+                vals[date_col] = archive::date_to_i64(date)
+                    .with_context(|| format!("{table}: bad row_date {date:?}"))?;
+                w.summary_row(table, &vals)?;
+                anyhow::Ok(())
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the ACD administration data of `acds`.
+fn write_admin<W: std::io::Write>(
+    conn: &rusqlite::Connection,
+    acds: &[u16],
+    w: &mut ArchiveWriter<W>,
+) -> anyhow::Result<()> {
+    use rusqlite::types::Value as Sql;
+    for &acd in acds {
+        for (table, vals) in store::merge::admin_rows(conn, acd)? {
+            let vals: Vec<Value> = vals
+                .into_iter()
+                .map(|v| match v {
+                    Sql::Integer(i) => Ok(Value::Int(i)),
+                    Sql::Text(s) => Ok(Value::Text(s)),
+                    other => Err(anyhow::anyhow!("{table}: unexpected value {other:?}")),
+                })
+                .collect::<anyhow::Result<_>>()?;
+            w.admin_row(table, &vals)?;
+        }
+    }
+    Ok(())
 }
 
 /// Intervals are read in runs of this many by each reader in turn.
@@ -644,26 +645,12 @@ impl Snapshot {
         parallel: bool,
         between: &mut dyn FnMut() -> rusqlite::Result<()>,
     ) -> rusqlite::Result<Snapshot> {
-        let begin = |c: &rusqlite::Connection| -> rusqlite::Result<()> {
-            c.execute_batch("BEGIN")?;
-            // A deferred transaction takes its snapshot at the first read.
-            c.query_row("SELECT COUNT(*) FROM interval_status WHERE 0", [], |_| {
-                Ok(())
-            })
-        };
-        let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
-            c.query_row("PRAGMA data_version", [], |r| r.get(0))
-        };
+        use store::merge::{begin_snapshot as begin, data_version as version};
         let mut extra = Vec::new();
         for _ in 0..if parallel { EXTRA_READERS } else { 0 } {
-            let Ok(c) = rusqlite::Connection::open_with_flags(
-                &store.path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            ) else {
+            let Ok(c) = store::merge::open_reader(&store.path) else {
                 break;
             };
-            c.busy_timeout(std::time::Duration::from_secs(5))?;
             extra.push(c);
         }
         if extra.is_empty() {
@@ -686,7 +673,7 @@ impl Snapshot {
                 return Ok(Snapshot { extra });
             }
             for c in extra.iter().chain([&store.conn]) {
-                c.execute_batch("ROLLBACK")?;
+                store::merge::abort_snapshot(c)?;
             }
         }
         tracing::info!("the database changed on every try: backing up with one reader");
@@ -717,67 +704,25 @@ fn read_intervals(
     let mut index: u64 = 0;
     let mut run = || -> anyhow::Result<()> {
         let mut stmts = interval_row_readers(conn)?;
-        let mut st = conn.prepare(
-            "SELECT istart, intrvl, row_date, starttime, status, reasons, source, epoch,
-                    first_seq, last_seq, updated_at, row_count, checksum
-             FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
-               AND updated_at >= ?4
-             ORDER BY istart",
-        )?;
+        let mut st = status::changed_rows_stmt(conn)?;
         for &acd in acds {
-            let mut q = st.query(params![acd, lo, hi, since])?;
-            while let Some(r) = q.next()? {
+            let mut sent = true;
+            status::for_each_changed(&mut st, acd, (lo, hi, since), |r| {
                 let i = index;
                 index += 1;
                 if (i / CHUNK) % readers != me {
-                    continue;
-                }
-                let istart: i64 = r.get(0)?;
-                let status: String = r.get(4)?;
-                let mut e = ManifestEntry::new(
-                    acd,
-                    istart,
-                    r.get::<_, i64>(1)? as u32,
-                    &r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)? as u32,
-                    if status == "complete" {
-                        Status::Complete
-                    } else {
-                        Status::Incomplete
-                    },
-                    &r.get::<_, String>(5)?,
-                    &r.get::<_, String>(6)?,
-                    r.get::<_, i64>(11)? as u64,
-                    &r.get::<_, String>(12)?,
-                )
-                .map_err(|e| anyhow::anyhow!("interval {istart}: {e}"))?;
-                e.epoch = r.get(7)?;
-                e.first_seq = r.get(8)?;
-                e.last_seq = r.get(9)?;
-                e.updated_at = r.get(10)?;
-                let mut rows = Vec::with_capacity(TABLES.len());
-                for (t, q) in TABLES.iter().zip(stmts.iter_mut()) {
-                    // The query leaves out acd and istart (known): put them in place.
-                    let nk = t.keys.len();
-                    let mut part = Vec::new();
-                    let n = q.append_rows(&[acd as i64, istart], &mut part)?;
-                    let mut flat = Vec::with_capacity(part.len() + 2 * n);
-                    for r in part.chunks_exact(nk + t.items.len()) {
-                        flat.push(acd as i64);
-                        flat.extend_from_slice(&r[..nk]);
-                        flat.push(istart);
-                        flat.extend_from_slice(&r[nk..]);
-                    }
-                    rows.push(flat);
+                    return Ok(true);
                 }
                 let got = ReadInterval {
                     index: i,
-                    entry: e,
-                    rows,
+                    rows: interval_rows(&mut stmts, acd, r.istart)?,
+                    entry: manifest_entry(acd, r)?,
                 };
-                if out.send(Ok(got)).is_err() {
-                    return Ok(());
-                }
+                sent = out.send(Ok(got)).is_ok();
+                anyhow::Ok(sent)
+            })?;
+            if !sent {
+                return Ok(());
             }
         }
         Ok(())
@@ -785,6 +730,57 @@ fn read_intervals(
     if let Err(e) = run() {
         let _ = out.send(Err(e));
     }
+}
+
+/// The manifest entry of a stored interval.
+fn manifest_entry(acd: u16, r: status::StoredRow) -> anyhow::Result<ManifestEntry> {
+    let mut e = ManifestEntry::new(
+        acd,
+        r.istart,
+        r.intrvl,
+        &r.row_date,
+        r.starttime,
+        if r.complete {
+            Status::Complete
+        } else {
+            Status::Incomplete
+        },
+        &r.reasons,
+        &r.source,
+        r.row_count,
+        &r.checksum,
+    )
+    .map_err(|e| anyhow::anyhow!("interval {}: {e}", r.istart))?;
+    e.epoch = r.epoch;
+    e.first_seq = r.first_seq;
+    e.last_seq = r.last_seq;
+    e.updated_at = r.updated_at;
+    Ok(e)
+}
+
+/// The rows of one interval per table (`TABLES` order), flat, in the backup's column
+/// order `acd, keys..., istart, items...`, read with `stmts` ([`interval_row_readers`]).
+fn interval_rows(
+    stmts: &mut [crate::store::raw::RawStmt<'_>],
+    acd: u16,
+    istart: i64,
+) -> rusqlite::Result<Vec<Vec<i64>>> {
+    let mut rows = Vec::with_capacity(TABLES.len());
+    for (t, q) in TABLES.iter().zip(stmts.iter_mut()) {
+        // The query leaves out acd and istart (known): put them in place.
+        let nk = t.keys.len();
+        let mut part = Vec::new();
+        let n = q.append_rows(&[acd as i64, istart], &mut part)?;
+        let mut flat = Vec::with_capacity(part.len() + 2 * n);
+        for r in part.chunks_exact(nk + t.items.len()) {
+            flat.push(acd as i64);
+            flat.extend_from_slice(&r[..nk]);
+            flat.push(istart);
+            flat.extend_from_slice(&r[nk..]);
+        }
+        rows.push(flat);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

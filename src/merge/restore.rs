@@ -21,11 +21,11 @@ use crate::interval::Grid;
 use crate::items::TABLES;
 use crate::report::{self, GapRange};
 use crate::store::intervals::{insert_rows_sql, insert_sql, now_secs};
+use crate::store::merge::ShortTx;
 use crate::store::raw::RawStmt;
-use crate::store::{open_interval, summary, Store, SCHEMA_VERSION};
+use crate::store::{self, open_interval, status, summary, Store, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -131,26 +131,15 @@ fn backup_copy(e: &ManifestEntry) -> Copy {
     }
 }
 
-/// The columns of `interval_status` a [`Copy`] is made of, for [`status_copy`].
-const COPY_COLUMNS: &str = "status, checksum, first_seq, last_seq, row_count";
-
-/// A [`Copy`] from a row whose columns from `at` on are [`COPY_COLUMNS`].
-fn status_copy(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Copy> {
-    Ok(Copy {
-        complete: r.get::<_, String>(at)? == "complete",
-        checksum: r.get(at + 1)?,
-        first_seq: r.get::<_, i64>(at + 2)? as u64,
-        last_seq: r.get::<_, i64>(at + 3)? as u64,
-        row_count: r.get::<_, i64>(at + 4)? as u64,
-    })
-}
-
-fn target_copy(tx: &rusqlite::Connection, acd: u16, istart: i64) -> rusqlite::Result<Option<Copy>> {
-    tx.prepare_cached(&format!(
-        "SELECT {COPY_COLUMNS} FROM interval_status WHERE acd = ?1 AND istart = ?2"
-    ))?
-    .query_row(params![acd, istart], |r| status_copy(r, 0))
-    .optional()
+/// A [`Copy`] of a stored status row.
+fn stored_copy(s: status::Summary) -> Copy {
+    Copy {
+        complete: s.complete,
+        checksum: s.checksum,
+        first_seq: s.first_seq as u64,
+        last_seq: s.last_seq as u64,
+        row_count: s.row_count as u64,
+    }
 }
 
 /// What [`plan`] found: the verified file and what the restore will do with it; the
@@ -217,8 +206,7 @@ pub fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> 
     .with_context(|| format!("{}: cannot open the database", db.display()))?;
     conn.busy_timeout(Duration::from_secs(5))
         .with_context(|| format!("{}: cannot open the database", db.display()))?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    let version = store::merge::schema_version(&conn)
         .with_context(|| format!("{}: not a cms database", db.display()))?;
     if version > SCHEMA_VERSION {
         bail!(
@@ -320,94 +308,16 @@ pub fn plan(
     opts: &RestoreOptions,
 ) -> anyhow::Result<Planned> {
     let started = Instant::now();
-    let file = &opts.file;
     // Opening checks the whole-file hash (truncation, corruption) and the MAC when a site
     // key is configured; what this restore will write is decoded and checked against the
     // manifest below, before the first write.
-    let mut rd = ArchiveReader::open(file, opts.key.as_ref())?;
+    let mut rd = ArchiveReader::open(&opts.file, opts.key.as_ref())?;
     let header = rd.header().clone();
-    if header.schema_version as i64 > SCHEMA_VERSION {
-        bail!(
-            "{}: written by schema version {}, this release supports up to {}: upgrade this server first",
-            file.display(),
-            header.schema_version,
-            SCHEMA_VERSION
-        );
-    }
-    // One interval grid per pair: rows of another length would break this server's
-    // grid (proto/backup-format.md, "Restoring").
-    if let Some(e) = rd.manifest().iter().find(|e| e.intrvl != grid.minutes) {
-        bail!(
-            "{}: the backup has {}-minute intervals, this server is configured for {}-minute \
-             intervals (interval_minutes): both servers of a pair must use the same length",
-            file.display(),
-            e.intrvl,
-            grid.minutes
-        );
-    }
-    let acds: Vec<u16> = if opts.sel.acds.is_empty() {
-        header.acds.clone()
-    } else {
-        opts.sel.acds.clone()
-    };
-    for a in &acds {
-        if !header.acds.contains(a) {
-            bail!(
-                "{}: the backup holds no data for ACD {a} (it has {:?})",
-                file.display(),
-                header.acds
-            );
-        }
-        if !opts.configured_acds.contains(a) {
-            bail!(
-                "{}: the backup holds ACD {a}, which is not configured on this server \
-                 (a backup from a different ACD set); choose ACDs with --acd",
-                file.display()
-            );
-        }
-    }
-    let have = |bit: u8| header.categories & bit != 0;
-    let mut cats = opts.sel.categories;
-    cats.history &= have(archive::category::HISTORY);
-    cats.admin &= have(archive::category::ADMIN);
-    if opts.sel.categories.local {
-        if !have(archive::category::LOCAL) {
-            bail!(
-                "{}: the backup holds no local system administration data",
-                file.display()
-            );
-        }
-        if !opts.include_local {
-            bail!(
-                "{}: restoring local system administration data needs --include-local",
-                file.display()
-            );
-        }
-        if header.server_id != opts.server_id {
-            bail!(
-                "{}: local data comes from server {:?}, this is {:?}: local data is only restored \
-                 onto the server it came from",
-                file.display(),
-                header.server_id,
-                opts.server_id
-            );
-        }
-        if opts.collection_running {
-            bail!(
-                "{}: local data can only be restored with collection off (stop the cms service first)",
-                file.display()
-            );
-        }
-    }
-    let mut rep = RestoreReport {
-        file: file.display().to_string(),
-        source_server: header.server_id.clone(),
-        categories: cats.names(),
-        dry_run: opts.dry_run,
-        ..Default::default()
-    };
-    let (lo, hi) = opts.sel.utc_range();
+    check_compatible(&rd, grid, &opts.file)?;
+    let acds = chosen_acds(&header, opts)?;
+    let cats = chosen_categories(&header, opts)?;
     let entries: Vec<ManifestEntry> = if cats.history {
+        let (lo, hi) = opts.sel.utc_range();
         rd.manifest()
             .iter()
             .filter(|e| acds.contains(&e.acd) && e.istart >= lo && e.istart < hi)
@@ -416,9 +326,6 @@ pub fn plan(
     } else {
         vec![]
     };
-
-    // Plan from the manifest alone.
-    let mut todo: Vec<usize> = vec![];
     let mut current: BTreeMap<u16, Option<i64>> = BTreeMap::new();
     for &a in &acds {
         let open = match target {
@@ -427,80 +334,20 @@ pub fn plan(
         };
         current.insert(a, open);
     }
-    // The target's status rows over the backup's range, read once.
-    let mut here: BTreeMap<(u16, i64), Copy> = BTreeMap::new();
-    if let Some(conn) = target {
-        for (&acd, &(first, last)) in &entries_range(&entries) {
-            let mut st = conn.prepare(&format!(
-                "SELECT istart, {COPY_COLUMNS} FROM interval_status
-                 WHERE acd = ?1 AND istart >= ?2 AND istart <= ?3"
-            ))?;
-            let mut q = st.query(params![acd, first, last])?;
-            while let Some(r) = q.next()? {
-                here.insert((acd, r.get(0)?), status_copy(r, 1)?);
-            }
-        }
-    }
-    for (i, e) in entries.iter().enumerate() {
-        let b = backup_copy(e);
-        let t = here.get(&(e.acd, e.istart)).cloned();
-        let mut action = decide(e.istart, current[&e.acd], t.as_ref(), &b);
-        if action == Action::Conflict {
-            // The file's checksum is over the file's columns: a backup from a release with
-            // other interval columns can hold the very rows stored here. Compare them as
-            // this release stores them before calling it a conflict.
-            let stored = rd.read_interval(e)?.checksum;
-            let stored = blake3::Hash::from_bytes(stored).to_hex();
-            if t.as_ref().is_some_and(|t| t.checksum == stored.as_str()) {
-                action = Action::Keep;
-            }
-        }
-        let line = PlanLine {
-            acd: e.acd,
-            istart: e.istart,
-            local: grid.local(e.istart).format("%Y-%m-%d %H:%M").to_string(),
-            action,
-            target: t.as_ref().map(describe),
-            backup: describe(&b),
-        };
-        match action {
-            Action::Fill => rep.filled += 1,
-            Action::Replace => rep.replaced += 1,
-            Action::Improve => rep.improved += 1,
-            Action::Keep => rep.kept += 1,
-            Action::Conflict => rep.conflicts.push(line.clone()),
-            Action::SkipCurrent => rep.skipped_current += 1,
-        }
-        if matches!(action, Action::Fill | Action::Replace | Action::Improve) {
-            todo.push(i);
-        }
-        if action != Action::Keep {
-            rep.plan.push(line);
-        }
-    }
-    rep.plan_ranges = plan_ranges(grid, &rep.plan, &here, &entries);
-    // Verify, before any write, every interval this restore will write: its block
-    // checksum, and its rows against the manifest's row count and content checksum (a
-    // manifest that lies about its data is refused here). `cms verify` checks everything.
-    let todo_entries: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
-    verify_intervals(&mut rd, &todo_entries)?;
-    drop(todo_entries);
-    rd.trust_checked_intervals();
-    // The summary, admin and local blocks this restore will read, likewise.
-    let check = |it: &mut dyn Iterator<Item = archive::Result<archive::Row>>| {
-        for r in it {
-            r?;
-        }
-        archive::Result::Ok(())
+    let here = match target {
+        Some(conn) => stored_copies(conn, &entries)?,
+        None => BTreeMap::new(),
     };
-    // (Summary blocks are covered by the whole-file hash checked at open; they are
-    // streamed once, in `take_summaries`.)
-    if cats.admin {
-        check(&mut rd.admin_rows())?;
-    }
-    if cats.local {
-        check(&mut rd.local_rows())?;
-    }
+    let mut rep = RestoreReport {
+        file: opts.file.display().to_string(),
+        source_server: header.server_id.clone(),
+        categories: cats.names(),
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let todo = decide_all(&mut rd, grid, &entries, &current, &here, &mut rep)?;
+    rep.plan_ranges = plan_ranges(grid, &rep.plan, &here, &entries);
+    verify_planned(&mut rd, &entries, &todo, cats)?;
     tracing::debug!(
         "restore: {} intervals to write verified and planned after {:.3} s",
         todo.len(),
@@ -526,6 +373,204 @@ pub fn plan(
     })
 }
 
+/// The compatibility checks of a backup file: a schema this release reads, and this
+/// server's interval length.
+fn check_compatible(
+    rd: &ArchiveReader<std::fs::File>,
+    grid: &Grid,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let header = rd.header();
+    if header.schema_version as i64 > SCHEMA_VERSION {
+        bail!(
+            "{}: written by schema version {}, this release supports up to {}: upgrade this server first",
+            file.display(),
+            header.schema_version,
+            SCHEMA_VERSION
+        );
+    }
+    // One interval grid per pair: rows of another length would break this server's
+    // grid (proto/backup-format.md, "Restoring").
+    if let Some(e) = rd.manifest().iter().find(|e| e.intrvl != grid.minutes) {
+        bail!(
+            "{}: the backup has {}-minute intervals, this server is configured for {}-minute \
+             intervals (interval_minutes): both servers of a pair must use the same length",
+            file.display(),
+            e.intrvl,
+            grid.minutes
+        );
+    }
+    Ok(())
+}
+
+/// The ACDs the restore is about: the ones asked for (every one of the backup's when
+/// none), each held by the backup and configured here.
+fn chosen_acds(header: &archive::Header, opts: &RestoreOptions) -> anyhow::Result<Vec<u16>> {
+    let file = &opts.file;
+    let acds: Vec<u16> = if opts.sel.acds.is_empty() {
+        header.acds.clone()
+    } else {
+        opts.sel.acds.clone()
+    };
+    for a in &acds {
+        if !header.acds.contains(a) {
+            bail!(
+                "{}: the backup holds no data for ACD {a} (it has {:?})",
+                file.display(),
+                header.acds
+            );
+        }
+        if !opts.configured_acds.contains(a) {
+            bail!(
+                "{}: the backup holds ACD {a}, which is not configured on this server \
+                 (a backup from a different ACD set); choose ACDs with --acd",
+                file.display()
+            );
+        }
+    }
+    Ok(acds)
+}
+
+/// The categories the restore takes: the ones asked for that the backup holds; local
+/// data only when asked for explicitly, from this server, with collection off.
+fn chosen_categories(
+    header: &archive::Header,
+    opts: &RestoreOptions,
+) -> anyhow::Result<super::Categories> {
+    let file = &opts.file;
+    let have = |bit: u8| header.categories & bit != 0;
+    let mut cats = opts.sel.categories;
+    cats.history &= have(archive::category::HISTORY);
+    cats.admin &= have(archive::category::ADMIN);
+    if !opts.sel.categories.local {
+        return Ok(cats);
+    }
+    if !have(archive::category::LOCAL) {
+        bail!(
+            "{}: the backup holds no local system administration data",
+            file.display()
+        );
+    }
+    if !opts.include_local {
+        bail!(
+            "{}: restoring local system administration data needs --include-local",
+            file.display()
+        );
+    }
+    if header.server_id != opts.server_id {
+        bail!(
+            "{}: local data comes from server {:?}, this is {:?}: local data is only restored \
+             onto the server it came from",
+            file.display(),
+            header.server_id,
+            opts.server_id
+        );
+    }
+    if opts.collection_running {
+        bail!(
+            "{}: local data can only be restored with collection off (stop the cms service first)",
+            file.display()
+        );
+    }
+    Ok(cats)
+}
+
+/// The target's copies of the intervals of `entries` (its status rows over the backup's
+/// range, read once).
+fn stored_copies(
+    conn: &rusqlite::Connection,
+    entries: &[ManifestEntry],
+) -> rusqlite::Result<BTreeMap<(u16, i64), Copy>> {
+    let mut here = BTreeMap::new();
+    for (&acd, &(first, last)) in &entries_range(entries) {
+        for (istart, s) in status::summaries(conn, acd, first, last)? {
+            here.insert((acd, istart), stored_copy(s));
+        }
+    }
+    Ok(here)
+}
+
+/// Decides every interval of `entries` (from the manifest alone, but for a conflict),
+/// counting the decisions into `rep`; returns the indices of the intervals to write.
+fn decide_all(
+    rd: &mut ArchiveReader<std::fs::File>,
+    grid: &Grid,
+    entries: &[ManifestEntry],
+    current: &BTreeMap<u16, Option<i64>>,
+    here: &BTreeMap<(u16, i64), Copy>,
+    rep: &mut RestoreReport,
+) -> anyhow::Result<Vec<usize>> {
+    let mut todo = vec![];
+    for (i, e) in entries.iter().enumerate() {
+        let b = backup_copy(e);
+        let t = here.get(&(e.acd, e.istart));
+        let mut action = decide(e.istart, current[&e.acd], t, &b);
+        if action == Action::Conflict {
+            // The file's checksum is over the file's columns: a backup from a release with
+            // other interval columns can hold the very rows stored here. Compare them as
+            // this release stores them before calling it a conflict.
+            let stored = rd.read_interval(e)?.checksum;
+            let stored = blake3::Hash::from_bytes(stored).to_hex();
+            if t.is_some_and(|t| t.checksum == stored.as_str()) {
+                action = Action::Keep;
+            }
+        }
+        let line = PlanLine {
+            acd: e.acd,
+            istart: e.istart,
+            local: grid.local(e.istart).format("%Y-%m-%d %H:%M").to_string(),
+            action,
+            target: t.map(describe),
+            backup: describe(&b),
+        };
+        match action {
+            Action::Fill => rep.filled += 1,
+            Action::Replace => rep.replaced += 1,
+            Action::Improve => rep.improved += 1,
+            Action::Keep => rep.kept += 1,
+            Action::Conflict => rep.conflicts.push(line.clone()),
+            Action::SkipCurrent => rep.skipped_current += 1,
+        }
+        if matches!(action, Action::Fill | Action::Replace | Action::Improve) {
+            todo.push(i);
+        }
+        if action != Action::Keep {
+            rep.plan.push(line);
+        }
+    }
+    Ok(todo)
+}
+
+/// Verifies, before any write, every part of the file the restore will read: each
+/// interval to write (its block checksum, and its rows against the manifest's row count
+/// and content checksum: a manifest that lies about its data is refused here), and the
+/// admin and local blocks. `cms verify` checks everything.
+fn verify_planned(
+    rd: &mut ArchiveReader<std::fs::File>,
+    entries: &[ManifestEntry],
+    todo: &[usize],
+    cats: super::Categories,
+) -> archive::Result<()> {
+    let todo_entries: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
+    verify_intervals(rd, &todo_entries)?;
+    rd.trust_checked_intervals();
+    let check = |it: &mut dyn Iterator<Item = archive::Result<archive::Row>>| {
+        for r in it {
+            r?;
+        }
+        archive::Result::Ok(())
+    };
+    // (Summary blocks are covered by the whole-file hash checked at open; they are
+    // streamed once, in `take_summaries`.)
+    if cats.admin {
+        check(&mut rd.admin_rows())?;
+    }
+    if cats.local {
+        check(&mut rd.local_rows())?;
+    }
+    Ok(())
+}
+
 /// The header property naming, per ACD, the interval the source was collecting when it
 /// took the backup: `ACD:ISTART` pairs, comma-separated (proto/backup-format.md).
 pub const OPEN_INTERVALS: &str = archive::OpenIntervals::KEY;
@@ -546,94 +591,141 @@ pub fn apply(
     store: &mut Store,
     grid: &Grid,
     opts: &RestoreOptions,
-    p: Planned,
+    mut p: Planned,
 ) -> anyhow::Result<RestoreReport> {
-    let file = &opts.file;
-    let Planned {
-        mut rd,
-        header,
-        acds,
-        cats,
-        entries,
-        todo,
-        current,
-        source_open,
-        rep: planned_rep,
-        started,
-    } = p;
-    let (lo, hi) = opts.sel.utc_range();
-    let source = format!("restored:{}", header.server_id);
-    let day_over =
-        |acd: u16, date: chrono::NaiveDate| day_over(grid, &current, &source_open, acd, date);
-    let planned_rep = &planned_rep;
-    let entries = &entries;
-    let acds = &acds;
-    let header = &header;
-    let current = &current;
     let mut rep = RestoreReport {
-        file: planned_rep.file.clone(),
-        source_server: planned_rep.source_server.clone(),
-        categories: planned_rep.categories.clone(),
+        file: p.rep.file.clone(),
+        source_server: p.rep.source_server.clone(),
+        categories: p.rep.categories.clone(),
         dry_run: false,
-        conflicts: planned_rep.conflicts.clone(),
-        plan: planned_rep.plan.clone(),
-        plan_ranges: planned_rep.plan_ranges.clone(),
+        conflicts: p.rep.conflicts.clone(),
+        plan: p.rep.plan.clone(),
+        plan_ranges: p.rep.plan_ranges.clone(),
         ..Default::default()
     };
-    let todo: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
+    let log_id = start_log(store, &p.rep)?;
+    let touched_days = write_intervals(store, grid, opts, &mut p, &mut rep)?;
+    rep.kept += p.rep.kept;
+    rep.skipped_current += p.rep.skipped_current;
+    debug_after(&p, "intervals written");
+    let stale = resummarize(store, grid, opts.week_start, &p, &touched_days)?;
+    rep.days_resummarized = (touched_days.len() + stale) as u64;
+    debug_after(&p, "days re-summarized");
+    let mut summary_days = BTreeSet::new();
+    if p.cats.history && summaries_needed(store, &p.header, &p.acds, grid)? {
+        let (n, days) = take_summaries(store, &mut p.rd, &p.acds, grid)?;
+        rep.summary_rows_taken = n;
+        summary_days = days;
+    }
+    debug_after(&p, "summaries taken");
+    if p.cats.admin {
+        rep.admin_rows = replace_admin(store, &mut p.rd, &p.acds).with_context(|| {
+            format!(
+                "{}: replacing the ACD administration data",
+                store.path.display()
+            )
+        })?;
+    }
+    if p.cats.local {
+        rep.local_rows = replace_local(store, &mut p.rd)
+            .with_context(|| format!("{}: replacing the local settings", store.path.display()))?;
+    }
+    finish_log(store, log_id, &rep)?;
+    report_gaps(store, grid, &opts.sel, &p, &mut rep)?;
+    report_summary_only(store, grid, &p.entries, summary_days, &mut rep)?;
+    store.match_owner_of_dir();
+    rep.seconds = p.started.elapsed().as_secs_f64();
+    Ok(rep)
+}
 
-    // The record of this restore, written before its first interval: while it runs (or
-    // if it is killed) the row says what it planned, `finished_at` 0; `cms gaps` and
-    // `cms status` report a restore that did not finish from it (`report::unfinished_restores`).
-    let log_id = {
-        store.conn.execute(
-            "INSERT INTO restore_log (started_at, file, source_server, categories, filled, replaced,
-               kept, conflicts, skipped_current) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                now_secs(),
-                rep.file,
-                rep.source_server,
-                rep.categories,
-                planned_rep.filled as i64,
-                (planned_rep.replaced + planned_rep.improved) as i64,
-                planned_rep.kept as i64,
-                planned_rep.conflicts.len() as i64,
-                planned_rep.skipped_current as i64,
-            ],
-        )
-        .with_context(|| format!("{}: cannot record the restore", store.path.display()))?;
-        store.conn.last_insert_rowid()
+fn debug_after(p: &Planned, what: &str) {
+    tracing::debug!(
+        "restore: {what} after {:.3} s",
+        p.started.elapsed().as_secs_f64()
+    );
+}
+
+/// The counts of a report, as the restore log records them.
+fn counts(rep: &RestoreReport) -> store::merge::RestoreCounts {
+    store::merge::RestoreCounts {
+        filled: rep.filled,
+        replaced: rep.replaced + rep.improved,
+        kept: rep.kept,
+        conflicts: rep.conflicts.len() as u64,
+        skipped_current: rep.skipped_current,
+    }
+}
+
+/// The record of this restore, written before its first interval: while it runs (or
+/// if it is killed) the row says what it planned, `finished_at` 0; `cms gaps` and
+/// `cms status` report a restore that did not finish from it
+/// (`report::unfinished_restores`).
+fn start_log(store: &Store, planned: &RestoreReport) -> anyhow::Result<i64> {
+    store::merge::start_restore_log(
+        &store.conn,
+        now_secs(),
+        (&planned.file, &planned.source_server, &planned.categories),
+        &counts(planned),
+    )
+    .with_context(|| format!("{}: cannot record the restore", store.path.display()))
+}
+
+/// The record that the restore finished: its last commit, and the one made durable
+/// (synchronous=FULL syncs the write-ahead log, and with it every earlier NORMAL commit
+/// of the restore): a restore that has reported success survives a power cut (issue
+/// #11, scenario 3 found the last transactions lost).
+fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport) -> anyhow::Result<()> {
+    let conflict_list: Vec<serde_json::Value> = rep
+        .conflicts
+        .iter()
+        .map(|c| serde_json::json!({"acd": c.acd, "istart": c.istart}))
+        .collect();
+    let conflict_list = serde_json::to_string(&conflict_list)?;
+    store.set_synchronous("FULL")?;
+    let finished = store::merge::finish_restore_log(
+        &store.conn,
+        log_id,
+        now_secs(),
+        &counts(rep),
+        &conflict_list,
+    )
+    .with_context(|| format!("{}: cannot record the restore", store.path.display()));
+    store.set_synchronous("NORMAL")?;
+    finished
+}
+
+/// Writes the planned intervals in transactions kept under [`MAX_TX`] while a second
+/// thread reads and decodes them; returns the days whose daily summaries were rebuilt
+/// in the transaction of their last interval.
+fn write_intervals(
+    store: &Store,
+    grid: &Grid,
+    opts: &RestoreOptions,
+    p: &mut Planned,
+    rep: &mut RestoreReport,
+) -> anyhow::Result<BTreeSet<(u16, chrono::NaiveDate)>> {
+    let todo: Vec<&ManifestEntry> = p.todo.iter().map(|&i| &p.entries[i]).collect();
+    let path = &store.path;
+    let mut w = IntervalWriter {
+        tx: ShortTx::new(&store.conn, MAX_TX, now_secs),
+        inserts: insert_statements(&store.conn)
+            .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?,
+        path,
+        grid,
+        source: format!("restored:{}", p.header.server_id),
+        current: &p.current,
+        source_open: &p.source_open,
+        rep,
+        touched_days: BTreeSet::new(),
+        written: 0,
     };
-
-    // Apply, interval by interval, in transactions kept under MAX_TX.
-    let mut touched_days: BTreeSet<(u16, chrono::NaiveDate)> = BTreeSet::new();
-    let path = store.path.clone();
-    let conn = &store.conn;
-    let mut opened: Option<Instant> = None;
-    // One time for everything a transaction writes (interval status rows and the daily
-    // summaries built from them): a day's summary is never older than its intervals, so
-    // the next restore finds nothing out of date; and no row is stamped earlier than its
-    // transaction began, so an incremental backup never misses it.
-    let mut tx_now = now_secs();
-    let rd_apply = &mut rd;
-    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+    let rd = &mut p.rd;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
         // A second thread reads and decodes the intervals, and sums each day's rows for
         // its daily summary, while this one writes them.
         let (sender, decoded) = std::sync::mpsc::sync_channel(16);
         let todo_list = &todo;
-        scope.spawn(move || decode_and_sum(rd_apply, todo_list, grid, sender));
-        let mut inserts = insert_statements(conn)
-            .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?;
-        let begin = |opened: &mut Option<Instant>, tx_now: &mut i64| {
-            if opened.is_none() {
-                conn.execute_batch("BEGIN IMMEDIATE").with_context(|| {
-                    format!("{}: cannot start a write transaction", path.display())
-                })?;
-                *opened = Some(Instant::now());
-                *tx_now = now_secs();
-            }
-            anyhow::Ok(())
-        };
+        scope.spawn(move || decode_and_sum(rd, todo_list, grid, sender));
         let bar = opts.progress.then(|| {
             let b = indicatif::ProgressBar::new(todo.len() as u64);
             b.set_style(
@@ -644,221 +736,204 @@ pub fn apply(
             );
             b
         });
-        // Intervals of the day being restored written so far.
-        let mut written = 0u32;
         let mut todo_iter = todo.iter().copied();
         loop {
-            let msg = decoded
-                .recv()
-                .map_err(|_| anyhow::anyhow!("{}: the backup's reader stopped", file.display()))?;
-            let data = match msg? {
-                Decoded::Interval(data) => data,
-                Decoded::DayDone((acd, date), mut sums) => {
-                    // The day's daily summary, in the transaction of its last interval.
-                    // The sums hold every interval of the day this restore planned; one
-                    // not written after all (the collector got there first) no longer
-                    // has the checksum they were taken with, so `summarize_day` reads
-                    // the day from the database instead.
-                    if written > 0 && day_over(acd, date) {
-                        begin(&mut opened, &mut tx_now)?;
-                        summary::summarize_day(conn, acd, grid, date, &mut sums, tx_now)
-                            .with_context(|| {
-                                format!("{}: summarizing {date} of ACD {acd}", path.display())
-                            })?;
+            let msg = decoded.recv().map_err(|_| {
+                anyhow::anyhow!("{}: the backup's reader stopped", opts.file.display())
+            })?;
+            match msg? {
+                Decoded::Interval(data) => {
+                    let e = todo_iter
+                        .next()
+                        .expect("one decoded interval per planned one");
+                    w.interval(e, &data)?;
+                    if let Some(b) = &bar {
+                        b.inc(1);
                     }
-                    written = 0;
-                    continue;
                 }
+                Decoded::DayDone(day, mut sums) => w.day_done(day, &mut sums)?,
                 Decoded::End => break,
-            };
-            let e = todo_iter
-                .next()
-                .expect("one decoded interval per planned one");
-            begin(&mut opened, &mut tx_now)?;
-            // Re-decide against the state now: the collector may have moved on.
-            let cur = open_interval(conn, e.acd)?;
-            let target = target_copy(conn, e.acd, e.istart)?;
-            let action = decide(e.istart, cur, target.as_ref(), &backup_copy(e));
-            match action {
-                Action::Fill | Action::Replace | Action::Improve => {
-                    apply_interval(conn, &mut inserts, e, &data, &source, tx_now).with_context(
-                        || {
-                            format!(
-                                "{}: restoring interval {} of ACD {}",
-                                path.display(),
-                                e.istart,
-                                e.acd
-                            )
-                        },
-                    )?;
-                    match action {
-                        Action::Fill => rep.filled += 1,
-                        Action::Replace => rep.replaced += 1,
-                        _ => rep.improved += 1,
-                    }
-                    let day = (e.acd, grid.local_date(e.istart));
-                    if day_over(day.0, day.1) {
-                        touched_days.insert(day);
-                    }
-                    written += 1;
-                }
-                Action::Keep => rep.kept += 1,
-                Action::SkipCurrent => rep.skipped_current += 1,
-                Action::Conflict => {}
-            }
-            if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
-                conn.execute_batch("COMMIT")
-                    .with_context(|| format!("{}: cannot commit", path.display()))?;
-                opened = None;
-            }
-            if let Some(b) = &bar {
-                b.inc(1);
             }
         }
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        if opened.is_some() {
-            conn.execute_batch("COMMIT")
-                .with_context(|| format!("{}: cannot commit", path.display()))?;
-            opened = None;
-        }
         Ok(())
-    });
-    if let Err(e) = result {
-        if opened.is_some() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        return Err(e);
-    }
-    rep.kept += planned_rep.kept;
-    rep.skipped_current += planned_rep.skipped_current;
+    })?;
+    w.tx.finish()
+        .with_context(|| format!("{}: cannot commit", path.display()))?;
+    Ok(w.touched_days)
+}
 
-    tracing::debug!(
-        "restore: intervals written after {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-    // Summaries: rebuild the days the restore changed, then take the backup's summary
-    // rows for periods this server has no intervals for (aged out here).
-    let week_start = opts.week_start;
-    // A restore killed between writing a day's last interval and summarizing it (or
-    // between a day and its week or month) left summaries older than their data; this
-    // run finds them in the backup's range and rebuilds them from the database.
-    // (`build_days` rolls up their weeks and months too.) Days not over get none.
+/// The writing side of [`write_intervals`]: one planned interval at a time, each
+/// re-decided inside its transaction against the target's state at that moment.
+struct IntervalWriter<'a, 'c> {
+    /// One time for everything a transaction writes (interval status rows and the daily
+    /// summaries built from them): a day's summary is never older than its intervals,
+    /// so the next restore finds nothing out of date; and no row is stamped earlier than
+    /// its transaction began, so an incremental backup never misses it.
+    tx: ShortTx<'c>,
+    inserts: Vec<(RawStmt<'c>, RawStmt<'c>)>,
+    path: &'a Path,
+    grid: &'a Grid,
+    /// `restored:<source server>`.
+    source: String,
+    current: &'a BTreeMap<u16, Option<i64>>,
+    source_open: &'a BTreeMap<u16, i64>,
+    rep: &'a mut RestoreReport,
+    /// Days over whose intervals were written: their summaries are rebuilt.
+    touched_days: BTreeSet<(u16, chrono::NaiveDate)>,
+    /// Intervals of the day being restored written so far.
+    written: u32,
+}
+
+impl IntervalWriter<'_, '_> {
+    fn begin(&mut self) -> anyhow::Result<i64> {
+        self.tx
+            .begin()
+            .with_context(|| format!("{}: cannot start a write transaction", self.path.display()))
+    }
+
+    /// Writes the interval `e` unless the target's state now says otherwise (the
+    /// collector may have moved on).
+    fn interval(&mut self, e: &ManifestEntry, data: &archive::IntervalData) -> anyhow::Result<()> {
+        let now = self.begin()?;
+        let conn = self.tx.conn();
+        let cur = open_interval(conn, e.acd)?;
+        let target = status::summary(conn, e.acd, e.istart)?.map(stored_copy);
+        let action = decide(e.istart, cur, target.as_ref(), &backup_copy(e));
+        match action {
+            Action::Fill | Action::Replace | Action::Improve => {
+                apply_interval(conn, &mut self.inserts, e, data, &self.source, now).with_context(
+                    || {
+                        format!(
+                            "{}: restoring interval {} of ACD {}",
+                            self.path.display(),
+                            e.istart,
+                            e.acd
+                        )
+                    },
+                )?;
+                match action {
+                    Action::Fill => self.rep.filled += 1,
+                    Action::Replace => self.rep.replaced += 1,
+                    _ => self.rep.improved += 1,
+                }
+                let day = (e.acd, self.grid.local_date(e.istart));
+                if day_over(self.grid, self.current, self.source_open, day.0, day.1) {
+                    self.touched_days.insert(day);
+                }
+                self.written += 1;
+            }
+            Action::Keep => self.rep.kept += 1,
+            Action::SkipCurrent => self.rep.skipped_current += 1,
+            Action::Conflict => {}
+        }
+        self.tx
+            .tick()
+            .with_context(|| format!("{}: cannot commit", self.path.display()))
+    }
+
+    /// Every planned interval of `day` was handed over: its daily summary, in the
+    /// transaction of its last interval. The sums hold every interval of the day this
+    /// restore planned; one not written after all (the collector got there first) no
+    /// longer has the checksum they were taken with, so `summarize_day` reads the day
+    /// from the database instead.
+    fn day_done(
+        &mut self,
+        (acd, date): (u16, chrono::NaiveDate),
+        sums: &mut summary::DaySums,
+    ) -> anyhow::Result<()> {
+        if self.written > 0 && day_over(self.grid, self.current, self.source_open, acd, date) {
+            let now = self.begin()?;
+            summary::summarize_day(self.tx.conn(), acd, self.grid, date, sums, now).with_context(
+                || format!("{}: summarizing {date} of ACD {acd}", self.path.display()),
+            )?;
+        }
+        self.written = 0;
+        Ok(())
+    }
+}
+
+/// Rebuilds the summaries of the days the restore changed (weeks and months), and of
+/// days in the backup's range whose summaries are older than their data (a restore
+/// killed between writing a day's last interval and summarizing it, or between a day
+/// and its week or month); returns how many of the latter it rebuilt. Days not over get
+/// none.
+fn resummarize(
+    store: &mut Store,
+    grid: &Grid,
+    week_start: chrono::Weekday,
+    p: &Planned,
+    touched_days: &BTreeSet<(u16, chrono::NaiveDate)>,
+) -> anyhow::Result<usize> {
     let mut repaired = 0;
-    if cats.history {
-        let stale = summary::stale_days(store, grid, week_start, acds, &entries_range(entries))?;
+    if p.cats.history {
+        let stale =
+            summary::stale_days(store, grid, week_start, &p.acds, &entries_range(&p.entries))?;
         let repair: BTreeSet<_> = stale
-            .difference(&touched_days)
-            .filter(|(acd, d)| day_over(*acd, *d))
+            .difference(touched_days)
+            .filter(|(acd, d)| day_over(grid, &p.current, &p.source_open, *acd, *d))
             .copied()
             .collect();
         if !repair.is_empty() {
             tracing::info!("rebuilding {} out-of-date daily summaries", repair.len());
+            // (`build_days` rolls up their weeks and months too.)
             summary::build_days(store, grid, week_start, BTreeMap::new(), &repair)?;
             repaired = repair.len();
         }
     }
-    summary::rollup_periods(store, week_start, &touched_days)?;
-    rep.days_resummarized = (touched_days.len() + repaired) as u64;
-    tracing::debug!(
-        "restore: {} days re-summarized after {:.3} s",
-        touched_days.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let mut summary_days = BTreeSet::new();
-    if cats.history && !summaries_needed(store, header, acds, grid)? {
-        // Every day the backup has summaries for is complete here: nothing to take.
-    } else if cats.history {
-        let (n, days) = take_summaries(store, &mut rd, acds, grid)?;
-        rep.summary_rows_taken = n;
-        summary_days = days;
-    }
-    tracing::debug!(
-        "restore: summaries taken after {:.3} s",
-        started.elapsed().as_secs_f64()
-    );
-    if cats.admin {
-        rep.admin_rows = replace_admin(store, &mut rd, acds).with_context(|| {
-            format!(
-                "{}: replacing the ACD administration data",
-                store.path.display()
-            )
-        })?;
-    }
-    if cats.local {
-        rep.local_rows = replace_local(store, &mut rd)
-            .with_context(|| format!("{}: replacing the local settings", store.path.display()))?;
-    }
-    let conflict_list: Vec<serde_json::Value> = rep
-        .conflicts
-        .iter()
-        .map(|c| serde_json::json!({"acd": c.acd, "istart": c.istart}))
-        .collect();
-    // The record that the restore finished is its last commit, and the one made durable
-    // (synchronous=FULL syncs the write-ahead log, and with it every earlier NORMAL
-    // commit of the restore): a restore that has reported success survives a power cut
-    // (issue #11, scenario 3 found the last transactions lost).
-    store.set_synchronous("FULL")?;
-    let finished = store
-        .conn
-        .execute(
-            "UPDATE restore_log SET finished_at = ?2, filled = ?3, replaced = ?4, kept = ?5,
-           conflicts = ?6, skipped_current = ?7, conflict_list = ?8 WHERE id = ?1",
-            params![
-                log_id,
-                now_secs(),
-                rep.filled as i64,
-                (rep.replaced + rep.improved) as i64,
-                rep.kept as i64,
-                rep.conflicts.len() as i64,
-                rep.skipped_current as i64,
-                serde_json::to_string(&conflict_list)?,
-            ],
-        )
-        .with_context(|| format!("{}: cannot record the restore", store.path.display()));
-    store.set_synchronous("NORMAL")?;
-    finished?;
+    summary::rollup_periods(store, week_start, touched_days)?;
+    Ok(repaired)
+}
 
-    // What is still missing, and what the source cannot give back.
-    for &a in acds {
-        let first_backup = entries
-            .iter()
-            .filter(|e| e.acd == a)
-            .map(|e| e.istart)
-            .min();
-        let first_here: Option<i64> = store.conn.query_row(
-            "SELECT MIN(istart) FROM interval_status WHERE acd = ?1",
-            [a],
-            |r| r.get(0),
-        )?;
-        let end = current[&a].or_else(|| {
-            entries
-                .iter()
-                .filter(|e| e.acd == a)
-                .map(|e| grid.next(e.istart))
-                .max()
-        });
+/// What is still missing here after the restore, per ACD over the backup's range (and
+/// the selection's), and which of it the source cannot give back (before the backup's
+/// first interval).
+fn report_gaps(
+    store: &Store,
+    grid: &Grid,
+    sel: &Selection,
+    p: &Planned,
+    rep: &mut RestoreReport,
+) -> anyhow::Result<()> {
+    let (lo, hi) = sel.utc_range();
+    for &a in &p.acds {
+        let of_acd = || p.entries.iter().filter(move |e| e.acd == a);
+        let first_backup = of_acd().map(|e| e.istart).min();
+        let first_here = status::first_istart(&store.conn, a)?;
+        let end = p.current[&a].or_else(|| of_acd().map(|e| grid.next(e.istart)).max());
         let start = [first_backup, first_here, (lo != i64::MIN).then_some(lo)]
             .into_iter()
             .flatten()
             .min();
-        if let (Some(s), Some(end)) = (start, end) {
-            let end = if hi == i64::MAX { end } else { end.min(hi) };
-            for g in report::gaps(&store.conn, grid, a, s, end)? {
-                if g.kind == "restored" {
-                    continue;
-                }
-                if first_backup.is_none_or(|fb| g.to <= fb) {
-                    rep.source_lacks.push(g.clone());
-                }
-                rep.still_missing.push(g);
+        let (Some(s), Some(end)) = (start, end) else {
+            continue;
+        };
+        let end = if hi == i64::MAX { end } else { end.min(hi) };
+        for g in report::gaps(&store.conn, grid, a, s, end)? {
+            if g.kind == "restored" {
+                continue;
             }
+            if first_backup.is_none_or(|fb| g.to <= fb) {
+                rep.source_lacks.push(g.clone());
+            }
+            rep.still_missing.push(g);
         }
     }
-    // Days the source holds only as summaries (its intrahour retention dropped their
-    // intervals) and this server has no complete intervals for: their intervals are lost
-    // for good as far as this backup goes (the Cisco pitfall: different retention).
+    Ok(())
+}
+
+/// Days the source holds only as summaries (its intrahour retention dropped their
+/// intervals) and this server has no complete intervals for: their intervals are lost
+/// for good as far as this backup goes (the Cisco pitfall: different retention).
+fn report_summary_only(
+    store: &Store,
+    grid: &Grid,
+    entries: &[ManifestEntry],
+    summary_days: BTreeSet<(u16, chrono::NaiveDate)>,
+    rep: &mut RestoreReport,
+) -> anyhow::Result<()> {
     for (acd, day) in summary_days {
         let from = grid.day_start(day);
         let to = grid.day_start(day.succ_opt().expect("date in range"));
@@ -868,12 +943,7 @@ pub fn apply(
         {
             continue;
         }
-        let complete: i64 = store.conn.query_row(
-            "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
-               AND status = 'complete'",
-            params![acd, from, to],
-            |r| r.get(0),
-        )?;
+        let complete = status::complete_count(&store.conn, acd, from, to)?;
         let n = grid.intervals_in_day(day);
         if complete < n {
             rep.source_lacks.push(GapRange {
@@ -888,9 +958,7 @@ pub fn apply(
             });
         }
     }
-    store.match_owner_of_dir();
-    rep.seconds = started.elapsed().as_secs_f64();
-    Ok(rep)
+    Ok(())
 }
 
 /// Per ACD, the first and last interval start of `entries`.
@@ -1002,10 +1070,7 @@ fn apply_interval<'c>(
 ) -> anyhow::Result<()> {
     for (t, ins) in TABLES.iter().zip(inserts.iter_mut()) {
         let table = t.interval_table();
-        tx.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE acd = ?1 AND istart = ?2"
-        ))?
-        .execute(params![e.acd, e.istart])?;
+        store::merge::delete_interval_rows(tx, &table, e.acd, e.istart)?;
         let Some(rows) = data.table(&table) else {
             continue;
         };
@@ -1050,27 +1115,26 @@ fn apply_interval<'c>(
             one.execute()?;
         }
     }
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO interval_status (acd, istart, intrvl, row_date, starttime,
-           status, reasons, epoch, first_seq, last_seq, source, row_count, checksum, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        e.acd,
-        e.istart,
-        e.intrvl,
-        e.row_date,
-        e.starttime,
-        e.status.as_str(),
-        e.reasons,
-        e.epoch,
-        e.first_seq,
-        e.last_seq,
-        source,
-        data.tables.iter().map(|t| t.rows.len() as i64).sum::<i64>(),
-        blake3::Hash::from_bytes(data.checksum).to_hex().as_str(),
-        now,
-    ])?;
+    let checksum = blake3::Hash::from_bytes(data.checksum).to_hex();
+    status::upsert(
+        tx,
+        &status::StatusRow {
+            acd: e.acd,
+            istart: e.istart,
+            intrvl: e.intrvl,
+            row_date: &e.row_date,
+            starttime: e.starttime as i64,
+            status: e.status.as_str(),
+            reasons: &e.reasons,
+            epoch: e.epoch,
+            first_seq: e.first_seq,
+            last_seq: e.last_seq,
+            source,
+            row_count: data.tables.iter().map(|t| t.rows.len() as i64).sum(),
+            checksum: checksum.as_str(),
+            updated_at: now,
+        },
+    )?;
     Ok(())
 }
 
@@ -1115,13 +1179,7 @@ fn summaries_needed(
         let from = grid.day_start(d);
         let to = grid.day_start(d.succ_opt().expect("date in range"));
         for &acd in acds {
-            let complete: i64 = store.conn.query_row(
-                "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND istart >= ?2
-                   AND istart < ?3 AND status = 'complete'",
-                params![acd, from, to],
-                |r| r.get(0),
-            )?;
-            if complete < grid.intervals_in_day(d) {
+            if status::complete_count(&store.conn, acd, from, to)? < grid.intervals_in_day(d) {
                 return Ok(true);
             }
         }
@@ -1129,8 +1187,9 @@ fn summaries_needed(
     Ok(false)
 }
 
-/// Takes the backup's summary rows for periods this server has no intervals for; returns
-/// how many rows it took and the days the backup has daily summaries for.
+/// Takes the backup's summary rows for periods this server has no intervals for;
+/// returns how many rows it took and the days the backup has daily summaries for.
+/// Streamed row by row (bounded memory), in write transactions of at most [`MAX_TX`].
 fn take_summaries(
     store: &mut Store,
     rd: &mut ArchiveReader<std::fs::File>,
@@ -1139,103 +1198,72 @@ fn take_summaries(
 ) -> anyhow::Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
     let mut days = BTreeSet::new();
     let mut has_intervals: BTreeMap<(u16, chrono::NaiveDate), bool> = BTreeMap::new();
-    let conn = &store.conn;
+    let mut tx = ShortTx::new(&store.conn, MAX_TX, now_secs);
     let mut n = 0;
-    // Streamed row by row (bounded memory), in write transactions of at most MAX_TX.
-    let mut opened: Option<Instant> = None;
-    let result = (|| -> anyhow::Result<()> {
+    let mut take = || -> anyhow::Result<()> {
         for r in rd.summary_rows() {
             let r = r?;
-            let Some(vals) = r.ints() else { continue };
-            let Some(name) = r.table.get(1..) else {
-                continue;
-            };
-            let Some(t) = TABLES.iter().find(|t| t.name == name) else {
-                continue;
-            };
-            let acd = vals[0] as u16;
-            if !acds.contains(&acd) {
-                continue;
-            }
-            let nk = t.keys.len();
-            let v = vals[1 + nk];
-            let Some(d) = chrono::NaiveDate::from_ymd_opt(
-                (v / 10_000) as i32,
-                ((v / 100) % 100) as u32,
-                (v % 100) as u32,
-            ) else {
+            let Some((t, acd, d, vals)) = summary_row(&r, acds) else {
                 continue;
             };
             let daily = r.table.starts_with('d');
             if daily {
                 days.insert((acd, d));
             }
-            if opened.is_none() {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                opened = Some(Instant::now());
-            }
+            tx.begin()?;
             // Only for periods this server has no intervals for.
             let here = match has_intervals.get(&(acd, d)) {
                 Some(h) => *h,
                 None => {
-                    let h: bool = conn
-                        .prepare_cached(
-                            "SELECT EXISTS(SELECT 1 FROM interval_status
-                             WHERE acd = ?1 AND istart >= ?2 AND istart < ?3)",
-                        )?
-                        .query_row(
-                            params![
-                                acd,
-                                grid.day_start(d),
-                                grid.day_start(d + chrono::Duration::days(1))
-                            ],
-                            |r| r.get(0),
-                        )?;
+                    let next = d + chrono::Duration::days(1);
+                    let h =
+                        status::any_in(tx.conn(), acd, grid.day_start(d), grid.day_start(next))?;
                     has_intervals.insert((acd, d), h);
                     h
                 }
             };
             if !(here && daily) {
-                let mut cols: Vec<&str> = vec!["acd"];
-                cols.extend(t.keys);
-                cols.push("row_date");
-                cols.extend(t.items.iter().map(|(n, _)| *n));
-                cols.push("incomplete");
-                let marks = vec!["?"; cols.len()].join(", ");
-                let mut vs: Vec<SqlValue> = vals.iter().map(|v| SqlValue::Integer(*v)).collect();
-                vs[1 + nk] = SqlValue::Text(d.format("%Y-%m-%d").to_string());
-                n += conn
-                    .prepare_cached(&format!(
-                        "INSERT OR IGNORE INTO {} ({}) VALUES ({marks})",
-                        r.table,
-                        cols.join(", ")
-                    ))?
-                    .execute(params_from_iter(vs))? as u64;
+                let date = d.format("%Y-%m-%d").to_string();
+                n += store::merge::insert_summary_row(tx.conn(), &r.table, t, &date, &vals)? as u64;
             }
-            if opened.is_some_and(|o| o.elapsed() >= MAX_TX) {
-                conn.execute_batch("COMMIT")?;
-                opened = None;
-            }
-        }
-        if opened.is_some() {
-            conn.execute_batch("COMMIT")?;
-            opened = None;
+            tx.tick()?;
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        if opened.is_some() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        return Err(e.context(format!(
-            "{}: taking summaries from the backup",
-            store.path.display()
-        )));
-    }
+    };
+    take()
+        .and_then(|()| Ok(tx.finish()?))
+        .with_context(|| format!("{}: taking summaries from the backup", store.path.display()))?;
     Ok((n, days))
 }
 
-fn text(v: &Value) -> SqlValue {
+/// A summary row of the backup, if it is one of this release's tables and of `acds`:
+/// its table, ACD, date and values.
+fn summary_row(
+    r: &archive::Row,
+    acds: &[u16],
+) -> Option<(
+    &'static crate::items::TableDef,
+    u16,
+    chrono::NaiveDate,
+    Vec<i64>,
+)> {
+    let vals = r.ints()?;
+    let name = r.table.get(1..)?;
+    let t = TABLES.iter().find(|t| t.name == name)?;
+    let acd = *vals.first()? as u16;
+    if !acds.contains(&acd) {
+        return None;
+    }
+    let v = *vals.get(1 + t.keys.len())?;
+    let d = chrono::NaiveDate::from_ymd_opt(
+        (v / 10_000) as i32,
+        ((v / 100) % 100) as u32,
+        (v % 100) as u32,
+    )?;
+    Some((t, acd, d, vals))
+}
+
+fn sql_value(v: &Value) -> SqlValue {
     match v {
         Value::Int(i) => SqlValue::Integer(*i),
         Value::Text(s) => SqlValue::Text(s.clone()),
@@ -1248,60 +1276,27 @@ fn replace_admin(
     rd: &mut ArchiveReader<std::fs::File>,
     acds: &[u16],
 ) -> anyhow::Result<u64> {
-    let rows: Vec<archive::Row> = rd.admin_rows().collect::<Result<_, _>>()?;
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for table in ["skill_def", "vdn_def", "tkgrp_def"] {
-        for a in acds {
-            tx.execute(&format!("DELETE FROM {table} WHERE acd = ?1"), [a])?;
-        }
-    }
-    let mut n = 0;
-    for r in rows {
-        let Some(acd) = r.values.first().and_then(Value::as_int) else {
-            continue;
-        };
-        if !acds.contains(&(acd as u16)) {
-            continue;
-        }
-        let cols = match r.table.as_str() {
-            "skill_def" => "acd, skill, service_level, periods, name",
-            "vdn_def" => "acd, vdn, service_level, name",
-            "tkgrp_def" => "acd, tkgrp, trunks, name",
-            _ => continue,
-        };
-        let marks = vec!["?"; r.values.len()].join(", ");
-        n += tx.execute(
-            &format!(
-                "INSERT OR REPLACE INTO {} ({cols}) VALUES ({marks})",
-                r.table
-            ),
-            params_from_iter(r.values.iter().map(text)),
-        )? as u64;
-    }
-    tx.commit()?;
-    Ok(n)
+    let rows: Vec<(String, Vec<SqlValue>)> = rd
+        .admin_rows()
+        .map(|r| r.map(|r| (r.table, r.values.iter().map(sql_value).collect())))
+        .collect::<Result<_, _>>()?;
+    Ok(store::merge::replace_admin(&mut store.conn, acds, &rows)?)
 }
 
+/// Local settings are replaced (only onto the server they came from: see
+/// [`chosen_categories`]).
 fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> anyhow::Result<u64> {
-    let rows: Vec<archive::Row> = rd.local_rows().collect::<Result<_, _>>()?;
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute("DELETE FROM local_settings", [])?;
-    let mut n = 0;
-    for r in rows {
-        if r.table != "local_settings" || r.values.len() != 2 {
-            continue;
-        }
-        n += tx.execute(
-            "INSERT OR REPLACE INTO local_settings (key, value) VALUES (?1, ?2)",
-            params_from_iter(r.values.iter().map(text)),
-        )? as u64;
-    }
-    tx.commit()?;
-    Ok(n)
+    let rows: Vec<(SqlValue, SqlValue)> = rd
+        .local_rows()
+        .filter_map(|r| match r {
+            Ok(r) if r.table == "local_settings" && r.values.len() == 2 => {
+                Some(Ok((sql_value(&r.values[0]), sql_value(&r.values[1]))))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(store::merge::replace_local(&mut store.conn, &rows)?)
 }
 
 impl RestoreReport {

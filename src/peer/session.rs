@@ -4,11 +4,12 @@
 //!
 //! The asker compares per ACD and day, drills down to the days that differ, and fetches
 //! the days where the peer has what it lacks complete; each fetched range arrives as a
-//! backup stream (proto/backup-format.md), is spooled to a file in the data directory,
-//! and merged by `merge::restore::restore_at`: verified whole before anything is
+//! backup stream (proto/backup-format.md), is spooled to a file in the receiver's data
+//! directory, and merged by `merge::restore::restore_at`: verified whole before anything is
 //! written, planned per interval (fill, replace incomplete with complete, never
 //! overwrite complete, never touch the interval being collected, conflicts reported),
-//! summaries rebuilt. The holder makes the stream with `merge::backup::backup`.
+//! summaries rebuilt. The holder writes the stream with `merge::backup::write_snapshot`
+//! straight into the session (no file on the sending side).
 //!
 //! Every wait is bounded by the configured timeout; a side busy with a backup or a
 //! restore sends WORKING every second so the other knows it is alive.
@@ -86,6 +87,16 @@ struct Session<S> {
     local: Local,
     out: Outcome,
     acds: Vec<u16>,
+    /// Whether this side already sent the peer an ERROR (then it is not sent again).
+    told: bool,
+}
+
+/// This side refused the peer (and told it so in an ERROR).
+#[derive(Debug, thiserror::Error)]
+#[error("{peer}: refused: {reason}")]
+pub struct Refused {
+    pub peer: String,
+    pub reason: String,
 }
 
 /// Runs a session as the side that connected (`initiator`) or accepted.
@@ -106,11 +117,12 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         local,
         out: Outcome::default(),
         acds: vec![],
+        told: false,
     };
     let r = s.drive(initiator).await;
     if let Err(e) = &r {
         // Say why to the peer, unless it is the one that said so.
-        if e.downcast_ref::<PeerError>().is_none() {
+        if e.downcast_ref::<PeerError>().is_none() && !s.told {
             let _ = tokio::time::timeout(
                 Duration::from_secs(1),
                 s.io.send(Msg::Error {
@@ -246,18 +258,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Sends ERROR and fails with the same reason.
     async fn refuse(&mut self, code: u16, reason: String) -> anyhow::Result<()> {
+        self.told = true;
         let _ = self
             .send(Msg::Error {
                 code,
                 reason: reason.clone(),
             })
             .await;
-        Err(PeerError {
+        Err(Refused {
             peer: self.peer.clone(),
-            code,
             reason,
-        })
-        .context("refused")
+        }
+        .into())
     }
 
     // ---- asking -------------------------------------------------------------------
@@ -448,6 +460,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn cannot<T>(&mut self, code: u16, e: anyhow::Error) -> anyhow::Result<T> {
         let reason = format!("{}: {e:#}", self.local.cfg.server_id);
         tracing::warn!(peer = %self.peer, code, "cannot answer the peer: {reason}");
+        self.told = true;
         let _ = self
             .send(Msg::Error {
                 code,
@@ -457,48 +470,99 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Err(e.context(format!("cannot answer {}", self.peer)))
     }
 
-    /// Makes a backup of days `lo..=hi` of `acd` into a spool file and streams it.
+    /// Streams a snapshot of days `lo..=hi` of `acd` (`merge::backup::write_snapshot`,
+    /// on a blocking thread) in DATA messages, then END; an ERROR instead of END when the
+    /// snapshot fails part-way (the receiver then has no whole file and applies nothing).
     async fn stream(&mut self, acd: u16, lo: u32, hi: u32) -> anyhow::Result<()> {
         let cfg = self.local.cfg.clone();
         let key = self.local.key;
-        let made = self
-            .busy(move || -> anyhow::Result<Spool> {
-                let spool = Spool::new(&cfg.data_dir, "out")?;
-                let mut store = Store::open_read_only(&cfg.db_path())?;
-                let opts = crate::merge::backup::BackupOptions {
-                    out: spool.path.clone(),
-                    sel: selection(&cfg, acd, lo, hi),
-                    since: None,
-                    server_id: cfg.server_id.clone(),
-                    time_zone: cfg.time_zone.name().to_string(),
-                    key,
-                    progress: false,
-                };
-                crate::merge::backup::backup(&mut store, &opts)?;
-                Ok(spool)
-            })
-            .await?;
-        let spool = match made {
-            Ok(s) => s,
-            Err(e) => return self.cannot(code::CANNOT_PRODUCE, e).await,
-        };
-        let mut f = std::fs::File::open(&spool.path)
-            .with_context(|| format!("{}: cannot read", spool.path.display()))?;
-        let mut buf = vec![0u8; MAX_DATA_LEN];
+        let name = format!("peer {}", self.peer);
+        // A few pieces in flight: the snapshot waits for the network, never piles up.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let mut snap = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            let mut store = Store::open_read_only(&cfg.db_path())?;
+            let opts = crate::merge::backup::SnapshotOptions {
+                name,
+                sel: selection(&cfg, acd, lo, hi),
+                since: None,
+                server_id: cfg.server_id.clone(),
+                time_zone: cfg.time_zone.name().to_string(),
+                key,
+                progress: false,
+            };
+            let mut w = Pieces {
+                tx,
+                buf: Vec::with_capacity(MAX_DATA_LEN),
+                sent: 0,
+            };
+            crate::merge::backup::write_snapshot(&mut store, &opts, &mut w)?;
+            std::io::Write::flush(&mut w)?;
+            Ok(w.sent)
+        });
+        let every = (self.local.timeout / 3).min(Duration::from_secs(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut n = 0u64;
-        loop {
-            let k = std::io::Read::read(&mut f, &mut buf)
-                .with_context(|| format!("{}: cannot read", spool.path.display()))?;
-            if k == 0 {
-                break;
+        let made = loop {
+            tokio::select! {
+                piece = rx.recv() => match piece {
+                    Some(b) => {
+                        n += b.len() as u64;
+                        self.send(Msg::Data(b)).await?;
+                        tick.reset();
+                    }
+                    // The snapshot is over: its result says how.
+                    None => break (&mut snap).await,
+                },
+                _ = tick.tick() => self.send(Msg::Working).await?,
             }
-            self.send(Msg::Data(buf[..k].to_vec())).await?;
-            n += k as u64;
+        };
+        match made.map_err(|e| anyhow!("peer sync worker failed: {e}"))? {
+            Ok(sent) if sent == n => {}
+            Ok(sent) => bail!("snapshot of {sent} bytes, {n} sent"),
+            Err(e) => return self.cannot(code::CANNOT_PRODUCE, e).await,
         }
         self.send(Msg::End { bytes: n }).await?;
         self.out.streams_sent += 1;
         self.out.bytes_sent += n;
         Ok(())
+    }
+}
+
+/// The `std::io::Write` a snapshot is written into: pieces of at most [`MAX_DATA_LEN`]
+/// bytes handed to the session, which sends each as DATA.
+struct Pieces {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+    sent: u64,
+}
+
+impl Pieces {
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(MAX_DATA_LEN));
+        self.sent += piece.len() as u64;
+        self.tx.blocking_send(piece).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the peer session ended while the snapshot was being sent",
+            )
+        })
+    }
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let k = b.len().min(MAX_DATA_LEN - self.buf.len());
+        self.buf.extend_from_slice(&b[..k]);
+        if self.buf.len() == MAX_DATA_LEN {
+            self.hand_over()?;
+        }
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand_over()
     }
 }
 
@@ -556,7 +620,8 @@ fn restore_options(
     }
 }
 
-/// A temporary backup file in the data directory's `peer-spool/`, removed when dropped.
+/// A temporary file in the data directory's `peer-spool/` that a received stream is
+/// spooled to before the restore reads it; removed when dropped.
 struct Spool {
     path: PathBuf,
 }

@@ -672,8 +672,26 @@ pub enum Decoded {
 /// the session). The length is checked against [`MAX_FRAME_LEN`] before anything else,
 /// so a hostile length allocates nothing.
 pub fn decode_frame(buf: &[u8]) -> Result<Decoded, ProtoError> {
-    if buf.len() < 4 {
+    let Some(used) = frame_len(buf)? else {
         return Ok(Decoded::Incomplete);
+    };
+    let body = &buf[4..used];
+    let frame = decode_body(body[0], &body[1..])?;
+    Ok(Decoded::Frame(frame, used))
+}
+
+/// The length of the whole frame at the front of `buf`, its length prefix included, or
+/// `None` while it is incomplete: the framing of [`decode_frame`] without decoding the
+/// body, for a caller that moves frames without looking inside them (the simulator's
+/// replay log cuts the generator's output into frames with it).
+///
+/// # Errors
+/// [`ProtoError::FrameTooLong`] or [`ProtoError::EmptyFrame`], checked before the body
+/// is waited for.
+#[inline]
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ProtoError> {
+    if buf.len() < 4 {
+        return Ok(None);
     }
     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len > MAX_FRAME_LEN {
@@ -682,12 +700,7 @@ pub fn decode_frame(buf: &[u8]) -> Result<Decoded, ProtoError> {
     if len == 0 {
         return Err(ProtoError::EmptyFrame);
     }
-    if buf.len() < 4 + len {
-        return Ok(Decoded::Incomplete);
-    }
-    let body = &buf[4..4 + len];
-    let frame = decode_body(body[0], &body[1..])?;
-    Ok(Decoded::Frame(frame, 4 + len))
+    Ok((buf.len() >= 4 + len).then_some(4 + len))
 }
 
 /// A bounds-checked reader over one frame body.
@@ -820,6 +833,98 @@ impl<'a> Rd<'a> {
         }
         Ok(v)
     }
+    /// HELLO's payload: magic, versions, ACD, server id and where the collector stands.
+    fn hello(&mut self) -> Result<Hello, ProtoError> {
+        let ty = self.ty;
+        self.need(4)?;
+        let magic = [self.b[0], self.b[1], self.b[2], self.b[3]];
+        if magic != HELLO_MAGIC {
+            return Err(ProtoError::BadMagic(magic));
+        }
+        self.b.advance(4);
+        let version_min = self.u16()?;
+        check(version_min >= 1, ty, "version_min", version_min as u64)?;
+        let version_max = self.u16()?;
+        let acd = self.u16()?;
+        let server_id = self.str()?;
+        let epoch = self.u64()?;
+        let resume_from = self.u64()?;
+        // Both zero (no history) or both set: one without the other says nothing.
+        check(
+            (epoch == 0) == (resume_from == 0),
+            ty,
+            "resume_from (with epoch)",
+            resume_from,
+        )?;
+        Ok(Hello {
+            version_min,
+            version_max,
+            acd,
+            server_id,
+            epoch,
+            resume_from,
+        })
+    }
+    /// WELCOME's payload, each value checked as it is read.
+    fn welcome(&mut self) -> Result<Welcome, ProtoError> {
+        let ty = self.ty;
+        Ok(Welcome {
+            version: self.u16()?,
+            acd: self.u16()?,
+            epoch: {
+                let e = self.u64()?;
+                check(e != 0, ty, "epoch", e)?;
+                e
+            },
+            mode: match self.u8()? {
+                1 => StartMode::Replay,
+                2 => StartMode::Pumpup,
+                v => {
+                    return Err(ProtoError::InvalidValue {
+                        ty,
+                        field: "start mode",
+                        value: v as u64,
+                    })
+                }
+            },
+            first_seq: {
+                let f = self.u64()?;
+                check(f >= 1, ty, "first_seq", f)?;
+                f
+            },
+            switch_ts: self.i64()?,
+            heartbeat_ms: self.u32()?,
+        })
+    }
+    fn gap(&mut self) -> Result<Frame, ProtoError> {
+        let from = self.u64()?;
+        check(from >= 1, self.ty, "gap from", from)?;
+        let to = self.u64()?;
+        check(to >= from, self.ty, "gap to (before from)", to)?;
+        Ok(Frame::Gap { from, to })
+    }
+    fn call_snapshot(&mut self) -> Result<CallSnapshot, ProtoError> {
+        let call = self.u32()?;
+        let vdn = self.u16()?;
+        let tkgrp = self.u16()?;
+        let phase = CallPhase::from_wire(self.ty, self.u8()?)?;
+        let agent = self.u32()?;
+        let n = self.count("call skills", MAX_CALL_SKILLS)?;
+        self.need(2 * n)?;
+        let mut skills = Vec::with_capacity(n);
+        for _ in 0..n {
+            skills.push(self.u16()?);
+        }
+        Ok(CallSnapshot {
+            call,
+            vdn,
+            tkgrp,
+            phase,
+            agent,
+            skills,
+            offered_ts: self.i64()?,
+        })
+    }
     fn finish(self) -> Result<(), ProtoError> {
         if self.b.is_empty() {
             Ok(())
@@ -864,63 +969,8 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
     }
     let mut r = Rd { ty, b: payload };
     let frame = match ty {
-        T_HELLO => {
-            r.need(4)?;
-            let magic = [r.b[0], r.b[1], r.b[2], r.b[3]];
-            if magic != HELLO_MAGIC {
-                return Err(ProtoError::BadMagic(magic));
-            }
-            r.b.advance(4);
-            let version_min = r.u16()?;
-            check(version_min >= 1, ty, "version_min", version_min as u64)?;
-            let version_max = r.u16()?;
-            let acd = r.u16()?;
-            let server_id = r.str()?;
-            let epoch = r.u64()?;
-            let resume_from = r.u64()?;
-            // Both zero (no history) or both set: one without the other says nothing.
-            check(
-                (epoch == 0) == (resume_from == 0),
-                ty,
-                "resume_from (with epoch)",
-                resume_from,
-            )?;
-            Frame::Hello(Hello {
-                version_min,
-                version_max,
-                acd,
-                server_id,
-                epoch,
-                resume_from,
-            })
-        }
-        T_WELCOME => Frame::Welcome(Welcome {
-            version: r.u16()?,
-            acd: r.u16()?,
-            epoch: {
-                let e = r.u64()?;
-                check(e != 0, ty, "epoch", e)?;
-                e
-            },
-            mode: match r.u8()? {
-                1 => StartMode::Replay,
-                2 => StartMode::Pumpup,
-                v => {
-                    return Err(ProtoError::InvalidValue {
-                        ty,
-                        field: "start mode",
-                        value: v as u64,
-                    })
-                }
-            },
-            first_seq: {
-                let f = r.u64()?;
-                check(f >= 1, ty, "first_seq", f)?;
-                f
-            },
-            switch_ts: r.i64()?,
-            heartbeat_ms: r.u32()?,
-        }),
+        T_HELLO => Frame::Hello(r.hello()?),
+        T_WELCOME => Frame::Welcome(r.welcome()?),
         T_REJECT => Frame::Reject {
             code: r.u16()?,
             text: r.str()?,
@@ -938,13 +988,7 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
             ts: r.i64()?,
         },
         T_PUMPUP_END => Frame::PumpupEnd,
-        T_GAP => {
-            let from = r.u64()?;
-            check(from >= 1, ty, "gap from", from)?;
-            let to = r.u64()?;
-            check(to >= from, ty, "gap to (before from)", to)?;
-            Frame::Gap { from, to }
-        }
+        T_GAP => r.gap()?,
         T_SNAP_SKILL => Frame::SnapSkill(r.skill()?),
         T_SNAP_VDN => Frame::SnapVdn(r.vdn()?),
         T_SNAP_TKGRP => Frame::SnapTrunkGroup(r.tkgrp()?),
@@ -954,28 +998,7 @@ fn decode_body(ty: u8, payload: &[u8]) -> Result<Frame, ProtoError> {
             work_skill: r.u16()?,
             skills: r.skill_levels()?,
         }),
-        T_SNAP_CALL => {
-            let call = r.u32()?;
-            let vdn = r.u16()?;
-            let tkgrp = r.u16()?;
-            let phase = CallPhase::from_wire(ty, r.u8()?)?;
-            let agent = r.u32()?;
-            let n = r.count("call skills", MAX_CALL_SKILLS)?;
-            r.need(2 * n)?;
-            let mut skills = Vec::with_capacity(n);
-            for _ in 0..n {
-                skills.push(r.u16()?);
-            }
-            Frame::SnapCall(CallSnapshot {
-                call,
-                vdn,
-                tkgrp,
-                phase,
-                agent,
-                skills,
-                offered_ts: r.i64()?,
-            })
-        }
+        T_SNAP_CALL => Frame::SnapCall(r.call_snapshot()?),
         0x10..=0x3f => {
             let seq = r.u64()?;
             let ts = r.i64()?;

@@ -7,6 +7,15 @@
 use rand::Rng;
 use serde::Deserialize;
 
+/// A distribution whose parameters cannot be sampled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: invalid distribution parameters {dist:?}")]
+pub struct DistError {
+    /// The profile field that holds it (`calls.talk`).
+    pub field: String,
+    pub dist: Dist,
+}
+
 /// "Never": patience that never runs out, a timer that never fires.
 pub const NEVER: i64 = i64::MAX / 4;
 
@@ -32,7 +41,7 @@ impl Dist {
     ///
     /// # Errors
     /// A negative or non-finite parameter, or `min > max`.
-    pub fn validate(&self, what: &str) -> Result<(), String> {
+    pub fn validate(&self, what: &str) -> Result<(), DistError> {
         let ok = |v: f64| v.is_finite() && v >= 0.0;
         let good = match *self {
             Dist::Const { value } => ok(value),
@@ -44,7 +53,10 @@ impl Dist {
         if good {
             Ok(())
         } else {
-            Err(format!("{what}: invalid distribution parameters {self:?}"))
+            Err(DistError {
+                field: what.to_string(),
+                dist: *self,
+            })
         }
     }
 

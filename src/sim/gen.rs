@@ -206,6 +206,135 @@ pub struct Generator {
     pub truth: Option<Truth>,
 }
 
+/// The profile's skills, numbered from 1, with no members yet.
+fn build_skills(prof: &Profile) -> Vec<SkillRt> {
+    let sk = &prof.skills;
+    (1..=sk.count)
+        .map(|i| SkillRt {
+            def: SkillDef {
+                skill: i,
+                service_level: sk.service_level,
+                periods: sk.periods,
+                name: format!("skill {i}"),
+            },
+            queue: VecDeque::new(),
+            count: 0,
+            members: Vec::new(),
+        })
+        .collect()
+}
+
+/// The VDNs: VDN `v` routes to skill `v` (cycling), backs up to the next skill and
+/// takes its calls on trunk group `v` (cycling).
+fn build_vdns(prof: &Profile) -> Vec<VdnRt> {
+    let ns = prof.skills.count;
+    let ng = prof.trunks.groups;
+    (1..=prof.vdns.count)
+        .map(|v| VdnRt {
+            def: VdnDef {
+                vdn: v,
+                service_level: prof.vdns.service_level,
+                name: format!("vdn {v}"),
+            },
+            primary: (v - 1) % ns + 1,
+            backup: if ns > 1 { v % ns + 1 } else { 0 },
+            tkgrp: (v - 1) % ng + 1,
+        })
+        .collect()
+}
+
+/// The trunk groups, each with no trunk in use.
+fn build_trunks(prof: &Profile) -> Vec<(TrunkGroupDef, u16)> {
+    (1..=prof.trunks.groups)
+        .map(|g| {
+            (
+                TrunkGroupDef {
+                    tkgrp: g,
+                    trunks: prof.trunks.trunks_per_group,
+                    name: format!("trunk group {g}"),
+                },
+                0,
+            )
+        })
+        .collect()
+}
+
+/// The agents, logged out: agent `i` has primary skill `i` (cycling) at level 1 and
+/// further skills drawn at level 2, and joins each skill's members.
+fn build_agents(prof: &Profile, rng: &mut SmallRng, skills: &mut [SkillRt]) -> Vec<AgentRt> {
+    let ag = &prof.agents;
+    let ns = prof.skills.count;
+    let mut agents = Vec::with_capacity(ag.count as usize);
+    for i in 0..ag.count {
+        let primary = (i % ns as u32) as u16 + 1;
+        let mut sks = vec![SkillLevel {
+            skill: primary,
+            level: 1,
+        }];
+        while sks.len() < ag.skills_per_agent as usize {
+            let s = rng.gen_range(1..=ns);
+            if !sks.iter().any(|x| x.skill == s) {
+                sks.push(SkillLevel { skill: s, level: 2 });
+            }
+        }
+        for s in &sks {
+            skills[s.skill as usize - 1].members.push((i, s.level));
+        }
+        agents.push(AgentRt {
+            id: ag.first_id + i,
+            skills: sks,
+            st: Ast::Out,
+            work_skill: 0,
+            acw_of: (0, 0),
+            idle_since: 0,
+            pending_break: None,
+            pending_logout: false,
+            token: 0,
+            shift: shift_of(prof, i),
+            shift_end: NEVER,
+        });
+    }
+    agents
+}
+
+/// The shift of agent `i`: the agents are spread over the shifts by their shares, in
+/// order (None when the profile has no shifts: logged in all run).
+fn shift_of(prof: &Profile, i: u32) -> Option<usize> {
+    let ag = &prof.agents;
+    if ag.shifts.is_empty() {
+        return None;
+    }
+    let total_share: f64 = ag.shifts.iter().map(|s| s.share).sum();
+    let x = (i as f64 + 0.5) / ag.count as f64 * total_share;
+    let mut acc = 0.0;
+    for (j, s) in ag.shifts.iter().enumerate() {
+        acc += s.share;
+        if x < acc {
+            return Some(j);
+        }
+    }
+    Some(ag.shifts.len() - 1)
+}
+
+/// The ground truth of a run, with the translations it books against.
+fn new_truth(prof: &Profile, tz: Tz, minutes: u32, skills: &[SkillRt], start_s: i64) -> Truth {
+    Truth::new(
+        TruthConfig {
+            tz,
+            interval_minutes: minutes,
+            acd: prof.acd,
+            skills: skills.iter().map(|s| s.def.clone()).collect(),
+            vdn_service_level: (1..=prof.vdns.count)
+                .map(|v| (v, prof.vdns.service_level))
+                .collect(),
+            trunks: (1..=prof.trunks.groups)
+                .map(|g| (g, prof.trunks.trunks_per_group))
+                .collect(),
+        },
+        start_s * 1000,
+    )
+}
+
 impl Generator {
     /// Builds the world and schedules the first actions; emits nothing yet (call
     /// [`start_epoch`](Self::start_epoch)).
@@ -218,114 +347,16 @@ impl Generator {
     ) -> Generator {
         let tz = prof.tz();
         let mut rng = SmallRng::seed_from_u64(seed);
-        let sk = &prof.skills;
-        let mut skills: Vec<SkillRt> = (1..=sk.count)
-            .map(|i| SkillRt {
-                def: SkillDef {
-                    skill: i,
-                    service_level: sk.service_level,
-                    periods: sk.periods,
-                    name: format!("skill {i}"),
-                },
-                queue: VecDeque::new(),
-                count: 0,
-                members: Vec::new(),
-            })
-            .collect();
-        let ns = sk.count;
-        let ng = prof.trunks.groups;
-        let vdns = (1..=prof.vdns.count)
-            .map(|v| VdnRt {
-                def: VdnDef {
-                    vdn: v,
-                    service_level: prof.vdns.service_level,
-                    name: format!("vdn {v}"),
-                },
-                primary: (v - 1) % ns + 1,
-                backup: if ns > 1 { v % ns + 1 } else { 0 },
-                tkgrp: (v - 1) % ng + 1,
-            })
-            .collect();
-        let trunks = (1..=ng)
-            .map(|g| {
-                (
-                    TrunkGroupDef {
-                        tkgrp: g,
-                        trunks: prof.trunks.trunks_per_group,
-                        name: format!("trunk group {g}"),
-                    },
-                    0,
-                )
-            })
-            .collect();
-        let ag = &prof.agents;
-        let total_share: f64 = ag.shifts.iter().map(|s| s.share).sum();
-        let mut agents = Vec::with_capacity(ag.count as usize);
-        for i in 0..ag.count {
-            let primary = (i % ns as u32) as u16 + 1;
-            let mut sks = vec![SkillLevel {
-                skill: primary,
-                level: 1,
-            }];
-            while sks.len() < ag.skills_per_agent as usize {
-                let s = rng.gen_range(1..=ns);
-                if !sks.iter().any(|x| x.skill == s) {
-                    sks.push(SkillLevel { skill: s, level: 2 });
-                }
-            }
-            for s in &sks {
-                skills[s.skill as usize - 1].members.push((i, s.level));
-            }
-            let shift = if ag.shifts.is_empty() {
-                None
-            } else {
-                let x = (i as f64 + 0.5) / ag.count as f64 * total_share;
-                let mut acc = 0.0;
-                let mut k = ag.shifts.len() - 1;
-                for (j, s) in ag.shifts.iter().enumerate() {
-                    acc += s.share;
-                    if x < acc {
-                        k = j;
-                        break;
-                    }
-                }
-                Some(k)
-            };
-            agents.push(AgentRt {
-                id: ag.first_id + i,
-                skills: sks,
-                st: Ast::Out,
-                work_skill: 0,
-                acw_of: (0, 0),
-                idle_since: 0,
-                pending_break: None,
-                pending_logout: false,
-                token: 0,
-                shift,
-                shift_end: NEVER,
-            });
-        }
+        let mut skills = build_skills(prof);
+        let vdns = build_vdns(prof);
+        let trunks = build_trunks(prof);
+        // The only draws before the first timer: each agent's further skills, in order.
+        let agents = build_agents(prof, &mut rng, &mut skills);
         let max_factor = (0..24)
             .map(|h| prof.hourly_factor(h))
             .fold(0.0f64, f64::max)
             .max(1e-9);
-        let truth = truth_minutes.map(|m| {
-            Truth::new(
-                TruthConfig {
-                    tz,
-                    interval_minutes: m,
-                    acd: prof.acd,
-                    skills: skills.iter().map(|s| s.def.clone()).collect(),
-                    vdn_service_level: (1..=prof.vdns.count)
-                        .map(|v| (v, prof.vdns.service_level))
-                        .collect(),
-                    trunks: (1..=ng)
-                        .map(|g| (g, prof.trunks.trunks_per_group))
-                        .collect(),
-                },
-                start_s * 1000,
-            )
-        });
+        let truth = truth_minutes.map(|m| new_truth(prof, tz, m, &skills, start_s));
         let mut g = Generator {
             prof: prof.clone(),
             tz,
@@ -354,23 +385,28 @@ impl Generator {
             counts: Counts::default(),
             truth,
         };
-        // Agents: log in now if their shift covers the start, else at their next shift.
-        for i in 0..g.agents.len() as u32 {
-            match g.agents[i as usize].shift {
-                None => g.at(start_s, Act::Login { agent: i, token: 0 }),
+        g.schedule_first_logins();
+        g.next_arrival();
+        g
+    }
+
+    /// Agents log in at the start if their shift covers it, else at their next shift.
+    fn schedule_first_logins(&mut self) {
+        let start_s = self.start;
+        for i in 0..self.agents.len() as u32 {
+            match self.agents[i as usize].shift {
+                None => self.at(start_s, Act::Login { agent: i, token: 0 }),
                 Some(k) => {
-                    let (s, e) = g.shift_window(k, start_s);
+                    let (s, e) = self.shift_window(k, start_s);
                     let t = if s <= start_s && start_s < e {
                         start_s
                     } else {
-                        s + g.jitter()
+                        s + self.jitter()
                     };
-                    g.at(t, Act::Login { agent: i, token: 0 });
+                    self.at(t, Act::Login { agent: i, token: 0 });
                 }
             }
         }
-        g.next_arrival();
-        g
     }
 
     /// The first epoch id is drawn from the seed, so runs are reproducible.
@@ -513,6 +549,9 @@ impl Generator {
         }
     }
 
+    /// Carries out one scheduled action. A call action whose call has moved on (another
+    /// segment, another phase, a reused slot) and an agent action of a finished shift
+    /// (another token) are stale and do nothing.
     fn handle(&mut self, a: Act) {
         match a {
             Act::Arrival => self.arrival(),
@@ -521,15 +560,7 @@ impl Generator {
                     self.vector_done(slot);
                 }
             }
-            Act::Overflow { slot, id, seg } => {
-                let c = &self.calls[slot as usize];
-                if self.live(slot, id) && c.phase == Phase::Queued && c.seg == seg && c.nq == 1 {
-                    let b = self.vdns[c.vdn as usize - 1].backup;
-                    if b != 0 && b != c.queued[0] && self.room(b) {
-                        self.queue_to(slot, b);
-                    }
-                }
-            }
+            Act::Overflow { slot, id, seg } => self.overflow(slot, id, seg),
             Act::Patience { slot, id, seg } => {
                 let c = &self.calls[slot as usize];
                 if self.live(slot, id)
@@ -545,42 +576,11 @@ impl Generator {
                     self.answer(slot);
                 }
             }
-            Act::Hold { slot } => {
-                let c = &mut self.calls[slot as usize];
-                let (call, agent) = (c.id, self.agents[c.agent as usize].id);
-                let s = c.seg as usize;
-                let t = (self.now + self.clock_shift) * 1000;
-                c.tl.segments[s].holds.push((t, t));
-                self.emit(EventKind::CallHeld { call, agent });
-            }
-            Act::Retrieve { slot } => {
-                let c = &mut self.calls[slot as usize];
-                let (call, agent) = (c.id, self.agents[c.agent as usize].id);
-                let s = c.seg as usize;
-                let t = (self.now + self.clock_shift) * 1000;
-                if let Some(h) = c.tl.segments[s].holds.last_mut() {
-                    h.1 = t;
-                }
-                self.emit(EventKind::CallRetrieved { call, agent });
-            }
-            Act::Conference { slot } => {
-                let c = &mut self.calls[slot as usize];
-                let (call, agent) = (c.id, self.agents[c.agent as usize].id);
-                let s = c.seg as usize;
-                c.tl.segments[s].conferenced = true;
-                self.emit(EventKind::CallConferenced { call, agent });
-            }
+            Act::Hold { slot } => self.hold(slot),
+            Act::Retrieve { slot } => self.retrieve(slot),
+            Act::Conference { slot } => self.conference(slot),
             Act::TalkEnd { slot } => self.talk_end(slot),
-            Act::AcwEnd { agent, token } => {
-                let ag = &self.agents[agent as usize];
-                if ag.token == token && ag.st == Ast::Acw {
-                    let (slot, seg) = ag.acw_of;
-                    let t = self.ms();
-                    self.calls[slot as usize].tl.segments[seg as usize].acw_end = Some(t);
-                    self.seg_completed(slot, seg);
-                    self.agent_idle(agent);
-                }
-            }
+            Act::AcwEnd { agent, token } => self.acw_end(agent, token),
             Act::Login { agent, token } => {
                 if self.agents[agent as usize].token == token
                     && self.agents[agent as usize].st == Ast::Out
@@ -588,41 +588,101 @@ impl Generator {
                     self.login(agent);
                 }
             }
-            Act::ShiftEnd { agent, token } => {
-                let ag = &mut self.agents[agent as usize];
-                if ag.token == token && ag.st != Ast::Out {
-                    if matches!(ag.st, Ast::Avail | Ast::Aux(_)) {
-                        self.logout(agent);
-                    } else {
-                        ag.pending_logout = true;
-                    }
-                }
-            }
-            Act::BreakStart { agent, token } => {
-                let ag = &mut self.agents[agent as usize];
-                if ag.token == token && ag.st != Ast::Out {
-                    let reasons = &self.prof.agents.aux_reasons;
-                    let r = reasons[self.rng.gen_range(0..reasons.len())];
-                    if ag.st == Ast::Avail {
-                        self.go_aux(agent, r);
-                    } else if !matches!(ag.st, Ast::Aux(_)) {
-                        ag.pending_break = Some(r);
-                    }
-                }
-            }
-            Act::BreakEnd { agent, token } => {
-                let ag = &self.agents[agent as usize];
-                if ag.token == token && matches!(ag.st, Ast::Aux(_)) {
-                    let pending_logout = ag.pending_logout;
-                    self.schedule_break(agent);
-                    if pending_logout {
-                        self.logout(agent);
-                    } else {
-                        self.go_avail(agent);
-                    }
-                }
-            }
+            Act::ShiftEnd { agent, token } => self.shift_end(agent, token),
+            Act::BreakStart { agent, token } => self.break_start(agent, token),
+            Act::BreakEnd { agent, token } => self.break_end(agent, token),
             Act::Fault(_) => unreachable!("handled in run_until"),
+        }
+    }
+
+    /// The overflow timer: a call still queued to its first skill only is queued to the
+    /// VDN's backup skill too, if that has room.
+    fn overflow(&mut self, slot: u32, id: u32, seg: u8) {
+        let c = &self.calls[slot as usize];
+        if self.live(slot, id) && c.phase == Phase::Queued && c.seg == seg && c.nq == 1 {
+            let b = self.vdns[c.vdn as usize - 1].backup;
+            if b != 0 && b != c.queued[0] && self.room(b) {
+                self.queue_to(slot, b);
+            }
+        }
+    }
+
+    fn hold(&mut self, slot: u32) {
+        let t = self.ms();
+        let c = &mut self.calls[slot as usize];
+        let (call, agent) = (c.id, self.agents[c.agent as usize].id);
+        c.tl.segments[c.seg as usize].holds.push((t, t));
+        self.emit(EventKind::CallHeld { call, agent });
+    }
+
+    fn retrieve(&mut self, slot: u32) {
+        let t = self.ms();
+        let c = &mut self.calls[slot as usize];
+        let (call, agent) = (c.id, self.agents[c.agent as usize].id);
+        if let Some(h) = c.tl.segments[c.seg as usize].holds.last_mut() {
+            h.1 = t;
+        }
+        self.emit(EventKind::CallRetrieved { call, agent });
+    }
+
+    fn conference(&mut self, slot: u32) {
+        let c = &mut self.calls[slot as usize];
+        let (call, agent) = (c.id, self.agents[c.agent as usize].id);
+        c.tl.segments[c.seg as usize].conferenced = true;
+        self.emit(EventKind::CallConferenced { call, agent });
+    }
+
+    /// The agent's after-call work ends: the segment is complete, the agent goes idle.
+    fn acw_end(&mut self, agent: u32, token: u32) {
+        let ag = &self.agents[agent as usize];
+        if ag.token == token && ag.st == Ast::Acw {
+            let (slot, seg) = ag.acw_of;
+            let t = self.ms();
+            self.calls[slot as usize].tl.segments[seg as usize].acw_end = Some(t);
+            self.seg_completed(slot, seg);
+            self.agent_idle(agent);
+        }
+    }
+
+    /// The shift is over: an idle agent logs out now, a busy one when the work is done.
+    fn shift_end(&mut self, agent: u32, token: u32) {
+        let ag = &mut self.agents[agent as usize];
+        if ag.token == token && ag.st != Ast::Out {
+            if matches!(ag.st, Ast::Avail | Ast::Aux(_)) {
+                self.logout(agent);
+            } else {
+                ag.pending_logout = true;
+            }
+        }
+    }
+
+    /// A break is due: an available agent goes to AUX with a drawn reason now, a busy
+    /// one when the work is done.
+    fn break_start(&mut self, agent: u32, token: u32) {
+        let ag = &mut self.agents[agent as usize];
+        if ag.token == token && ag.st != Ast::Out {
+            let reasons = &self.prof.agents.aux_reasons;
+            let r = reasons[self.rng.gen_range(0..reasons.len())];
+            if ag.st == Ast::Avail {
+                self.go_aux(agent, r);
+            } else if !matches!(ag.st, Ast::Aux(_)) {
+                ag.pending_break = Some(r);
+            }
+        }
+    }
+
+    /// The break is over: the next one is scheduled, and the agent logs out if the shift
+    /// ended meanwhile, else becomes available.
+    fn break_end(&mut self, agent: u32, token: u32) {
+        let ag = &self.agents[agent as usize];
+        if ag.token == token && matches!(ag.st, Ast::Aux(_)) {
+            let pending_logout = ag.pending_logout;
+            self.schedule_break(agent);
+            if pending_logout {
+                self.logout(agent);
+            } else {
+                self.go_avail(agent);
+            }
         }
     }
 
@@ -1211,8 +1271,8 @@ impl Generator {
 
     // ---- pump-up ------------------------------------------------------------------
 
-    /// The switch's state as pump-up records (issue #3, session rule 3): translations,
-    /// logged-in agents, calls in progress.
+    /// The switch's state as pump-up records (proto/acd-link.md, "Opening", step 4):
+    /// translations, logged-in agents, calls in progress.
     pub fn snapshot(&self) -> Vec<Frame> {
         let mut v = Vec::new();
         v.extend(self.skills.iter().map(|s| Frame::SnapSkill(s.def.clone())));

@@ -23,4 +23,4 @@ pub mod profile;
 pub mod switch;
 pub mod truth;
 
-pub use switch::{run, Speed, Summary, SwitchConfig};
+pub use switch::{run, Notice, Notices, Speed, Summary, SwitchConfig};

@@ -4,7 +4,7 @@
 //! Owns parsing and checking only; the format is documented in `docs/linksim.md`. The
 //! generator (`gen.rs`) turns a profile and a seed into a deterministic event stream.
 
-use super::dist::Dist;
+use super::dist::{Dist, DistError};
 use crate::proto::{MAX_AGENT_SKILLS, MAX_STR_LEN, N_PERIODS};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -171,13 +171,37 @@ fn default_reasons() -> Vec<u8> {
     vec![1, 2, 3]
 }
 
+/// Why a profile cannot be used. The binary puts the file's name in front.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// Not TOML, or not this format (an unknown or missing field, a wrong type).
+    #[error("{0}")]
+    Toml(toml::de::Error),
+    /// A value outside what the generator and the wire format allow.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error(transparent)]
+    Dist(#[from] DistError),
+}
+
+/// [`ProfileError::Invalid`] for `field`.
+fn invalid(field: &'static str, reason: impl Into<String>) -> ProfileError {
+    ProfileError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
 impl Profile {
     /// Reads and validates a profile file.
     ///
     /// # Errors
     /// The file cannot be read, is not valid TOML for this format, or fails validation (`validate`).
-    pub fn load(path: &Path) -> Result<Profile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(ProfileError::Read)?;
         Profile::parse(&text)
     }
 
@@ -185,8 +209,8 @@ impl Profile {
     ///
     /// # Errors
     /// Not valid TOML for this format, or fails [`Profile::validate`].
-    pub fn parse(text: &str) -> Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Profile, ProfileError> {
+        let p: Profile = toml::from_str(text).map_err(ProfileError::Toml)?;
         p.validate()?;
         Ok(p)
     }
@@ -200,61 +224,78 @@ impl Profile {
     ///
     /// # Errors
     /// A message naming the offending field.
-    pub fn validate(&self) -> Result<(), String> {
-        self.time_zone
-            .parse::<Tz>()
-            .map_err(|_| format!("time_zone: unknown IANA zone {:?}", self.time_zone))?;
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        self.time_zone.parse::<Tz>().map_err(|_| {
+            invalid(
+                "time_zone",
+                format!("unknown IANA zone {:?}", self.time_zone),
+            )
+        })?;
         if self.name.len() > MAX_STR_LEN {
-            return Err("name: longer than 64 bytes".into());
+            return Err(invalid("name", "longer than 64 bytes"));
         }
         let s = &self.skills;
         if s.count == 0 {
-            return Err("skills.count: must be at least 1".into());
+            return Err(invalid("skills.count", "must be at least 1"));
         }
         if s.periods.windows(2).any(|w| w[0] > w[1]) {
-            return Err("skills.periods: must be ascending".into());
+            return Err(invalid("skills.periods", "must be ascending"));
         }
         if self.vdns.count == 0 || self.trunks.groups == 0 || self.trunks.trunks_per_group == 0 {
-            return Err(
-                "vdns.count, trunks.groups and trunks.trunks_per_group must be at least 1".into(),
-            );
+            return Err(invalid(
+                "vdns.count, trunks.groups and trunks.trunks_per_group",
+                "must be at least 1",
+            ));
         }
         let a = &self.agents;
         if a.skills_per_agent == 0
             || a.skills_per_agent as usize > MAX_AGENT_SKILLS
             || a.skills_per_agent as u16 > s.count
         {
-            return Err(format!(
-                "agents.skills_per_agent: must be 1..={} and at most skills.count",
-                MAX_AGENT_SKILLS.min(s.count as usize)
+            return Err(invalid(
+                "agents.skills_per_agent",
+                format!(
+                    "must be 1..={} and at most skills.count",
+                    MAX_AGENT_SKILLS.min(s.count as usize)
+                ),
             ));
         }
         if a.first_id == 0 || (a.first_id as u64 + a.count as u64) > u32::MAX as u64 {
-            return Err("agents.first_id: ids must be non-zero u32".into());
+            return Err(invalid("agents.first_id", "ids must be non-zero u32"));
         }
         for sh in &a.shifts {
-            parse_hhmm(&sh.start)
-                .ok_or_else(|| format!("agents.shifts.start: {:?} is not HH:MM", sh.start))?;
+            parse_hhmm(&sh.start).ok_or_else(|| {
+                invalid(
+                    "agents.shifts.start",
+                    format!("{:?} is not HH:MM", sh.start),
+                )
+            })?;
             if sh.hours <= 0.0 || sh.hours > 24.0 || !sh.hours.is_finite() || !nonneg(sh.share) {
-                return Err("agents.shifts: hours must be in (0, 24], share >= 0".into());
+                return Err(invalid(
+                    "agents.shifts",
+                    "hours must be in (0, 24], share >= 0",
+                ));
             }
         }
         if !a.shifts.is_empty() && a.shifts.iter().map(|s| s.share).sum::<f64>() <= 0.0 {
-            return Err("agents.shifts: shares add up to 0".into());
+            return Err(invalid("agents.shifts", "shares add up to 0"));
         }
         if a.aux_reasons.is_empty() || a.aux_reasons.iter().any(|&r| r > 9) {
-            return Err("agents.aux_reasons: need at least one code, each 0..=9".into());
+            return Err(invalid(
+                "agents.aux_reasons",
+                "need at least one code, each 0..=9",
+            ));
         }
         if !nonneg(a.break_every) {
-            return Err("agents.break_every: must be >= 0".into());
+            return Err(invalid("agents.break_every", "must be >= 0"));
         }
         a.break_duration.validate("agents.break_duration")?;
         let c = &self.calls;
         if !nonneg(c.per_hour) || c.per_hour == 0.0 {
-            return Err("calls.per_hour: must be > 0".into());
+            return Err(invalid("calls.per_hour", "must be > 0"));
         }
         if !c.hourly.is_empty() && (c.hourly.len() != 24 || c.hourly.iter().any(|&f| !nonneg(f))) {
-            return Err("calls.hourly: need 24 factors >= 0".into());
+            return Err(invalid("calls.hourly", "need 24 factors >= 0"));
         }
         for (n, d) in [
             ("calls.talk", &c.talk),
@@ -264,7 +305,7 @@ impl Profile {
         ] {
             d.validate(n)?;
             if matches!(d, Dist::Infinite) {
-                return Err(format!("{n}: cannot be infinite"));
+                return Err(invalid(n, "cannot be infinite"));
             }
         }
         c.patience.validate("calls.patience")?;
@@ -276,7 +317,7 @@ impl Profile {
             ("calls.caller_release_share", c.caller_release_share),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{n}: must be between 0 and 1"));
+                return Err(invalid(n, "must be between 0 and 1"));
             }
         }
         Ok(())
@@ -324,7 +365,7 @@ mod tests {
         )
         .unwrap();
         let t = t.replace("Europe/London", "Mars/Olympus");
-        let e = Profile::parse(&t).unwrap_err();
+        let e = Profile::parse(&t).unwrap_err().to_string();
         assert!(e.contains("time_zone") && e.contains("Mars/Olympus"), "{e}");
     }
 }

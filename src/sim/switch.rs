@@ -3,8 +3,9 @@
 //! end-of-run drain and the ground-truth writer thread.
 //!
 //! Owns everything with a socket or a wall clock in `cms-linksim`. The stream itself comes
-//! from the generator (`gen.rs`); the session rules are `/work/briefs/session-rules.md`
-//! (to become `proto/acd-link.md`).
+//! from the generator (`gen.rs`); the session rules are `proto/acd-link.md` ("The
+//! session"). What the operator should see (the ports, faults, overruns, a drain timeout,
+//! progress) goes to the caller as [`Notice`]s: the library prints nothing.
 //!
 //! Design: one shared log of encoded event frames (the stream is identical on every link)
 //! holding at most `--buffer` events, a per-link ACK position and a per-session cursor.
@@ -12,17 +13,19 @@
 //! `--buffer` events behind the head is dropped (an overrun) and must reconnect.
 
 use super::faults::{FaultKind, LinkSel, Resolved};
-use super::gen::{Generator, Stop};
+use super::gen::{Counts, Generator, Stop};
 use super::profile::Profile;
 use super::truth::{TruthMsg, TruthWriter};
 use crate::proto::codec::LinkCodec;
-use crate::proto::{Frame, StartMode, Welcome, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
-use bytes::{Buf, Bytes, BytesMut};
+use crate::proto::{
+    decode_frame, frame_len, Decoded, Frame, Hello, StartMode, Welcome, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AO};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +36,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// How long the switch waits for HELLO (session rule 2).
+/// How long the switch waits for HELLO (proto/acd-link.md, "Opening", step 2).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes copied out of the log per write.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -68,9 +71,84 @@ pub struct SwitchConfig {
     pub wait_timeout: Duration,
     pub drain_timeout: Duration,
     pub heartbeat_ms: u32,
-    /// Progress line on stderr.
+    /// Send a [`Notice::Progress`] about once a second (the binary asks for it when its
+    /// stderr is a terminal).
     pub progress: bool,
 }
+
+/// What the switch tells its operator as it happens. `cms-linksim` prints each one on
+/// stderr after `cms-linksim: `; the demo logs them. Displayed, a notice is that line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// Every link is bound: link name -> port, as JSON (also the port file's content).
+    Listening { ports: String },
+    /// `--wait-links`: the clock waits for `want` links, at most `secs`.
+    WaitingForLinks { secs: u64, want: usize },
+    /// A fault starts or ends at switch second `at_s`.
+    Fault {
+        ending: bool,
+        what: String,
+        at_s: i64,
+    },
+    /// A session fell more than `buffer` events behind and was dropped.
+    Overrun { link: String, buffer: u64 },
+    /// The drain gave up after `secs` with these links not having ACKed the last event.
+    DrainTimeout { secs: u64, links: Vec<String> },
+    /// A link that came back up could not be bound again; it stays down.
+    CannotListenAgain { addr: SocketAddr, error: String },
+    /// The progress line (with [`SwitchConfig::progress`]): switch time (local), events,
+    /// calls, connected links of all links.
+    Progress {
+        time: String,
+        events: u64,
+        calls: u64,
+        links: usize,
+        of: usize,
+    },
+    /// The generator is done: the last progress line stays as it is.
+    ProgressDone,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Listening { ports } => write!(f, "listening {ports}"),
+            Notice::WaitingForLinks { secs, want } => {
+                write!(f, "waiting up to {secs} s for {want} link(s) to connect")
+            }
+            Notice::Fault { ending, what, at_s } => {
+                let when = if *ending { "ends:" } else { "starts:" };
+                write!(f, "fault {when} {what} at switch time {at_s}")
+            }
+            Notice::Overrun { link, buffer } => write!(
+                f,
+                "link {link}: overrun: more than {buffer} events behind, dropped"
+            ),
+            Notice::DrainTimeout { secs, links } => write!(
+                f,
+                "drain timeout after {secs} s: link(s) {} did not ACK the last event",
+                links.join(", ")
+            ),
+            Notice::CannotListenAgain { addr, error } => {
+                write!(f, "{addr}: cannot listen again: {error}")
+            }
+            Notice::Progress {
+                time,
+                events,
+                calls,
+                links,
+                of,
+            } => write!(
+                f,
+                "{time} {events} events, {calls} calls, {links}/{of} links"
+            ),
+            Notice::ProgressDone => Ok(()),
+        }
+    }
+}
+
+/// Where [`run`] sends its notices; called from the generator thread and from tasks.
+pub type Notices = Arc<dyn Fn(Notice) + Send + Sync>;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -178,6 +256,7 @@ struct Hub {
     acd: u16,
     next_session: AtomicU64,
     overruns: AtomicU64,
+    notices: Notices,
 }
 
 impl State {
@@ -202,10 +281,10 @@ impl State {
         }
     }
 
+    /// Moves the generator's encoded frames into the log, one entry per frame.
     fn append(&mut self, mut out: BytesMut) {
-        while out.len() >= 4 {
-            let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
-            let f = out.split_to(4 + len).freeze();
+        while let Some(n) = frame_len(&out).expect("the generator encodes valid frames") {
+            let f = out.split_to(n).freeze();
             if self.frames.is_empty() {
                 self.first_seq = self.head + 1;
             }
@@ -215,13 +294,61 @@ impl State {
     }
 }
 
-/// Runs the switch until the end of the duration and the drain.
+/// Runs the switch until the end of the duration and the drain, telling `notices` what
+/// the operator should see.
 ///
 /// # Errors
 /// A listen address cannot be bound, the port or truth file cannot be written, or
 /// `--wait-links` timed out.
-pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
+pub async fn run(
+    cfg: SwitchConfig,
+    notices: impl Fn(Notice) + Send + Sync + 'static,
+) -> Result<Summary, SimError> {
+    let notices: Notices = Arc::new(notices);
     let end_s = cfg.start_s + cfg.duration_s;
+    let gen = new_generator(&cfg, end_s);
+    let truth_writer = open_truth(&cfg)?;
+    // Bind every link before anything else, so a bad address fails fast.
+    let listeners = bind_links(&cfg.listen).await?;
+    let ports: serde_json::Map<String, serde_json::Value> = listeners
+        .iter()
+        .map(|(n, a, _)| (n.clone(), a.port().into()))
+        .collect();
+    let ports = serde_json::Value::Object(ports).to_string();
+    if let Some(p) = &cfg.port_file {
+        write_port_file(p, &ports)?;
+    }
+    notices(Notice::Listening { ports });
+    let (hub, down_rx) = Hub::start(&cfg, gen, end_s, notices);
+    for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
+        tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
+    }
+    wait_for_links(&hub, &cfg).await?;
+    let (ttx, writer) = spawn_truth_writer(truth_writer, &cfg);
+    // The generator driver: a plain thread, so a busy generator never starves sessions.
+    let h2 = hub.clone();
+    let c2 = cfg.clone();
+    let driver = std::thread::spawn(move || drive(&h2, &c2, end_s, ttx));
+    let (mut summary, wall) = tokio::task::spawn_blocking(move || driver.join())
+        .await
+        .expect("join")
+        .expect("the generator thread panicked");
+    summary.undrained = drain(&hub, &cfg).await;
+    hub.cancel_sessions();
+    summary.wall = wall;
+    summary.overruns = hub.overruns.load(AO::Relaxed);
+    if let Some(w) = writer {
+        summary.truth_intervals = tokio::task::spawn_blocking(move || w.join())
+            .await
+            .expect("join")
+            .expect("the truth writer panicked")?;
+    }
+    Ok(summary)
+}
+
+/// The generator of the run, with the faults scheduled: fault `i` starts at timer
+/// `2 i` and ends at `2 i + 1`.
+fn new_generator(cfg: &SwitchConfig, end_s: i64) -> Generator {
     let mut gen = Generator::new(
         &cfg.profile,
         cfg.seed,
@@ -235,130 +362,95 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
             gen.schedule_fault(u, 2 * i + 1);
         }
     }
-    let truth_writer = match &cfg.truth {
-        Some((path, minutes)) => Some(
-            TruthWriter::open(path, cfg.profile.tz(), cfg.profile.acd, *minutes).map_err(|e| {
-                SimError::File {
-                    path: path.clone(),
-                    what: format!("cannot create the truth database: {e}"),
-                }
-            })?,
-        ),
-        None => None,
+    gen
+}
+
+/// The new truth database, when the run writes one.
+fn open_truth(cfg: &SwitchConfig) -> Result<Option<TruthWriter>, SimError> {
+    let Some((path, minutes)) = &cfg.truth else {
+        return Ok(None);
     };
-    // Bind every link before anything else, so a bad address fails fast.
+    TruthWriter::open(path, cfg.profile.tz(), cfg.profile.acd, *minutes)
+        .map(Some)
+        .map_err(|e| SimError::File {
+            path: path.clone(),
+            what: format!("cannot create the truth database: {e}"),
+        })
+}
+
+/// Binds every link's address; returns each link's name, bound address and listener.
+async fn bind_links(
+    listen: &[(String, SocketAddr)],
+) -> Result<Vec<(String, SocketAddr, TcpListener)>, SimError> {
     let mut listeners = Vec::new();
-    for (name, addr) in &cfg.listen {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SimError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        let bound = l.local_addr().map_err(|source| SimError::Bind {
+    for (name, addr) in listen {
+        let bind = |source| SimError::Bind {
             addr: *addr,
             source,
-        })?;
+        };
+        let l = TcpListener::bind(addr).await.map_err(bind)?;
+        let bound = l.local_addr().map_err(bind)?;
         listeners.push((name.clone(), bound, l));
     }
-    let ports: serde_json::Map<String, serde_json::Value> = listeners
-        .iter()
-        .map(|(n, a, _)| (n.clone(), a.port().into()))
-        .collect();
-    let ports = serde_json::Value::Object(ports).to_string();
-    if let Some(p) = &cfg.port_file {
-        // Written whole then renamed, so a reader never sees half a file.
-        let tmp = p.with_extension("tmp");
-        std::fs::write(&tmp, format!("{ports}\n"))
-            .and_then(|_| std::fs::rename(&tmp, p))
-            .map_err(|e| SimError::File {
-                path: p.clone(),
-                what: format!("cannot write the port file: {e}"),
-            })?;
-    }
-    eprintln!("cms-linksim: listening {ports}");
+    Ok(listeners)
+}
 
-    let epoch = gen.start_epoch();
-    let mut state = State {
-        epoch,
-        epoch_cold: true,
-        first_seq: 1,
-        frames: VecDeque::new(),
-        head: 0,
-        clock_ms: gen.now_ms(),
-        finished: false,
-        end_ms: end_s * 1000,
-        links: cfg
-            .listen
-            .iter()
-            .map(|(n, _)| LinkState {
-                name: n.clone(),
-                acked: 0,
-                session: None,
-                connected_once: false,
-                halfopen: false,
-                slow: None,
-                garbage_gen: 0,
-                truncate_gen: 0,
-            })
-            .collect(),
-    };
-    state.append(gen.out.split());
-    let mut downs = Vec::new();
-    let mut down_rx = Vec::new();
-    for _ in &listeners {
-        let (tx, rx) = watch::channel(false);
-        downs.push(tx);
-        down_rx.push(rx);
-    }
-    let hub = Arc::new(Hub {
-        state: Mutex::new(state),
-        gen: Mutex::new(gen),
-        notify: Notify::new(),
-        want_gen: AtomicUsize::new(0),
-        down: downs,
-        buffer: cfg.buffer.max(1),
-        heartbeat_ms: cfg.heartbeat_ms,
-        acd: cfg.profile.acd,
-        next_session: AtomicU64::new(1),
-        overruns: AtomicU64::new(0),
-    });
-    for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
-        tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
-    }
+/// Writes the port file whole then renames it, so a reader never sees half a file.
+fn write_port_file(p: &Path, ports: &str) -> Result<(), SimError> {
+    let tmp = p.with_extension("tmp");
+    std::fs::write(&tmp, format!("{ports}\n"))
+        .and_then(|_| std::fs::rename(&tmp, p))
+        .map_err(|e| SimError::File {
+            path: p.to_owned(),
+            what: format!("cannot write the port file: {e}"),
+        })
+}
 
-    // --wait-links: the clock starts once enough links have connected.
-    if cfg.wait_links > 0 {
-        let t0 = Instant::now();
-        let mut told = false;
-        loop {
-            let got = {
-                let st = hub.state.lock().unwrap();
-                st.links.iter().filter(|l| l.connected_once).count()
-            };
-            if got >= cfg.wait_links {
-                break;
-            }
-            if !told {
-                eprintln!(
-                    "cms-linksim: waiting up to {} s for {} link(s) to connect",
-                    cfg.wait_timeout.as_secs(),
-                    cfg.wait_links
-                );
-                told = true;
-            }
-            if t0.elapsed() >= cfg.wait_timeout {
-                return Err(SimError::WaitLinks {
-                    secs: cfg.wait_timeout.as_secs(),
-                    want: cfg.wait_links,
-                    got,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// `--wait-links`: the clock starts once enough links have connected, or the run ends
+/// after `--wait-timeout`.
+async fn wait_for_links(hub: &Hub, cfg: &SwitchConfig) -> Result<(), SimError> {
+    if cfg.wait_links == 0 {
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    let mut told = false;
+    loop {
+        let got = {
+            let st = hub.state.lock().unwrap();
+            st.links.iter().filter(|l| l.connected_once).count()
+        };
+        if got >= cfg.wait_links {
+            return Ok(());
         }
+        if !told {
+            (hub.notices)(Notice::WaitingForLinks {
+                secs: cfg.wait_timeout.as_secs(),
+                want: cfg.wait_links,
+            });
+            told = true;
+        }
+        if t0.elapsed() >= cfg.wait_timeout {
+            return Err(SimError::WaitLinks {
+                secs: cfg.wait_timeout.as_secs(),
+                want: cfg.wait_links,
+                got,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
 
-    // The truth writer: its own thread, one transaction per interval.
+/// The truth writer: its own thread, one transaction per interval. Returns the channel
+/// the driver sends closed intervals on and, with a truth database, the thread, which
+/// answers how many intervals it wrote.
+#[allow(clippy::type_complexity)]
+fn spawn_truth_writer(
+    truth_writer: Option<TruthWriter>,
+    cfg: &SwitchConfig,
+) -> (
+    std::sync::mpsc::Sender<TruthMsg>,
+    Option<std::thread::JoinHandle<Result<u64, SimError>>>,
+) {
     let (ttx, trx) = std::sync::mpsc::channel::<TruthMsg>();
     let writer = truth_writer.map(|mut w| {
         let path = cfg.truth.as_ref().unwrap().0.clone();
@@ -374,17 +466,12 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
             Ok(w.intervals)
         })
     });
+    (ttx, writer)
+}
 
-    // The generator driver: a plain thread, so a busy generator never starves sessions.
-    let h2 = hub.clone();
-    let c2 = cfg.clone();
-    let driver = std::thread::spawn(move || drive(&h2, &c2, end_s, ttx));
-    let (mut summary, wall) = tokio::task::spawn_blocking(move || driver.join())
-        .await
-        .expect("join")
-        .expect("the generator thread panicked");
-
-    // Drain: wait until every connected collector ACKed the last seq.
+/// Waits until every connected collector ACKed the last seq, at most `--drain-timeout`;
+/// returns the links that had not.
+async fn drain(hub: &Hub, cfg: &SwitchConfig) -> Vec<String> {
     let t0 = Instant::now();
     loop {
         let pending: Vec<String> = {
@@ -396,36 +483,17 @@ pub async fn run(cfg: SwitchConfig) -> Result<Summary, SimError> {
                 .collect()
         };
         if pending.is_empty() {
-            break;
+            return pending;
         }
         if t0.elapsed() >= cfg.drain_timeout {
-            eprintln!(
-                "cms-linksim: drain timeout after {} s: link(s) {} did not ACK the last event",
-                cfg.drain_timeout.as_secs(),
-                pending.join(", ")
-            );
-            summary.undrained = pending;
-            break;
+            (hub.notices)(Notice::DrainTimeout {
+                secs: cfg.drain_timeout.as_secs(),
+                links: pending.clone(),
+            });
+            return pending;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    {
-        let st = hub.state.lock().unwrap();
-        for l in &st.links {
-            if let Some(s) = &l.session {
-                s.cancel.cancel();
-            }
-        }
-    }
-    summary.wall = wall;
-    summary.overruns = hub.overruns.load(AO::Relaxed);
-    if let Some(w) = writer {
-        summary.truth_intervals = tokio::task::spawn_blocking(move || w.join())
-            .await
-            .expect("join")
-            .expect("the truth writer panicked")?;
-    }
-    Ok(summary)
 }
 
 /// The generator loop: advance switch time with the wall clock (or flat out), move frames
@@ -441,7 +509,6 @@ fn drive(
         epochs: 1,
         ..Default::default()
     };
-    let progress = cfg.progress && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     loop {
         let target = match cfg.speed {
@@ -450,35 +517,10 @@ fn drive(
         };
         let mut gen = hub.gen.lock().unwrap();
         let stop = gen.run_until(target, 20_000);
-        let out = gen.out.split();
-        let now_ms = gen.now_ms();
-        send_truth(&mut gen, &truth);
-        {
-            let mut st = hub.state.lock().unwrap();
-            st.append(out);
-            st.clock_ms = now_ms;
-            st.trim(hub.buffer);
-            // A session more than `buffer` events behind is dropped: it must never stall
-            // the generator or the other links.
-            let behind = (st.head + 1).saturating_sub(hub.buffer);
-            let head = st.head;
-            for l in &mut st.links {
-                if let Some(s) = &l.session {
-                    if s.cursor < behind && !s.cancel.is_cancelled() {
-                        warn!(link = %l.name, cursor = s.cursor, head, "overrun: link dropped");
-                        eprintln!(
-                            "cms-linksim: link {}: overrun: more than {} events behind, dropped",
-                            l.name, hub.buffer
-                        );
-                        hub.overruns.fetch_add(1, AO::Relaxed);
-                        s.cancel.cancel();
-                    }
-                }
-            }
-        }
+        hub.publish(&mut gen, &truth);
         if let Stop::Fault(i) = stop {
             let f = &cfg.faults[i / 2];
-            apply_fault(hub, &mut gen, cfg, f, i % 2 == 1, &truth);
+            apply_fault(hub, &mut gen, f, i % 2 == 1, &truth);
             summary.faults_applied += (i % 2 == 0) as u64;
             if f.kind == FaultKind::Restart {
                 summary.epochs += 1;
@@ -492,39 +534,23 @@ fn drive(
             summary.blocked = gen.counts.blocked;
             summary.events = gen.counts.events;
         }
-        let sim_now = gen.now_s();
-        let (ev, calls) = (gen.counts.events, gen.counts.calls);
+        let (sim_now, counts) = (gen.now_s(), gen.counts);
         drop(gen);
         hub.notify.notify_waiters();
-        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+        if cfg.progress && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            let tz = cfg.profile.tz();
-            let t = chrono::DateTime::from_timestamp(sim_now, 0)
-                .unwrap()
-                .with_timezone(&tz);
-            let links = {
-                let st = hub.state.lock().unwrap();
-                st.links.iter().filter(|l| l.session.is_some()).count()
-            };
-            eprint!(
-                "\rcms-linksim: {} {} events, {} calls, {}/{} links   ",
-                t.format("%Y-%m-%d %H:%M:%S"),
-                ev,
-                calls,
-                links,
-                cfg.listen.len()
-            );
-            let _ = std::io::stderr().flush();
+            hub.progress(cfg, sim_now, counts);
         }
         if done {
-            if progress {
-                eprintln!();
+            if cfg.progress {
+                (hub.notices)(Notice::ProgressDone);
             }
             break;
         }
         match stop {
             Stop::Reached => std::thread::sleep(Duration::from_millis(5)),
             _ => {
+                // Sessions waiting for the generator lock get it now.
                 if hub.want_gen.load(AO::Relaxed) > 0 {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -532,12 +558,121 @@ fn drive(
         }
     }
     let wall = t0.elapsed();
-    {
-        let mut st = hub.state.lock().unwrap();
-        st.finished = true;
-    }
+    hub.state.lock().unwrap().finished = true;
     hub.notify.notify_waiters();
     (summary, wall)
+}
+
+impl Hub {
+    /// The hub of a run starting with `gen`'s first epoch, and one "link down" receiver
+    /// per link for its listener.
+    fn start(
+        cfg: &SwitchConfig,
+        mut gen: Generator,
+        end_s: i64,
+        notices: Notices,
+    ) -> (Arc<Hub>, Vec<watch::Receiver<bool>>) {
+        let epoch = gen.start_epoch();
+        let mut state = State {
+            epoch,
+            epoch_cold: true,
+            first_seq: 1,
+            frames: VecDeque::new(),
+            head: 0,
+            clock_ms: gen.now_ms(),
+            finished: false,
+            end_ms: end_s * 1000,
+            links: cfg
+                .listen
+                .iter()
+                .map(|(n, _)| LinkState {
+                    name: n.clone(),
+                    acked: 0,
+                    session: None,
+                    connected_once: false,
+                    halfopen: false,
+                    slow: None,
+                    garbage_gen: 0,
+                    truncate_gen: 0,
+                })
+                .collect(),
+        };
+        state.append(gen.out.split());
+        let (down, down_rx): (Vec<_>, Vec<_>) =
+            cfg.listen.iter().map(|_| watch::channel(false)).unzip();
+        let hub = Arc::new(Hub {
+            state: Mutex::new(state),
+            gen: Mutex::new(gen),
+            notify: Notify::new(),
+            want_gen: AtomicUsize::new(0),
+            down,
+            buffer: cfg.buffer.max(1),
+            heartbeat_ms: cfg.heartbeat_ms,
+            acd: cfg.profile.acd,
+            next_session: AtomicU64::new(1),
+            overruns: AtomicU64::new(0),
+            notices,
+        });
+        (hub, down_rx)
+    }
+
+    /// Moves what the generator made into the log (trimmed to what the links still
+    /// need) and its closed truth intervals to the writer, and drops the sessions that
+    /// fell behind.
+    fn publish(&self, gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
+        let out = gen.out.split();
+        let now_ms = gen.now_ms();
+        send_truth(gen, truth);
+        let mut st = self.state.lock().unwrap();
+        st.append(out);
+        st.clock_ms = now_ms;
+        st.trim(self.buffer);
+        // A session more than `buffer` events behind is dropped: it must never stall the
+        // generator or the other links.
+        let behind = (st.head + 1).saturating_sub(self.buffer);
+        let head = st.head;
+        for l in &mut st.links {
+            if let Some(s) = &l.session {
+                if s.cursor < behind && !s.cancel.is_cancelled() {
+                    warn!(link = %l.name, cursor = s.cursor, head, "overrun: link dropped");
+                    (self.notices)(Notice::Overrun {
+                        link: l.name.clone(),
+                        buffer: self.buffer,
+                    });
+                    self.overruns.fetch_add(1, AO::Relaxed);
+                    s.cancel.cancel();
+                }
+            }
+        }
+    }
+
+    /// The progress notice: switch time in the profile's zone, counts, connected links.
+    fn progress(&self, cfg: &SwitchConfig, sim_now: i64, counts: Counts) {
+        let t = chrono::DateTime::from_timestamp(sim_now, 0)
+            .unwrap()
+            .with_timezone(&cfg.profile.tz());
+        let links = {
+            let st = self.state.lock().unwrap();
+            st.links.iter().filter(|l| l.session.is_some()).count()
+        };
+        (self.notices)(Notice::Progress {
+            time: t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            events: counts.events,
+            calls: counts.calls,
+            links,
+            of: cfg.listen.len(),
+        });
+    }
+
+    /// Ends every session (the run is over).
+    fn cancel_sessions(&self) {
+        let st = self.state.lock().unwrap();
+        for l in &st.links {
+            if let Some(s) = &l.session {
+                s.cancel.cancel();
+            }
+        }
+    }
 }
 
 /// Hands closed intervals to the writer thread.
@@ -552,19 +687,17 @@ fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
 fn apply_fault(
     hub: &Hub,
     gen: &mut Generator,
-    cfg: &SwitchConfig,
     f: &Resolved,
     ending: bool,
     truth: &std::sync::mpsc::Sender<TruthMsg>,
 ) {
-    let _ = cfg;
     let what = format!("{} on {}", f.kind, f.link);
-    eprintln!(
-        "cms-linksim: fault {} {what} at switch time {}",
-        if ending { "ends:" } else { "starts:" },
-        gen.now_ms() / 1000
-    );
     info!(fault = %what, ending, "fault");
+    (hub.notices)(Notice::Fault {
+        ending,
+        what,
+        at_s: gen.now_ms() / 1000,
+    });
     let mut st = hub.state.lock().unwrap();
     let links: Vec<usize> = match &f.link {
         LinkSel::All => (0..st.links.len()).collect(),
@@ -668,7 +801,11 @@ async fn listen_loop(
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                         Err(e) => {
-                            eprintln!("cms-linksim: {addr}: cannot listen again: {e}");
+                            warn!(%addr, error = %e, "cannot listen again");
+                            (hub.notices)(Notice::CannotListenAgain {
+                                addr,
+                                error: e.to_string(),
+                            });
                             return;
                         }
                     }
@@ -702,113 +839,19 @@ async fn listen_loop(
 async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr) {
     let (rd, mut wr) = stream.into_split();
     let mut reader = FramedRead::new(rd, LinkCodec);
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await {
-        Ok(Some(Ok(Frame::Hello(h)))) => h,
-        Ok(Some(Ok(f))) => {
-            warn!(%peer, "first frame is not HELLO (type 0x{:02x}); closing", f.type_code());
-            return;
-        }
-        Ok(Some(Err(e))) => {
-            warn!(%peer, error = %e, "bad first frame; closing");
-            return;
-        }
-        Ok(None) => return,
-        Err(_) => {
-            warn!(%peer, "no HELLO within 10 s; closing");
-            return;
-        }
-    };
-    let mut buf = BytesMut::new();
-    if hello.version_min > PROTOCOL_VERSION_MAX || hello.version_max < PROTOCOL_VERSION_MIN {
-        Frame::Reject {
-            code: 1,
-            text: "no common protocol version".into(),
-        }
-        .encode(&mut buf);
-        let _ = wr.write_all(&buf).await;
+    let Some(hello) = read_hello(&mut reader, peer).await else {
         return;
-    }
-    if hello.acd != hub.acd {
-        Frame::Reject {
-            code: 2,
-            text: format!("this switch is ACD {}", hub.acd),
-        }
-        .encode(&mut buf);
+    };
+    if let Some(reject) = refusal(&hello, hub.acd) {
+        let mut buf = BytesMut::new();
+        reject.encode(&mut buf);
+        // The session ends either way: a collector that is gone needs no REJECT.
         let _ = wr.write_all(&buf).await;
         return;
     }
     let cancel = CancellationToken::new();
     let sid = hub.next_session.fetch_add(1, AO::Relaxed);
-    // Decide replay or pump-up atomically with the head (session rule 3).
-    {
-        hub.want_gen.fetch_add(1, AO::Relaxed);
-        let gen = hub.gen.lock().unwrap();
-        hub.want_gen.fetch_sub(1, AO::Relaxed);
-        let mut st = hub.state.lock().unwrap();
-        let head = st.head;
-        if hello.epoch == st.epoch && hello.resume_from >= 1 {
-            let l = &mut st.links[link];
-            l.acked = l.acked.max((hello.resume_from - 1).min(head));
-        }
-        let ret = st
-            .retained_from(link, hub.buffer)
-            .max(st.first_seq.min(head + 1));
-        let fresh = hello.epoch == 0 && hello.resume_from == 0;
-        let mode = if hello.epoch == st.epoch
-            && hello.resume_from >= ret
-            && hello.resume_from <= head + 1
-            && hello.resume_from >= 1
-        {
-            (StartMode::Replay, hello.resume_from)
-        } else if fresh && ret <= 1 && st.epoch_cold {
-            (StartMode::Replay, 1)
-        } else {
-            (StartMode::Pumpup, head + 1)
-        };
-        Frame::Welcome(Welcome {
-            version: PROTOCOL_VERSION_MAX.min(hello.version_max),
-            acd: hub.acd,
-            epoch: st.epoch,
-            mode: mode.0,
-            first_seq: mode.1,
-            switch_ts: st.clock_ms,
-            heartbeat_ms: hub.heartbeat_ms,
-        })
-        .encode(&mut buf);
-        if mode.0 == StartMode::Pumpup {
-            Frame::PumpupBegin {
-                as_of_seq: head,
-                ts: st.clock_ms,
-            }
-            .encode(&mut buf);
-            for f in gen.snapshot() {
-                f.encode(&mut buf);
-            }
-            Frame::PumpupEnd.encode(&mut buf);
-            if hello.resume_from >= 1 {
-                let from = if hello.epoch == st.epoch {
-                    hello.resume_from
-                } else {
-                    1
-                };
-                if from <= head {
-                    Frame::Gap { from, to: head }.encode(&mut buf);
-                }
-            }
-        }
-        let l = &mut st.links[link];
-        if let Some(old) = l.session.take() {
-            old.cancel.cancel();
-        }
-        l.session = Some(Session {
-            id: sid,
-            cursor: mode.1,
-            cancel: cancel.clone(),
-            final_sent: false,
-        });
-        l.connected_once = true;
-        info!(link = %l.name, %peer, mode = ?mode.0, first_seq = mode.1, "session started");
-    }
+    let handshake = hub.open_session(link, &hello, sid, &cancel, peer);
     tokio::spawn(read_loop(
         hub.clone(),
         link,
@@ -817,7 +860,7 @@ async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr
         cancel.clone(),
         peer,
     ));
-    let r = write_loop(&hub, link, sid, &mut wr, buf, &cancel).await;
+    let r = write_loop(&hub, link, sid, &mut wr, handshake, &cancel).await;
     if let Err(e) = r {
         warn!(%peer, error = %e, "session write failed");
     }
@@ -830,6 +873,143 @@ async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr
     }
 }
 
+/// The collector's HELLO, within [`HELLO_TIMEOUT`]; `None` (logged) when the first frame
+/// is something else, broken, or does not come.
+async fn read_hello(
+    reader: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, LinkCodec>,
+    peer: SocketAddr,
+) -> Option<Hello> {
+    match tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await {
+        Ok(Some(Ok(Frame::Hello(h)))) => Some(h),
+        Ok(Some(Ok(f))) => {
+            warn!(%peer, "first frame is not HELLO (type 0x{:02x}); closing", f.type_code());
+            None
+        }
+        Ok(Some(Err(e))) => {
+            warn!(%peer, error = %e, "bad first frame; closing");
+            None
+        }
+        Ok(None) => None,
+        Err(_) => {
+            warn!(%peer, "no HELLO within 10 s; closing");
+            None
+        }
+    }
+}
+
+/// The REJECT a HELLO gets (proto/acd-link.md, "Opening", step 3), if any.
+fn refusal(hello: &Hello, acd: u16) -> Option<Frame> {
+    if hello.version_min > PROTOCOL_VERSION_MAX || hello.version_max < PROTOCOL_VERSION_MIN {
+        return Some(Frame::Reject {
+            code: 1,
+            text: "no common protocol version".into(),
+        });
+    }
+    (hello.acd != acd).then(|| Frame::Reject {
+        code: 2,
+        text: format!("this switch is ACD {acd}"),
+    })
+}
+
+impl Hub {
+    /// Makes session `sid` the link's session (replacing the one it had) and returns its
+    /// handshake: WELCOME, and for a pump-up the snapshot and the GAP. Replay or pump-up
+    /// is decided atomically with the head (proto/acd-link.md, "Opening", step 4).
+    fn open_session(
+        &self,
+        link: usize,
+        hello: &Hello,
+        sid: u64,
+        cancel: &CancellationToken,
+        peer: SocketAddr,
+    ) -> BytesMut {
+        self.want_gen.fetch_add(1, AO::Relaxed);
+        let gen = self.gen.lock().unwrap();
+        self.want_gen.fetch_sub(1, AO::Relaxed);
+        let mut st = self.state.lock().unwrap();
+        let (mode, first_seq) = st.start_mode(link, hello, self.buffer);
+        let mut buf = BytesMut::new();
+        Frame::Welcome(Welcome {
+            version: PROTOCOL_VERSION_MAX.min(hello.version_max),
+            acd: self.acd,
+            epoch: st.epoch,
+            mode,
+            first_seq,
+            switch_ts: st.clock_ms,
+            heartbeat_ms: self.heartbeat_ms,
+        })
+        .encode(&mut buf);
+        if mode == StartMode::Pumpup {
+            st.encode_pumpup(&gen, hello, &mut buf);
+        }
+        let l = &mut st.links[link];
+        if let Some(old) = l.session.take() {
+            old.cancel.cancel();
+        }
+        l.session = Some(Session {
+            id: sid,
+            cursor: first_seq,
+            cancel: cancel.clone(),
+            final_sent: false,
+        });
+        l.connected_once = true;
+        info!(link = %l.name, %peer, ?mode, first_seq, "session started");
+        buf
+    }
+}
+
+impl State {
+    /// How a session on `link` starts after `hello`, and its first seq. The HELLO's
+    /// `resume_from - 1` counts as an ACK of the current epoch.
+    fn start_mode(&mut self, link: usize, hello: &Hello, buffer: u64) -> (StartMode, u64) {
+        let head = self.head;
+        if hello.epoch == self.epoch && hello.resume_from >= 1 {
+            let l = &mut self.links[link];
+            l.acked = l.acked.max((hello.resume_from - 1).min(head));
+        }
+        let ret = self
+            .retained_from(link, buffer)
+            .max(self.first_seq.min(head + 1));
+        let fresh = hello.epoch == 0 && hello.resume_from == 0;
+        if hello.epoch == self.epoch
+            && hello.resume_from >= ret
+            && hello.resume_from <= head + 1
+            && hello.resume_from >= 1
+        {
+            (StartMode::Replay, hello.resume_from)
+        } else if fresh && ret <= 1 && self.epoch_cold {
+            (StartMode::Replay, 1)
+        } else {
+            (StartMode::Pumpup, head + 1)
+        }
+    }
+
+    /// A pump-up as of the head: PUMPUP_BEGIN, the generator's snapshot, PUMPUP_END, and
+    /// the GAP a collector that asked to resume gets.
+    fn encode_pumpup(&self, gen: &Generator, hello: &Hello, buf: &mut BytesMut) {
+        let head = self.head;
+        Frame::PumpupBegin {
+            as_of_seq: head,
+            ts: self.clock_ms,
+        }
+        .encode(buf);
+        for f in gen.snapshot() {
+            f.encode(buf);
+        }
+        Frame::PumpupEnd.encode(buf);
+        if hello.resume_from >= 1 {
+            let from = if hello.epoch == self.epoch {
+                hello.resume_from
+            } else {
+                1
+            };
+            if from <= head {
+                Frame::Gap { from, to: head }.encode(buf);
+            }
+        }
+    }
+}
+
 /// What the writer found to do under the lock.
 struct Work {
     bytes: BytesMut,
@@ -838,13 +1018,23 @@ struct Work {
     clock_ms: i64,
     finished: bool,
     end_ms: i64,
-    head: u64,
+    /// The last log frame in `bytes`, if any: its ts is the heartbeat's while catching up.
+    last_event: Option<Bytes>,
     halfopen: bool,
     slow: Option<u32>,
     garbage: bool,
     truncate: bool,
 }
 
+/// The garbage and truncate fault counters of a link a session has acted on.
+#[derive(Clone, Copy)]
+struct SeenFaults {
+    garbage: u64,
+    truncate: u64,
+}
+
+/// Sends session `sid` its handshake (`first`), then the log from its cursor, heartbeats
+/// and the link's faults, until the session ends.
 async fn write_loop(
     hub: &Hub,
     link: usize,
@@ -857,68 +1047,19 @@ async fn write_loop(
     let mut pending = first;
     let mut last_hb = Instant::now();
     let mut last_ts = 0i64;
-    let (mut seen_garbage, mut seen_truncate) = {
+    let mut seen = {
         let st = hub.state.lock().unwrap();
-        (st.links[link].garbage_gen, st.links[link].truncate_gen)
+        SeenFaults {
+            garbage: st.links[link].garbage_gen,
+            truncate: st.links[link].truncate_gen,
+        }
     };
     loop {
         let notified = hub.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let w = {
-            let mut st = hub.state.lock().unwrap();
-            let (first_seq, head, clock_ms, finished, end_ms) =
-                (st.first_seq, st.head, st.clock_ms, st.finished, st.end_ms);
-            let l = &mut st.links[link];
-            let Some(s) = l.session.as_mut().filter(|s| s.id == sid) else {
-                return Ok(());
-            };
-            if cancel.is_cancelled() {
-                return Ok(());
-            }
-            // While the link is half-open nothing is sent, not even the handshake of a
-            // session that connected during the window: it stays pending, so the session
-            // starts with its WELCOME when the window ends (issue #10 item 4).
-            let mut w = Work {
-                bytes: if l.halfopen {
-                    BytesMut::new()
-                } else {
-                    std::mem::take(&mut pending)
-                },
-                new_cursor: s.cursor,
-                caught_up: false,
-                clock_ms,
-                finished,
-                end_ms,
-                head,
-                halfopen: l.halfopen,
-                slow: l.slow,
-                garbage: l.garbage_gen != seen_garbage,
-                truncate: l.truncate_gen != seen_truncate,
-            };
-            seen_garbage = l.garbage_gen;
-            seen_truncate = l.truncate_gen;
-            if !w.halfopen {
-                if s.cursor < first_seq && s.cursor <= head {
-                    // Trimmed under us: the driver drops such sessions as overruns.
-                    return Ok(());
-                }
-                let max_frames = match w.slow {
-                    Some(r) => (r as u64 / 10).max(1),
-                    None => u64::MAX,
-                };
-                let mut c = s.cursor;
-                let mut n = 0;
-                while c <= head && n < max_frames && w.bytes.len() < BATCH_BYTES {
-                    w.bytes
-                        .extend_from_slice(&st.frames[(c - first_seq) as usize]);
-                    c += 1;
-                    n += 1;
-                }
-                w.new_cursor = c;
-                w.caught_up = c > head;
-            }
-            w
+        let Some(w) = hub.take_work(link, sid, cancel, &mut pending, &mut seen) else {
+            return Ok(());
         };
         if w.garbage {
             // A length far beyond the maximum: the collector must close at once.
@@ -926,12 +1067,8 @@ async fn write_loop(
                 .await?;
         }
         if w.truncate {
-            let mut b = BytesMut::new();
-            Frame::Heartbeat {
-                ts: w.clock_ms,
-                last_seq: 0,
-            }
-            .encode(&mut b);
+            // Half a frame, then the end of the stream.
+            let b = heartbeat(w.clock_ms, 0);
             wr.write_all(&b[..b.len() / 2]).await?;
             let _ = wr.shutdown().await;
             return Ok(());
@@ -947,27 +1084,22 @@ async fn write_loop(
         }
         let sent_events = !w.bytes.is_empty();
         if sent_events {
-            // The ts of the last frame written (for a heartbeat while catching up).
-            if w.new_cursor > 1 {
-                last_ts = last_frame_ts(&w.bytes).unwrap_or(last_ts);
+            // The ts of the last event written (for a heartbeat while catching up).
+            if let Some(ts) = w.last_event.as_deref().and_then(event_ts) {
+                last_ts = ts;
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 r = wr.write_all(&w.bytes) => r?,
             }
-            let mut st = hub.state.lock().unwrap();
-            if let Some(s) = st.links[link].session.as_mut().filter(|s| s.id == sid) {
-                s.cursor = w.new_cursor;
-            }
+            hub.with_session(link, sid, |s| s.cursor = w.new_cursor);
         }
-        let mut final_now = false;
-        if w.caught_up && w.finished {
-            let mut st = hub.state.lock().unwrap();
-            if let Some(s) = st.links[link].session.as_mut().filter(|s| s.id == sid) {
-                final_now = !s.final_sent;
-                s.final_sent = true;
-            }
-        }
+        // The final heartbeat (the end of the run's switch time) goes once, when caught up.
+        let final_now = w.caught_up
+            && w.finished
+            && hub
+                .with_session(link, sid, |s| !std::mem::replace(&mut s.final_sent, true))
+                .unwrap_or(false);
         if final_now || last_hb.elapsed() >= hb {
             let ts = if final_now {
                 w.end_ms
@@ -976,15 +1108,9 @@ async fn write_loop(
             } else {
                 last_ts
             };
-            let mut b = BytesMut::new();
-            Frame::Heartbeat {
-                ts,
-                last_seq: w.new_cursor.saturating_sub(1),
-            }
-            .encode(&mut b);
-            wr.write_all(&b).await?;
+            wr.write_all(&heartbeat(ts, w.new_cursor.saturating_sub(1)))
+                .await?;
             last_hb = Instant::now();
-            let _ = w.head;
         }
         if w.slow.is_some() {
             tokio::select! {
@@ -1002,20 +1128,103 @@ async fn write_loop(
     }
 }
 
-/// The ts of the last event frame in a batch of whole frames.
-fn last_frame_ts(b: &[u8]) -> Option<i64> {
-    let mut p = 0;
-    let mut ts = None;
-    while p + 4 <= b.len() {
-        let len = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
-        let body = &b[p + 4..(p + 4 + len).min(b.len())];
-        if body.len() >= 17 && (0x10..=0x3f).contains(&body[0]) {
-            let mut t = &body[9..17];
-            ts = Some(t.get_i64());
-        }
-        p += 4 + len;
+/// A switch HEARTBEAT, encoded.
+fn heartbeat(ts: i64, last_seq: u64) -> BytesMut {
+    let mut b = BytesMut::new();
+    Frame::Heartbeat { ts, last_seq }.encode(&mut b);
+    b
+}
+
+impl Hub {
+    /// Runs `f` on session `sid` of `link` if it is still the link's session.
+    fn with_session<T>(
+        &self,
+        link: usize,
+        sid: u64,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> Option<T> {
+        let mut st = self.state.lock().unwrap();
+        st.links[link]
+            .session
+            .as_mut()
+            .filter(|s| s.id == sid)
+            .map(f)
     }
-    ts
+
+    /// What session `sid` on `link` does next, taken under the lock: the pending
+    /// handshake and the log from its cursor (at most [`BATCH_BYTES`], fewer frames on a
+    /// slow link), and the link's faults it has not acted on. `None` when the session is
+    /// over: replaced, cancelled, or trimmed under it.
+    fn take_work(
+        &self,
+        link: usize,
+        sid: u64,
+        cancel: &CancellationToken,
+        pending: &mut BytesMut,
+        seen: &mut SeenFaults,
+    ) -> Option<Work> {
+        let mut st = self.state.lock().unwrap();
+        let (first_seq, head, clock_ms, finished, end_ms) =
+            (st.first_seq, st.head, st.clock_ms, st.finished, st.end_ms);
+        let l = &mut st.links[link];
+        let s = l.session.as_mut().filter(|s| s.id == sid)?;
+        if cancel.is_cancelled() {
+            return None;
+        }
+        // While the link is half-open nothing is sent, not even the handshake of a
+        // session that connected during the window: it stays pending, so the session
+        // starts with its WELCOME when the window ends (issue #10 item 4).
+        let mut w = Work {
+            bytes: if l.halfopen {
+                BytesMut::new()
+            } else {
+                std::mem::take(pending)
+            },
+            new_cursor: s.cursor,
+            caught_up: false,
+            clock_ms,
+            finished,
+            end_ms,
+            last_event: None,
+            halfopen: l.halfopen,
+            slow: l.slow,
+            garbage: l.garbage_gen != seen.garbage,
+            truncate: l.truncate_gen != seen.truncate,
+        };
+        seen.garbage = l.garbage_gen;
+        seen.truncate = l.truncate_gen;
+        if w.halfopen {
+            return Some(w);
+        }
+        if s.cursor < first_seq && s.cursor <= head {
+            // Trimmed under us: the driver drops such sessions as overruns.
+            return None;
+        }
+        let max_frames = match w.slow {
+            Some(r) => (r as u64 / 10).max(1),
+            None => u64::MAX,
+        };
+        let mut c = s.cursor;
+        let mut n = 0;
+        while c <= head && n < max_frames && w.bytes.len() < BATCH_BYTES {
+            let f = &st.frames[(c - first_seq) as usize];
+            w.bytes.extend_from_slice(f);
+            w.last_event = Some(f.clone());
+            c += 1;
+            n += 1;
+        }
+        w.new_cursor = c;
+        w.caught_up = c > head;
+        Some(w)
+    }
+}
+
+/// The ts of one encoded event frame of the log.
+fn event_ts(frame: &[u8]) -> Option<i64> {
+    match decode_frame(frame) {
+        Ok(Decoded::Frame(Frame::Event(e), _)) => Some(e.ts),
+        _ => None,
+    }
 }
 
 async fn read_loop(

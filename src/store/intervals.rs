@@ -211,27 +211,26 @@ pub(crate) fn write_interval(
         }
     }
     let (rows, sum) = interval_checksum(tx, acd, ci.istart)?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO interval_status (acd, istart, intrvl, row_date, starttime,
-           status, reasons, epoch, first_seq, last_seq, source, row_count, checksum, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        acd,
-        ci.istart,
-        ci.intrvl,
-        row_date,
-        starttime,
-        IntervalStatus::of(ci.complete()),
-        Reason::join(&ci.reasons),
-        ci.epoch as i64,
-        ci.first_seq as i64,
-        ci.last_seq as i64,
-        source,
-        rows,
-        sum,
-        now_secs(),
-    ])?;
+    let reasons = Reason::join(&ci.reasons);
+    super::status::upsert(
+        tx,
+        &super::status::StatusRow {
+            acd,
+            istart: ci.istart,
+            intrvl: ci.intrvl,
+            row_date: &row_date,
+            starttime,
+            status: IntervalStatus::of(ci.complete()).as_str(),
+            reasons: &reasons,
+            epoch: ci.epoch as i64,
+            first_seq: ci.first_seq as i64,
+            last_seq: ci.last_seq as i64,
+            source,
+            row_count: rows,
+            checksum: &sum,
+            updated_at: now_secs(),
+        },
+    )?;
     Ok(true)
 }
 

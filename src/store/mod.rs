@@ -1,13 +1,22 @@
 //! The SQLite database: schema and migrations, interval rows and their status,
 //! checkpoints, administration data and summaries.
 //!
-//! Owns every SQL statement that touches the collector's tables. It does not decide what
-//! an item means (that is `agg`) nor when to write (that is `collect`): it offers short
-//! transactions that the collector and a concurrent restore can interleave.
+//! Owns the SQL statements that touch the collector's tables, per table family:
+//! [`intervals`] (the collector's commits), [`status`] (`interval_status`: its one
+//! upsert and the reads of backup and restore), [`summary`] (the summary tables), and
+//! [`merge`] (what backup and restore read and write besides: summary rows as a backup
+//! carries them, administration and local data, the restore log, a backup's read
+//! snapshot and a restore's short write transactions, [`merge::ShortTx`]). `report`
+//! still runs its own queries through [`Store::conn`]. It does not decide what an item
+//! means (that is `agg`) nor when to write (that is `collect`) nor what a restore takes
+//! (that is `merge`): it offers short transactions that the collector and a concurrent
+//! restore can interleave.
 
 pub mod intervals;
+pub mod merge;
 pub mod peer;
 pub mod raw;
+pub mod status;
 pub mod summary;
 
 use crate::items::{TableDef, TABLES};
@@ -367,6 +376,7 @@ pub(crate) fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
 }
 
 /// Database files are readable only by the service (promise 7).
+#[cfg_attr(not(unix), allow(unused_variables))]
 fn restrict_mode(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -379,7 +389,6 @@ fn restrict_mode(path: &Path) -> Result<()> {
             }
         })?;
     }
-    let _ = path;
     Ok(())
 }
 

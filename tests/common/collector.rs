@@ -1,9 +1,10 @@
 //! A real `cms collect` process in a temporary directory, for integration tests.
 
+use super::wait::until;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Collector {
     pub child: Option<Child>,
@@ -49,6 +50,12 @@ impl Collector {
     }
 
     pub fn spawn(&mut self) {
+        self.spawn_env(&[]);
+    }
+
+    /// [`Collector::spawn`] with extra environment variables for the collector (test
+    /// hooks such as `CMS_TEST_COMMIT_GATE`), set on the child only.
+    pub fn spawn_env(&mut self, env: &[(&str, &Path)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -58,6 +65,7 @@ impl Collector {
             .arg("--config")
             .arg(self.dir.path().join("cms.toml"))
             .arg("collect")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -79,19 +87,12 @@ impl Collector {
             .arg(child.id().to_string())
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                assert!(st.success(), "collector exited {st:?}\n{}", self.log());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "collector did not stop within 10 s of SIGTERM\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let st = until(
+            Duration::from_secs(10),
+            || format!("the collector to stop after SIGTERM\n{}", self.log()),
+            || child.try_wait().unwrap(),
+        );
+        assert!(st.success(), "collector exited {st:?}\n{}", self.log());
     }
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("running");
@@ -113,23 +114,17 @@ impl Collector {
     }
     /// Waits (bounded) until the checkpoint covers `seq`.
     pub fn wait_checkpoint(&self, seq: u64) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(c) = open(&self.db_path()) {
-                let got: Option<i64> = c
+        until(
+            Duration::from_secs(20),
+            || format!("the checkpoint to reach seq {seq}\n{}", self.log()),
+            || {
+                let c = open(&self.db_path()).ok()?;
+                let got: i64 = c
                     .query_row("SELECT seq FROM checkpoint WHERE acd = 1", [], |r| r.get(0))
-                    .ok();
-                if got.is_some_and(|g| g as u64 >= seq) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "checkpoint never reached seq {seq}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                    .ok()?;
+                (got as u64 >= seq).then_some(())
+            },
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`proto/acd-link.md`) in integration tests of the collector. It listens on
 //! `127.0.0.1:0`, and plays one [`Script`] per accepted connection, in order: expect the
 //! HELLO, send typed frames or raw (malformed) bytes, answer from the HELLO, sleep, wait
-//! for an ACK, wait for the peer to close, close. It records everything the peer sent.
+//! for an ACK or the peer's HEARTBEATs, wait for the peer to close, close. It records everything the peer sent.
 //!
 //! It runs on its own thread with its own tokio runtime and real time, so it works from a
 //! `#[tokio::test]` (even with `time::pause()`), from a plain `#[test]`, and without any
@@ -15,11 +15,20 @@
 //! panic on the switch thread: it ends that connection and is recorded in its
 //! [`ConnRecord`]. The test sees it through [`ScriptedSwitch::connection`]; a failure
 //! the test never looked at fails the test when the switch is dropped.
+//!
+//! Beside it: [`collector`] (a real `cms collect` process), [`sim`] (a real
+//! `cms-linksim` and a pair of collectors, checked against its ground truth), [`site`]
+//! (a configuration in a temp directory and `cms` run with it), [`wait`]
+//! (the bounded poll every test waits with) and [`golden`] (whole-output comparison with
+//! the one normaliser of what varies between runs).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
+pub mod golden;
 pub mod sim;
+pub mod site;
+pub mod wait;
 
 use cms::proto::codec::{CodecError, LinkCodec};
 use cms::proto::{
@@ -54,6 +63,7 @@ enum Step {
     SendRaw(Vec<u8>),
     Sleep(Duration),
     WaitAck { seq: u64, within: Duration },
+    WaitHeartbeats { n: usize, within: Duration },
     ExpectClosed { within: Duration },
     Close,
 }
@@ -105,6 +115,12 @@ impl Script {
     }
     pub fn wait_ack_within(mut self, seq: u64, within: Duration) -> Self {
         self.steps.push(Step::WaitAck { seq, within });
+        self
+    }
+    /// Read (and record) until the peer has sent `n` HEARTBEATs after this step began, at
+    /// most [`WAIT`].
+    pub fn wait_heartbeats(mut self, n: usize) -> Self {
+        self.steps.push(Step::WaitHeartbeats { n, within: WAIT });
         self
     }
     /// Read (and record) until the peer closes the connection, at most [`WAIT`]: for
@@ -539,6 +555,16 @@ impl Conn<'_> {
         }
     }
 
+    /// The failure of a wait for `what` that ended in `r` (closed or timed out).
+    fn not_received(&self, r: &Read, within: Duration, what: &str) -> String {
+        let why = if matches!(r, Read::Closed) {
+            "the peer closed while the switch waited".to_owned()
+        } else {
+            format!("waited {within:?}")
+        };
+        self.fail(format!("{why} for {what}; {}", self.received_summary()))
+    }
+
     fn received_summary(&self) -> String {
         let mut s = format!("{} frames received", self.received.len());
         if let Some(f) = self.received.last() {
@@ -600,15 +626,22 @@ impl Conn<'_> {
                                 Some(s) => format!("last ACK seq {s}"),
                                 None => "no ACK at all".to_owned(),
                             };
-                            let why = if matches!(r, Read::Closed) {
-                                "the peer closed while the switch waited".to_owned()
-                            } else {
-                                format!("waited {within:?}")
-                            };
-                            return Err(self.fail(format!(
-                                "{why} for an ACK with seq >= {seq}; {last}; {}",
-                                self.received_summary()
-                            )));
+                            let what = format!("an ACK with seq >= {seq}; {last}");
+                            return Err(self.not_received(&r, within, &what));
+                        }
+                    }
+                }
+            }
+            Step::WaitHeartbeats { n, within } => {
+                let deadline = tokio::time::Instant::now() + within;
+                let mut seen = 0;
+                while seen < n {
+                    match self.read(deadline).await? {
+                        Read::Frame(Frame::Heartbeat { .. }) => seen += 1,
+                        Read::Frame(_) => {}
+                        r => {
+                            let what = format!("{n} HEARTBEATs, got {seen}");
+                            return Err(self.not_received(&r, within, &what));
                         }
                     }
                 }

@@ -2,12 +2,13 @@
 //! that compare what the collectors stored with the simulator's ground truth.
 
 use super::collector::{open, Collector};
+use super::wait::until;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub fn profile_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,23 +54,16 @@ impl Sim {
             dir,
             ports: BTreeMap::new(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(sim.dir.path().join("ports.json")) {
-                if let Ok(p) = serde_json::from_str::<BTreeMap<String, u16>>(&text) {
-                    if p.len() == 2 {
-                        sim.ports = p;
-                        return sim;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cms-linksim wrote no port file within 20 s:\n{}",
-                sim.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        sim.ports = until(
+            Duration::from_secs(20),
+            || format!("cms-linksim's port file:\n{}", sim.log()),
+            || {
+                let text = std::fs::read_to_string(sim.dir.path().join("ports.json")).ok()?;
+                let p = serde_json::from_str::<BTreeMap<String, u16>>(&text).ok()?;
+                (p.len() == 2).then_some(p)
+            },
+        );
+        sim
     }
     pub fn addr(&self, link: &str) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.ports[link]))
@@ -83,22 +77,19 @@ impl Sim {
     /// Waits for the simulator to finish (it exits once the collectors acknowledged the
     /// last event, or after its drain timeout).
     pub fn wait(&mut self, limit: Duration) {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                assert!(st.success(), "cms-linksim exited {st:?}:\n{}", self.log());
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "cms-linksim did not finish within {limit:?}:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Taken only once it has exited: until then Drop kills it if the wait fails.
+        let child = self.child.as_mut().expect("running");
+        let log = self.dir.path().join("sim.log");
+        let st = until(
+            limit,
+            || {
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                format!("cms-linksim to finish:\n{log}")
+            },
+            || child.try_wait().unwrap(),
+        );
+        self.child = None;
+        assert!(st.success(), "cms-linksim exited {st:?}:\n{}", self.log());
     }
 }
 
@@ -229,24 +220,38 @@ pub fn local_ts(profile: &str, s: &str) -> i64 {
 
 /// Waits (bounded) until the collector's checkpoint has reached switch time `ts` (UTC s).
 pub fn wait_switch_time(c: &Collector, ts: i64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(db) = open(&c.db_path()) {
-            let got: Option<i64> = db
+    until(
+        limit,
+        || format!("{}: switch time {ts}\n{}", c.db_path().display(), c.log()),
+        || {
+            let db = open(&c.db_path()).ok()?;
+            let got: i64 = db
                 .query_row("SELECT ts FROM checkpoint WHERE acd = 1", [], |r| r.get(0))
-                .ok();
-            if got.is_some_and(|g| g >= ts * 1000) {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: switch time {ts} not reached within {limit:?}\n{}",
-            c.db_path().display(),
-            c.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+                .ok()?;
+            (got >= ts * 1000).then_some(())
+        },
+    )
+}
+
+/// Waits (bounded) until the simulator's clock has reached `ts` (UTC s, the end of a
+/// truth interval): the truth holds the interval that ends there, written when the
+/// switch closed it. For a wait while no collector runs.
+pub fn wait_truth_time(sim: &Sim, ts: i64, limit: Duration) {
+    until(
+        limit,
+        || format!("the switch's clock to reach {ts}:\n{}", sim.log()),
+        || {
+            let db = open(&sim.truth()).ok()?;
+            let end: i64 = db
+                .query_row(
+                    "SELECT MAX(istart + intrvl * 60) FROM interval_status WHERE acd = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok()?;
+            (end >= ts).then_some(())
+        },
+    )
 }
 
 /// `PRAGMA integrity_check` of a database must say ok.
@@ -280,20 +285,24 @@ pub fn assert_identical(a: &Path, b: &Path) {
     );
 }
 
-/// The collector's status and reasons equal the truth's for every interval both hold
-/// (for a run whose only faults are clock changes, which the truth sees too: nothing else
-/// can make the collector's statuses differ).
+/// The collector and the truth hold the same intervals, each with the same status and
+/// reasons (for a run whose only faults are clock changes, which the truth sees too:
+/// nothing else can make the collector's statuses differ).
 ///
 /// # Panics
-/// Listing every interval whose status or reasons differ.
+/// Listing every interval only one of them holds, and every interval whose status or
+/// reasons differ.
 pub fn assert_statuses_equal(db: &Path, truth: &Path) {
     let mine = statuses(db);
     let theirs = statuses(truth);
-    let differ: Vec<String> = theirs
-        .iter()
-        .filter_map(|(istart, t)| {
-            let m = mine.get(istart)?;
-            (m != t).then(|| format!("{istart}: {m:?} here, {t:?} in the truth"))
+    let istarts: std::collections::BTreeSet<&i64> = mine.keys().chain(theirs.keys()).collect();
+    let differ: Vec<String> = istarts
+        .into_iter()
+        .filter_map(|istart| match (mine.get(istart), theirs.get(istart)) {
+            (Some(m), Some(t)) if m == t => None,
+            (Some(m), Some(t)) => Some(format!("{istart}: {m:?} here, {t:?} in the truth")),
+            (Some(m), None) => Some(format!("{istart}: {m:?} here, not in the truth")),
+            (None, t) => Some(format!("{istart}: missing here, {t:?} in the truth")),
         })
         .collect();
     assert!(
