@@ -51,11 +51,11 @@ impl SummaryDays {
     }
 
     /// Parses a value [`SummaryDays::encode`] wrote: `None` for the empty value (no daily
-    /// summaries in the file).
+    /// summaries in the file). A first day after the last is an empty range (no days).
     ///
     /// # Errors
-    /// Anything else that is not two dates joined by `..`, first not after last (the
-    /// restore then reads the summary blocks, as for a file without the property).
+    /// Anything else that is not two dates joined by `..` (the restore then reads the
+    /// summary blocks, as for a file without the property).
     pub fn parse(v: &str) -> Result<Option<SummaryDays>, PropertyError> {
         if v.is_empty() {
             return Ok(None);
@@ -67,14 +67,13 @@ impl SummaryDays {
         };
         let (a, b) = v.split_once("..").ok_or_else(bad)?;
         let date = |s: &str| NaiveDate::parse_from_str(s, DATE).map_err(|_| bad());
-        let (first, last) = (date(a)?, date(b)?);
-        if first > last {
-            return Err(bad());
-        }
-        Ok(Some(SummaryDays { first, last }))
+        Ok(Some(SummaryDays {
+            first: date(a)?,
+            last: date(b)?,
+        }))
     }
 
-    /// Every day from the first to the last.
+    /// Every day from the first to the last (none if the first is after the last).
     pub fn days(self) -> impl Iterator<Item = NaiveDate> {
         self.first.iter_days().take_while(move |d| *d <= self.last)
     }
@@ -143,11 +142,15 @@ mod tests {
         assert_eq!(one.days().count(), 1);
         assert_eq!(SummaryDays::encode(None), "");
         assert_eq!(SummaryDays::parse(""), Ok(None));
+        let backwards = SummaryDays::parse("2024-03-12..2024-03-10")
+            .unwrap()
+            .unwrap();
+        assert_eq!(backwards.days().count(), 0);
         for bad in [
             "2024-03-10",
             "2024-03-10..",
             "..2024-03-10",
-            "2024-03-12..2024-03-10",
+            "2024-03-10..2024-03-11..2024-03-12",
             "2024-13-01..2024-13-02",
             "x..y",
         ] {

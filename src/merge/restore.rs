@@ -1167,20 +1167,15 @@ fn summaries_needed(
     acds: &[u16],
     grid: &Grid,
 ) -> anyhow::Result<bool> {
-    let Some((_, range)) = header.properties.iter().find(|(k, _)| k == "summary_days") else {
+    let Some(range) = header.property(archive::SummaryDays::KEY) else {
         return Ok(true);
     };
-    if range.is_empty() {
-        return Ok(false);
-    }
-    let Some((a, b)) = range.split_once("..") else {
-        return Ok(true);
+    let days = match archive::SummaryDays::parse(range) {
+        Ok(Some(days)) => days,
+        Ok(None) => return Ok(false),
+        Err(_) => return Ok(true),
     };
-    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d");
-    let (Ok(mut d), Ok(last)) = (parse(a), parse(b)) else {
-        return Ok(true);
-    };
-    while d <= last {
+    for d in days.days() {
         let from = grid.day_start(d);
         let to = grid.day_start(d.succ_opt().expect("date in range"));
         for &acd in acds {
@@ -1188,7 +1183,6 @@ fn summaries_needed(
                 return Ok(true);
             }
         }
-        d = d.succ_opt().expect("date in range");
     }
     Ok(false)
 }
