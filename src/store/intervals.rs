@@ -213,11 +213,7 @@ pub(crate) fn write_interval(
             intrvl: ci.intrvl,
             row_date: &row_date,
             starttime,
-            status: if ci.complete() {
-                "complete"
-            } else {
-                "incomplete"
-            },
+            status: crate::domain::IntervalStatus::of(ci.complete()),
             reasons: &reasons.join(","),
             epoch: ci.epoch as i64,
             first_seq: ci.first_seq as i64,
