@@ -15,7 +15,7 @@
 //! (`store::status`, `store::merge`).
 
 use super::Selection;
-use super::{bail, msg, Categories, Context, Error, Result};
+use super::{bail, msg, Categories, Clock, Context, Error, Result};
 use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Value};
 use crate::items::TABLES;
 use crate::store::{self, interval_row_readers, status, Store, SCHEMA_VERSION};
@@ -180,6 +180,18 @@ impl<W: std::io::Write> std::io::Write for Counted<W> {
 /// The database cannot be read, the destination cannot be written (named), or the
 /// stored data is inconsistent (an interval whose rows do not match its checksum).
 pub fn backup(store: &mut Store, opts: &BackupOptions) -> Result<BackupSummary> {
+    backup_with_clock(store, opts, store::intervals::now_secs)
+}
+
+/// [`backup`], with the time the header says it was taken from `clock`.
+///
+/// # Errors
+/// As [`backup`].
+pub fn backup_with_clock(
+    store: &mut Store,
+    opts: &BackupOptions,
+    clock: Clock,
+) -> Result<BackupSummary> {
     let out = &opts.out;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -198,7 +210,11 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> Result<BackupSummary> 
     remove_stale_temps(&dir, &file_name);
     let mut tmp = create_temp(&dir, &file_name)
         .with_context(|| format!("{}: cannot create temporary file", dir.display()))?;
-    let sum = write_snapshot_to(store, &opts.snapshot(), tmp.as_file_mut(), Some(&dir))?;
+    let snapshot = SnapshotOptions {
+        clock,
+        ..opts.snapshot()
+    };
+    let sum = write_snapshot_to(store, &snapshot, tmp.as_file_mut(), Some(&dir))?;
     // The snapshot flushed everything into the file; make it durable, then publish.
     tmp.as_file()
         .sync_all()
@@ -229,6 +245,9 @@ pub struct SnapshotOptions {
     pub key: Option<[u8; 32]>,
     /// A progress bar on stderr.
     pub progress: bool,
+    /// When the snapshot is taken, for its header (`created_at`, what `--since FILE`
+    /// reads).
+    pub clock: Clock,
 }
 
 impl BackupOptions {
@@ -242,6 +261,7 @@ impl BackupOptions {
             time_zone: self.time_zone.clone(),
             key: self.key,
             progress: self.progress,
+            clock: store::intervals::now_secs,
         }
     }
 }
@@ -370,7 +390,7 @@ fn snapshot_header(conn: &rusqlite::Connection, opts: &SnapshotOptions) -> Resul
     }
     Ok(Header {
         schema_version: SCHEMA_VERSION as u32,
-        created_at: store::intervals::now_secs(),
+        created_at: (opts.clock)(),
         server_id: opts.server_id.clone(),
         acds: opts.sel.acds.clone(),
         range_start: lo,
@@ -818,6 +838,7 @@ mod tests {
             time_zone: "America/New_York".into(),
             key: Some([7; 32]),
             progress: false,
+            clock: || 1_700_000_000,
         };
         let mut out: Vec<u8> = vec![];
         let sum = write_snapshot(&mut store, &opts, &mut out).unwrap();
@@ -827,6 +848,11 @@ mod tests {
         let file = dir.path().join("got.cmsbak");
         std::fs::write(&file, &out).unwrap();
         let mut rd = archive::ArchiveReader::open(&file, Some(&[7; 32])).unwrap();
+        assert_eq!(
+            rd.header().created_at,
+            1_700_000_000,
+            "taken at the clock's time"
+        );
         let local: Vec<Vec<Value>> = rd.local_rows().map(|r| r.unwrap().values).collect();
         let text = |s: &str| Value::Text(s.into());
         assert_eq!(

@@ -74,6 +74,11 @@ impl Categories {
     }
 }
 
+/// The time as backup and restore stamp it: UTC seconds now. The real one is
+/// `store::intervals::now_secs`; tests pass their own (`backup::backup_with_clock`,
+/// `restore::restore_at_with_clock`) instead of sleeping past a second.
+pub type Clock = fn() -> i64;
+
 /// What a backup or restore is about: ACDs, local dates, categories.
 #[derive(Debug, Clone)]
 pub struct Selection {

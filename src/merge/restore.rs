@@ -16,7 +16,7 @@
 
 use super::plan::{decide, Action, Copy};
 use super::Selection;
-use super::{bail, msg, Categories, Context, Error, Result};
+use super::{bail, msg, Categories, Clock, Context, Error, Result};
 use crate::archive::{self, ArchiveReader, ManifestEntry, Value};
 use crate::domain::{GapKind, IntervalStatus, PeriodKind};
 use crate::interval::Grid;
@@ -234,6 +234,21 @@ pub fn restore_at(
     opts: &RestoreOptions,
     open: impl FnOnce() -> std::result::Result<Store, Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<RestoreReport> {
+    restore_at_with_clock(db, grid, opts, open, now_secs)
+}
+
+/// [`restore_at`], with the time every row it writes is stamped with (`updated_at`,
+/// what an incremental backup selects on) from `clock`.
+///
+/// # Errors
+/// As [`restore_at`].
+pub fn restore_at_with_clock(
+    db: &Path,
+    grid: &Grid,
+    opts: &RestoreOptions,
+    open: impl FnOnce() -> std::result::Result<Store, Box<dyn std::error::Error + Send + Sync>>,
+    clock: Clock,
+) -> Result<RestoreReport> {
     let target = open_for_plan(db)?;
     let planned = plan(target.as_ref(), grid, opts)?;
     drop(target);
@@ -242,7 +257,7 @@ pub fn restore_at(
     }
     let dir = db.parent().unwrap_or(Path::new("."));
     let mut store = open().map_err(|e| disk_full(dir, Error::Other(e)))?;
-    apply(&mut store, grid, opts, planned).map_err(|e| disk_full(dir, e))
+    apply(&mut store, grid, opts, planned, clock).map_err(|e| disk_full(dir, e))
 }
 
 /// A write that failed because the disk holding the database is full, said as such: SQLite
@@ -280,7 +295,7 @@ pub fn restore(store: &mut Store, grid: &Grid, opts: &RestoreOptions) -> Result<
     if opts.dry_run {
         return Ok(dry_run_report(planned));
     }
-    apply(store, grid, opts, planned)
+    apply(store, grid, opts, planned, now_secs)
 }
 
 fn dry_run_report(p: Planned) -> RestoreReport {
@@ -581,6 +596,7 @@ pub fn apply(
     grid: &Grid,
     opts: &RestoreOptions,
     mut p: Planned,
+    clock: Clock,
 ) -> Result<RestoreReport> {
     let mut rep = RestoreReport {
         file: p.rep.file.clone(),
@@ -592,8 +608,8 @@ pub fn apply(
         plan_ranges: p.rep.plan_ranges.clone(),
         ..Default::default()
     };
-    let log_id = start_log(store, &p.rep)?;
-    let touched_days = write_intervals(store, grid, opts, &mut p, &mut rep)?;
+    let log_id = start_log(store, &p.rep, clock)?;
+    let touched_days = write_intervals(store, grid, opts, &mut p, &mut rep, clock)?;
     rep.kept += p.rep.kept;
     rep.skipped_current += p.rep.skipped_current;
     debug_after(&p, "intervals written");
@@ -602,7 +618,7 @@ pub fn apply(
     debug_after(&p, "days re-summarized");
     let mut summary_days = BTreeSet::new();
     if p.cats.contains(Categories::HISTORY) && summaries_needed(store, &p.header, &p.acds, grid)? {
-        let (n, days) = take_summaries(store, &mut p.rd, &p.acds, grid)?;
+        let (n, days) = take_summaries(store, &mut p.rd, &p.acds, grid, clock)?;
         rep.summary_rows_taken = n;
         summary_days = days;
     }
@@ -619,7 +635,7 @@ pub fn apply(
         rep.local_rows = replace_local(store, &mut p.rd)
             .with_context(|| format!("{}: replacing the local settings", store.path.display()))?;
     }
-    finish_log(store, log_id, &rep)?;
+    finish_log(store, log_id, &rep, clock)?;
     report_gaps(store, grid, &opts.sel, &p, &mut rep)?;
     report_summary_only(store, grid, &p.entries, summary_days, &mut rep)?;
     store.match_owner_of_dir();
@@ -649,10 +665,10 @@ fn counts(rep: &RestoreReport) -> store::merge::RestoreCounts {
 /// if it is killed) the row says what it planned, `finished_at` 0; `cms gaps` and
 /// `cms status` report a restore that did not finish from it
 /// (`report::unfinished_restores`).
-fn start_log(store: &Store, planned: &RestoreReport) -> Result<i64> {
+fn start_log(store: &Store, planned: &RestoreReport, clock: Clock) -> Result<i64> {
     store::merge::start_restore_log(
         &store.conn,
-        now_secs(),
+        clock(),
         (&planned.file, &planned.source_server, &planned.categories),
         &counts(planned),
     )
@@ -663,7 +679,7 @@ fn start_log(store: &Store, planned: &RestoreReport) -> Result<i64> {
 /// (synchronous=FULL syncs the write-ahead log, and with it every earlier NORMAL commit
 /// of the restore): a restore that has reported success survives a power cut (issue
 /// #11, scenario 3 found the last transactions lost).
-fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport) -> Result<()> {
+fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport, clock: Clock) -> Result<()> {
     let conflict_list: Vec<serde_json::Value> = rep
         .conflicts
         .iter()
@@ -674,7 +690,7 @@ fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport) -> Result<()> {
     let finished = store::merge::finish_restore_log(
         &store.conn,
         log_id,
-        now_secs(),
+        clock(),
         &counts(rep),
         &conflict_list,
     )
@@ -692,11 +708,12 @@ fn write_intervals(
     opts: &RestoreOptions,
     p: &mut Planned,
     rep: &mut RestoreReport,
+    clock: Clock,
 ) -> Result<BTreeSet<(u16, chrono::NaiveDate)>> {
     let todo: Vec<&ManifestEntry> = p.todo.iter().map(|&i| &p.entries[i]).collect();
     let path = &store.path;
     let mut w = IntervalWriter {
-        tx: ShortTx::new(&store.conn, MAX_TX, now_secs),
+        tx: ShortTx::new(&store.conn, MAX_TX, clock),
         inserts: insert_statements(&store.conn)
             .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?,
         path,
@@ -1192,10 +1209,11 @@ fn take_summaries(
     rd: &mut ArchiveReader<std::fs::File>,
     acds: &[u16],
     grid: &Grid,
+    clock: Clock,
 ) -> Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
     let mut days = BTreeSet::new();
     let mut has_intervals: BTreeMap<(u16, chrono::NaiveDate), bool> = BTreeMap::new();
-    let mut tx = ShortTx::new(&store.conn, MAX_TX, now_secs);
+    let mut tx = ShortTx::new(&store.conn, MAX_TX, clock);
     let mut n = 0;
     let mut take = || -> Result<()> {
         for r in rd.summary_rows() {
