@@ -6,7 +6,10 @@
 
 mod common;
 
+use cms::merge::backup::{self, BackupOptions};
+use cms::merge::{restore, Categories, Clock, Selection};
 use cms::proto::{AgentSnapshot, AgentState, EventKind, Frame, SkillLevel, StartMode};
+use cms::store::Store;
 use common::collector::{open, status, t, Collector};
 use common::*;
 use std::path::Path;
@@ -319,55 +322,192 @@ fn backup_to_an_unwritable_place_fails_fast_and_leaves_nothing() {
     a.stop();
 }
 
+/// The configuration `c` runs with.
+fn config(c: &Collector) -> cms::config::Config {
+    cms::config::Config::load(Some(&c.dir.path().join("cms.toml"))).unwrap()
+}
+
+/// `cms backup --out OUT [--since SINCE]` of `c` as the library runs it, taken at the
+/// time `clock` says.
+fn backup_at(c: &Collector, out: &Path, since: Option<i64>, clock: Clock) -> String {
+    let cfg = config(c);
+    let mut store = Store::open_read_only(&cfg.db_path()).unwrap();
+    let opts = BackupOptions {
+        out: out.to_owned(),
+        sel: Selection {
+            acds: vec![1],
+            from: None,
+            to: None,
+            grid: cfg.grid(),
+            categories: Categories::parse("history,admin,local").unwrap(),
+        },
+        since,
+        server_id: cfg.server_id.clone(),
+        time_zone: cfg.time_zone.name().to_string(),
+        key: None,
+        progress: false,
+    };
+    backup::backup_with_clock(&mut store, &opts, clock)
+        .unwrap()
+        .render()
+}
+
+/// `cms restore FILE` onto `c` as the library runs it, every row stamped with `clock`.
+fn restore_at(c: &Collector, file: &Path, clock: Clock) -> String {
+    let cfg = config(c);
+    let grid = cfg.grid();
+    let opts = restore::RestoreOptions {
+        file: file.to_owned(),
+        sel: Selection {
+            acds: vec![],
+            from: None,
+            to: None,
+            grid,
+            categories: Categories::parse("history,admin").unwrap(),
+        },
+        configured_acds: vec![1],
+        dry_run: false,
+        include_local: false,
+        key: None,
+        server_id: cfg.server_id.clone(),
+        collection_running: cms::collect::collection_running(&cfg.data_dir),
+        progress: false,
+        week_start: cfg.week_start,
+    };
+    let db = cfg.db_path();
+    restore::restore_at_with_clock(&db, &grid, &opts, || Ok(Store::open(&db)?), clock)
+        .unwrap()
+        .render()
+}
+
+/// The time the backups and restores of the incremental test are taken at: later than
+/// anything the collectors wrote (time is passed in, so the test needs no sleep past
+/// the one-second resolution of `updated_at`).
+const LATER: i64 = 4_000_000_000;
+
 #[test]
 fn incremental_backups_take_only_what_changed() {
     let (mut a, mut b, _sa, _sb) = two_servers();
     // Incremental backups work at one-second resolution (an interval written in the
-    // second a backup was taken is taken again, never missed): let a second pass.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // second a backup was taken is taken again, never missed): the full backup is taken
+    // at a time later than everything B's collector wrote.
     let full = b.dir.path().join("full.cmsbak");
-    ok(&b, &["backup", "--out", full.to_str().unwrap()]);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    // Nothing changed on B since: the incremental backup is empty but valid.
-    let inc = b.dir.path().join("inc.cmsbak");
-    let out = ok(
-        &b,
-        &[
-            "backup",
-            "--out",
-            inc.to_str().unwrap(),
-            "--since",
-            full.to_str().unwrap(),
-        ],
-    );
-    assert!(out.contains(" 0 intervals"), "{out}");
-    // On A, the restore changes three intervals: A's next incremental holds exactly them.
-    ok(&a, &["restore", full.to_str().unwrap()]);
-    let a_inc = a.dir.path().join("a-inc.cmsbak");
-    let since = chrono::DateTime::from_timestamp(
-        cms::archive::ArchiveReader::open(&full, None)
+    backup_at(&b, &full, None, || LATER);
+    let created_at = |f: &Path| {
+        cms::archive::ArchiveReader::open(f, None)
             .unwrap()
             .header()
             .created_at
-            + 1,
-        0,
-    )
-    .unwrap()
-    .to_rfc3339();
-    let out = ok(
-        &a,
-        &[
-            "backup",
-            "--out",
-            a_inc.to_str().unwrap(),
-            "--since",
-            &since,
-        ],
-    );
+    };
+    assert_eq!(created_at(&full), LATER);
+    // Nothing changed on B since: the incremental backup is empty but valid.
+    let inc = b.dir.path().join("inc.cmsbak");
+    let out = backup_at(&b, &inc, Some(created_at(&full)), || LATER + 5);
+    assert!(out.contains(" 0 intervals"), "{out}");
+    // On A, the restore (a second after the full backup) changes three intervals: A's
+    // next incremental since then holds exactly them.
+    restore_at(&a, &full, || LATER + 1);
+    let a_inc = a.dir.path().join("a-inc.cmsbak");
+    let out = backup_at(&a, &a_inc, Some(created_at(&full) + 1), || LATER + 5);
     assert!(out.contains(" 3 intervals"), "{out}");
     a.stop();
     b.stop();
 }
+
+/// Rendered output made comparable from run to run, in one place: each of `dirs` (a
+/// test's temporary directories) becomes its name, and the figures that vary with the
+/// time a command runs become placeholders: durations (`0.02 s` -> `<S> s`), and a
+/// backup's size and compression ratio (`1234 bytes (5.6x smaller than raw)` -> `<N>
+/// bytes (<R>x smaller than raw)`: the manifest carries each interval's `updated_at`,
+/// which compresses differently every run).
+fn normalized(out: &str, dirs: &[(&Path, &str)]) -> String {
+    let mut out = out.to_string();
+    for (d, name) in dirs {
+        out = out.replace(d.to_str().unwrap(), name);
+    }
+    let line = |l: &str| {
+        let mut w: Vec<String> = l.split(' ').map(str::to_string).collect();
+        for i in 0..w.len() {
+            let next = w.get(i + 1).cloned().unwrap_or_default();
+            if (next == "s" || next.starts_with("s,")) && w[i].parse::<f64>().is_ok() {
+                w[i] = "<S>".into();
+            }
+            if next.starts_with("bytes") && w[i].parse::<u64>().is_ok() {
+                w[i] = "<N>".into();
+            }
+            if w[i].starts_with('(')
+                && w[i].ends_with('x')
+                && w[i][1..w[i].len() - 1].parse::<f64>().is_ok()
+            {
+                w[i] = "(<R>x".into();
+            }
+        }
+        w.join(" ")
+    };
+    out.split('\n').map(line).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn normalized_output_keeps_everything_but_paths_times_and_sizes() {
+    let d = Path::new("/tmp/x1");
+    assert_eq!(
+        normalized(
+            "backup /tmp/x1/b.cmsbak: 7 intervals, 1 row, 1234 bytes (5.6x smaller than raw), 0.02 s\n  0 days, 0.10 s\n",
+            &[(d, "<B>")]
+        ),
+        "backup <B>/b.cmsbak: 7 intervals, 1 row, <N> bytes (<R>x smaller than raw), <S> s\n  0 days, <S> s\n"
+    );
+}
+
+/// Issue #12 item 8: the whole backup summary and restore report, dry run and real,
+/// through the real binary, against golden text.
+#[test]
+fn backup_summary_and_restore_report_read_whole() {
+    let (mut a, mut b, _sa, _sb) = two_servers();
+    let dirs = [(a.dir.path(), "<A>"), (b.dir.path(), "<B>")];
+    let bak = b.dir.path().join("b.cmsbak");
+    let bak = bak.to_str().unwrap();
+    let got = [
+        ok(&b, &["backup", "--out", bak]),
+        ok(&a, &["restore", bak, "--dry-run"]),
+        ok(&a, &["restore", bak]),
+        // Twice is the same as once: nothing left to do.
+        ok(&a, &["restore", bak]),
+    ]
+    .map(|out| normalized(&out, &dirs));
+    assert_eq!(
+        got,
+        [
+            GOLDEN_BACKUP,
+            GOLDEN_DRY_RUN,
+            GOLDEN_RESTORE,
+            GOLDEN_RESTORE_AGAIN
+        ]
+    );
+    a.stop();
+    b.stop();
+}
+
+const GOLDEN_BACKUP: &str =
+    "backup <B>/b.cmsbak: 7 intervals, 23 rows, <N> bytes (<R>x smaller than raw), <S> s\n";
+
+const GOLDEN_DRY_RUN: &str = "\
+plan for <B>/b.cmsbak (dry run: nothing written)
+  ACD 1 2025-11-02 10:00 .. 2025-11-02 10:45  3 intervals  replace      here: incomplete  backup: complete
+restore from <B>/b.cmsbak (server srv-b, history,admin): 0 filled, 3 replaced, 0 improved, 4 kept, 0 conflicting, 0 skipped as current
+";
+
+const GOLDEN_RESTORE: &str = "\
+restore from <B>/b.cmsbak (server srv-b, history,admin): 0 filled, 3 replaced, 0 improved, 4 kept, 0 conflicting, 0 skipped as current
+  0 days re-summarized, 0 summary rows taken from the backup, 3 admin rows, 0 local rows, <S> s
+  nothing is missing or incomplete any more
+";
+
+const GOLDEN_RESTORE_AGAIN: &str = "\
+restore from <B>/b.cmsbak (server srv-b, history,admin): 0 filled, 0 replaced, 0 improved, 7 kept, 0 conflicting, 0 skipped as current
+  0 days re-summarized, 0 summary rows taken from the backup, 3 admin rows, 0 local rows, <S> s
+  nothing is missing or incomplete any more
+";
 
 /// Gives `c` a site key: a private `site.key` beside its `cms.toml`, named there.
 fn with_key(c: &Collector, key: &[u8]) {

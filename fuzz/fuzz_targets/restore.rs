@@ -110,11 +110,7 @@ fn run(db: &Path, file: &Path, grid: Grid, key: Option<[u8; 32]>) -> anyhow::Res
             from: None,
             to: None,
             grid,
-            categories: Categories {
-                history: true,
-                admin: true,
-                local: false,
-            },
+            categories: Categories::HISTORY | Categories::ADMIN,
         },
         configured_acds: (1..=8).collect(),
         dry_run: false,
@@ -125,7 +121,8 @@ fn run(db: &Path, file: &Path, grid: Grid, key: Option<[u8; 32]>) -> anyhow::Res
         progress: false,
         week_start: chrono::Weekday::Mon,
     };
-    restore_at(db, &grid, &opts, || Ok(Store::open(db)?)).map(drop)
+    restore_at(db, &grid, &opts, || Ok(Store::open(db)?))?;
+    Ok(())
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -15,10 +15,10 @@
 //! (`store::status`, `store::merge`).
 
 use super::Selection;
-use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Status, Value};
+use super::{bail, msg, Categories, Clock, Context, Error, Result};
+use crate::archive::{self, ArchiveWriter, Header, ManifestEntry, Value};
 use crate::items::TABLES;
 use crate::store::{self, interval_row_readers, status, Store, SCHEMA_VERSION};
-use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,13 +66,12 @@ pub struct BackupOptions {
 ///
 /// # Errors
 /// Names the directory and says why not.
-pub fn check_destination(dir: &Path, need: u64) -> anyhow::Result<()> {
-    let probe = dir.join(format!(".cms-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-        }
-        Err(e) => bail!("{}: cannot create a temporary file: {e}", dir.display()),
+pub fn check_destination(dir: &Path, need: u64) -> Result<()> {
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".cms-probe-")
+        .tempfile_in(dir)
+    {
+        bail!("{}: cannot create a temporary file: {e}", dir.display());
     }
     if let Some(free) = free_bytes(dir) {
         if free < need {
@@ -88,38 +87,40 @@ pub fn check_destination(dir: &Path, need: u64) -> anyhow::Result<()> {
 }
 
 /// Bytes free for this user on the file system holding `dir` (`None` where unknown).
-#[cfg(unix)]
 pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and st a valid out-pointer.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    fs4::available_space(dir).ok()
 }
 
-#[cfg(not(unix))]
-pub(crate) fn free_bytes(_dir: &Path) -> Option<u64> {
-    None
+/// The temporary file a backup writes before it renames it into place: hidden
+/// (`.NAME.tmp-XXXXXX`), private, removed unless persisted, and locked while it is
+/// written, so that a later backup to the same name tells one a killed backup left
+/// behind (its lock went with its process) from one being written now, on every
+/// platform.
+fn create_temp(dir: &Path, file_name: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}.tmp-"))
+        .tempfile_in(dir)?;
+    tmp.as_file().try_lock()?;
+    Ok(tmp)
 }
 
-/// Removes temporary files a killed backup to the same name left behind (never a file
-/// that looks like a backup: they carry a hidden `.NAME.tmp-PID` name).
+/// Removes the temporary files killed backups to the same name left behind: the ones
+/// nobody holds the lock of (see [`create_temp`]). Never a file that looks like a
+/// backup: they carry a hidden `.NAME.tmp-XXXXXX` name.
 fn remove_stale_temps(dir: &Path, file_name: &str) {
     let prefix = format!(".{file_name}.tmp-");
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(pid) = name.strip_prefix(&prefix) else {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let Ok(f) = std::fs::File::open(e.path()) else {
             continue;
         };
-        let alive = pid
-            .parse::<u32>()
-            .ok()
-            .is_some_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        if f.try_lock().is_ok() {
+            drop(f);
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -135,12 +136,7 @@ const SPACE_CHECK_EVERY: u64 = 1 << 20;
 
 /// Fails when the rest of the backup, projected at the bytes per row written so far,
 /// cannot fit in the space left on `dir`'s file system (with a tenth to spare).
-fn check_projected_space(
-    dir: &Path,
-    written: u64,
-    rows_done: u64,
-    rows: u64,
-) -> anyhow::Result<()> {
+fn check_projected_space(dir: &Path, written: u64, rows_done: u64, rows: u64) -> Result<()> {
     let (Some(free), true) = (free_bytes(dir), rows_done > 0) else {
         return Ok(());
     };
@@ -162,44 +158,18 @@ fn check_projected_space(
 /// A writer that counts the bytes that reached the file.
 struct Counted<W> {
     inner: W,
-    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    written: Arc<AtomicU64>,
 }
 
 impl<W: std::io::Write> std::io::Write for Counted<W> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(b)?;
-        self.written
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// A temporary file that is removed unless it was renamed into place.
-struct TempOut {
-    path: PathBuf,
-    done: bool,
-}
-
-impl Drop for TempOut {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
 }
 
 /// Writes the backup file `opts.out`: checks the destination (a temporary file can be
@@ -209,7 +179,19 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 /// # Errors
 /// The database cannot be read, the destination cannot be written (named), or the
 /// stored data is inconsistent (an interval whose rows do not match its checksum).
-pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupSummary> {
+pub fn backup(store: &mut Store, opts: &BackupOptions) -> Result<BackupSummary> {
+    backup_with_clock(store, opts, store::intervals::now_secs)
+}
+
+/// [`backup`], with the time the header says it was taken from `clock`.
+///
+/// # Errors
+/// As [`backup`].
+pub fn backup_with_clock(
+    store: &mut Store,
+    opts: &BackupOptions,
+    clock: Clock,
+) -> Result<BackupSummary> {
     let out = &opts.out;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -226,21 +208,22 @@ pub fn backup(store: &mut Store, opts: &BackupOptions) -> anyhow::Result<BackupS
     let (_, intervals) = estimate(&store.conn, &opts.sel).map_err(|e| in_db(store, e.into()))?;
     check_destination(&dir, FIXED_BYTES + intervals * MANIFEST_BYTES_PER_INTERVAL)?;
     remove_stale_temps(&dir, &file_name);
-    let tmp_path = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut file = create_private(&tmp_path)
-        .with_context(|| format!("{}: cannot create temporary file", tmp_path.display()))?;
-    let mut tmp = TempOut {
-        path: tmp_path.clone(),
-        done: false,
+    let mut tmp = create_temp(&dir, &file_name)
+        .with_context(|| format!("{}: cannot create temporary file", dir.display()))?;
+    let snapshot = SnapshotOptions {
+        clock,
+        ..opts.snapshot()
     };
-    let sum = write_snapshot_to(store, &opts.snapshot(), &mut file, Some(&dir))?;
+    let sum = write_snapshot_to(store, &snapshot, tmp.as_file_mut(), Some(&dir))?;
     // The snapshot flushed everything into the file; make it durable, then publish.
-    file.sync_all()
-        .with_context(|| format!("{}: cannot sync", tmp_path.display()))?;
-    drop(file);
-    std::fs::rename(&tmp_path, out)
-        .with_context(|| format!("{}: cannot rename into place", out.display()))?;
-    tmp.done = true;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("{}: cannot sync", tmp.path().display()))?;
+    drop(
+        tmp.persist(out)
+            .map_err(|e| e.error)
+            .with_context(|| format!("{}: cannot rename into place", out.display()))?,
+    );
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
@@ -262,6 +245,9 @@ pub struct SnapshotOptions {
     pub key: Option<[u8; 32]>,
     /// A progress bar on stderr.
     pub progress: bool,
+    /// When the snapshot is taken, for its header (`created_at`, what `--since FILE`
+    /// reads).
+    pub clock: Clock,
 }
 
 impl BackupOptions {
@@ -275,6 +261,7 @@ impl BackupOptions {
             time_zone: self.time_zone.clone(),
             key: self.key,
             progress: self.progress,
+            clock: store::intervals::now_secs,
         }
     }
 }
@@ -291,7 +278,7 @@ pub fn write_snapshot<W: std::io::Write>(
     store: &mut Store,
     opts: &SnapshotOptions,
     out: W,
-) -> anyhow::Result<BackupSummary> {
+) -> Result<BackupSummary> {
     write_snapshot_to(store, opts, out, None)
 }
 
@@ -302,7 +289,7 @@ fn write_snapshot_to<W: std::io::Write>(
     opts: &SnapshotOptions,
     out: W,
     space: Option<&Path>,
-) -> anyhow::Result<BackupSummary> {
+) -> Result<BackupSummary> {
     let r = snapshot_into(store, opts, out, space);
     if !store.conn.is_autocommit() {
         // Failed with the snapshot open: end it (it only read).
@@ -312,15 +299,13 @@ fn write_snapshot_to<W: std::io::Write>(
 }
 
 /// A bare database error, said with the database it came from.
-fn in_db(store: &Store, e: anyhow::Error) -> anyhow::Error {
-    let bare = e
-        .chain()
-        .next()
-        .is_some_and(|c| c.downcast_ref::<rusqlite::Error>().is_some());
-    if bare {
-        e.context(format!("{}: reading the database", store.path.display()))
-    } else {
-        e
+fn in_db(store: &Store, e: Error) -> Error {
+    match e {
+        Error::Sqlite(_) => Error::Context {
+            what: format!("{}: reading the database", store.path.display()),
+            source: Box::new(e),
+        },
+        e => e,
     }
 }
 
@@ -342,13 +327,13 @@ fn snapshot_into<W: std::io::Write>(
     opts: &SnapshotOptions,
     out: W,
     space: Option<&Path>,
-) -> anyhow::Result<BackupSummary> {
+) -> Result<BackupSummary> {
     let started = Instant::now();
     let cats = opts.sel.categories;
     let db = store.path.display().to_string();
     // One snapshot for everything below, shared with a second reader connection when
     // one can join it (see `Snapshot`).
-    let snap = Snapshot::take(store, cats.history)
+    let snap = Snapshot::take(store, cats.contains(Categories::HISTORY))
         .with_context(|| format!("{db}: cannot start a snapshot"))?;
     let header = snapshot_header(&store.conn, opts)?;
     let mut progress = Progress::new(opts.progress, estimate(&store.conn, &opts.sel)?.0, space);
@@ -358,14 +343,14 @@ fn snapshot_into<W: std::io::Write>(
     };
     let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
     let mut w = ArchiveWriter::new(buf, PathBuf::from(&opts.name), header, opts.key.as_ref())?;
-    if cats.history {
+    if cats.contains(Categories::HISTORY) {
         write_intervals(store, snap, opts, &mut w, &mut progress)?;
         write_summaries(&store.conn, &opts.sel, &mut w)?;
     }
-    if cats.admin {
+    if cats.contains(Categories::ADMIN) {
         write_admin(&store.conn, &opts.sel.acds, &mut w)?;
     }
-    if cats.local {
+    if cats.contains(Categories::LOCAL) {
         for (key, value) in store::merge::local_settings(&store.conn)? {
             w.local_setting(&key, &value)?;
         }
@@ -385,12 +370,12 @@ fn snapshot_into<W: std::io::Write>(
 }
 
 /// The header of a snapshot, read inside it.
-fn snapshot_header(conn: &rusqlite::Connection, opts: &SnapshotOptions) -> anyhow::Result<Header> {
+fn snapshot_header(conn: &rusqlite::Connection, opts: &SnapshotOptions) -> Result<Header> {
     let (lo, hi) = opts.sel.utc_range();
     // The days the daily summaries cover, so a restore can tell without reading the
     // summary blocks whether it needs them (a free header property: older readers ignore
     // it, and a file without it is read in full).
-    let summary_days = if opts.sel.categories.history {
+    let summary_days = if opts.sel.categories.contains(Categories::HISTORY) {
         summary_days(conn, &opts.sel)?
     } else {
         String::new()
@@ -405,7 +390,7 @@ fn snapshot_header(conn: &rusqlite::Connection, opts: &SnapshotOptions) -> anyho
     }
     Ok(Header {
         schema_version: SCHEMA_VERSION as u32,
-        created_at: store::intervals::now_secs(),
+        created_at: (opts.clock)(),
         server_id: opts.server_id.clone(),
         acds: opts.sel.acds.clone(),
         range_start: lo,
@@ -478,7 +463,7 @@ impl<'a> Progress<'a> {
 
     /// `rows` more rows written: moves the bar, and checks the space every
     /// [`SPACE_CHECK_EVERY`] bytes.
-    fn rows(&mut self, rows: u64) -> anyhow::Result<()> {
+    fn rows(&mut self, rows: u64) -> Result<()> {
         self.rows_done += rows;
         let on_disk = self.written.load(Ordering::Relaxed);
         if let Some(dir) = self.space.filter(|_| on_disk >= self.next_space_check) {
@@ -506,14 +491,14 @@ fn write_intervals<W: std::io::Write>(
     opts: &SnapshotOptions,
     w: &mut ArchiveWriter<W>,
     progress: &mut Progress<'_>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let db = store.path.display().to_string();
     let (lo, hi) = opts.sel.utc_range();
     let range = (lo, hi, opts.since.unwrap_or(i64::MIN));
     let readers = 1 + snap.extra.len() as u64;
     let conn = &mut store.conn;
     let acds = &opts.sel.acds;
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
         let mut rxs = Vec::new();
         let (t0, r0) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
         rxs.push(r0);
@@ -545,7 +530,7 @@ fn write_intervals<W: std::io::Write>(
                 rows += (flat.len() / (2 + t.keys.len() + t.items.len())) as u64;
             }
             w.end_interval()
-                .map_err(|e| anyhow::anyhow!("{db}: interval {istart} of ACD {acd}: {e}"))?;
+                .map_err(|e| msg!("{db}: interval {istart} of ACD {acd}: {e}"))?;
             progress.rows(rows)?;
             next += 1;
         }
@@ -566,7 +551,7 @@ fn write_summaries<W: std::io::Write>(
     conn: &rusqlite::Connection,
     sel: &Selection,
     w: &mut ArchiveWriter<W>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let (dlo, dhi) = sel.date_range_strings();
     for &acd in &sel.acds {
         store::merge::for_each_summary_row(
@@ -578,7 +563,7 @@ fn write_summaries<W: std::io::Write>(
                 vals[date_col] = archive::date_to_i64(date)
                     .with_context(|| format!("{table}: bad row_date {date:?}"))?;
                 w.summary_row(table, &vals)?;
-                anyhow::Ok(())
+                Ok::<_, Error>(())
             },
         )?;
     }
@@ -590,7 +575,7 @@ fn write_admin<W: std::io::Write>(
     conn: &rusqlite::Connection,
     acds: &[u16],
     w: &mut ArchiveWriter<W>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     use rusqlite::types::Value as Sql;
     for &acd in acds {
         for (table, vals) in store::merge::admin_rows(conn, acd)? {
@@ -599,9 +584,9 @@ fn write_admin<W: std::io::Write>(
                 .map(|v| match v {
                     Sql::Integer(i) => Ok(Value::Int(i)),
                     Sql::Text(s) => Ok(Value::Text(s)),
-                    other => Err(anyhow::anyhow!("{table}: unexpected value {other:?}")),
+                    other => Err(msg!("{table}: unexpected value {other:?}")),
                 })
-                .collect::<anyhow::Result<_>>()?;
+                .collect::<Result<_>>()?;
             w.admin_row(table, &vals)?;
         }
     }
@@ -699,10 +684,10 @@ fn read_intervals(
     (lo, hi, since): (i64, i64, i64),
     me: u64,
     readers: u64,
-    out: std::sync::mpsc::SyncSender<anyhow::Result<ReadInterval>>,
+    out: std::sync::mpsc::SyncSender<Result<ReadInterval>>,
 ) {
     let mut index: u64 = 0;
-    let mut run = || -> anyhow::Result<()> {
+    let mut run = || -> Result<()> {
         let mut stmts = interval_row_readers(conn)?;
         let mut st = status::changed_rows_stmt(conn)?;
         for &acd in acds {
@@ -719,7 +704,7 @@ fn read_intervals(
                     entry: manifest_entry(acd, r)?,
                 };
                 sent = out.send(Ok(got)).is_ok();
-                anyhow::Ok(sent)
+                Ok::<_, Error>(sent)
             })?;
             if !sent {
                 return Ok(());
@@ -733,24 +718,20 @@ fn read_intervals(
 }
 
 /// The manifest entry of a stored interval.
-fn manifest_entry(acd: u16, r: status::StoredRow) -> anyhow::Result<ManifestEntry> {
+fn manifest_entry(acd: u16, r: status::StoredRow) -> Result<ManifestEntry> {
     let mut e = ManifestEntry::new(
         acd,
         r.istart,
         r.intrvl,
         &r.row_date,
         r.starttime,
-        if r.complete {
-            Status::Complete
-        } else {
-            Status::Incomplete
-        },
+        r.status,
         &r.reasons,
         &r.source,
         r.row_count,
         &r.checksum,
     )
-    .map_err(|e| anyhow::anyhow!("interval {}: {e}", r.istart))?;
+    .map_err(|e| msg!("interval {}: {e}", r.istart))?;
     e.epoch = r.epoch;
     e.first_seq = r.first_seq;
     e.last_seq = r.last_seq;
@@ -811,7 +792,7 @@ mod tests {
                 from: None,
                 to: None,
                 grid,
-                categories: super::super::Categories::parse("history").unwrap(),
+                categories: super::Categories::parse("history").unwrap(),
             },
             since: None,
             server_id: "a".into(),
@@ -850,13 +831,14 @@ mod tests {
                 from: None,
                 to: None,
                 grid: crate::interval::Grid::new(chrono_tz::America::New_York, 15),
-                categories: super::super::Categories::parse("history,local").unwrap(),
+                categories: super::Categories::parse("history,local").unwrap(),
             },
             since: None,
             server_id: "b".into(),
             time_zone: "America/New_York".into(),
             key: Some([7; 32]),
             progress: false,
+            clock: || 1_700_000_000,
         };
         let mut out: Vec<u8> = vec![];
         let sum = write_snapshot(&mut store, &opts, &mut out).unwrap();
@@ -866,6 +848,11 @@ mod tests {
         let file = dir.path().join("got.cmsbak");
         std::fs::write(&file, &out).unwrap();
         let mut rd = archive::ArchiveReader::open(&file, Some(&[7; 32])).unwrap();
+        assert_eq!(
+            rd.header().created_at,
+            1_700_000_000,
+            "taken at the clock's time"
+        );
         let local: Vec<Vec<Value>> = rd.local_rows().map(|r| r.unwrap().values).collect();
         let text = |s: &str| Value::Text(s.into());
         assert_eq!(
@@ -875,6 +862,39 @@ mod tests {
                 vec![text("site"), text("north")]
             ]
         );
+    }
+
+    #[test]
+    fn only_temporary_files_nobody_writes_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |n: &str| dir.path().join(n);
+        // A killed backup's file (nobody holds its lock), one being written now (its
+        // lock held), another name's, and a finished backup.
+        std::fs::write(name(".b.cmsbak.tmp-killed"), b"x").unwrap();
+        let writing = create_temp(dir.path(), "b.cmsbak").unwrap();
+        std::fs::write(name(".c.cmsbak.tmp-killed"), b"x").unwrap();
+        std::fs::write(name("b.cmsbak"), b"x").unwrap();
+        remove_stale_temps(dir.path(), "b.cmsbak");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let writing_name = writing.path().file_name().unwrap().to_string_lossy();
+        assert!(writing_name.starts_with(".b.cmsbak.tmp-"), "{writing_name}");
+        let mut want = vec![
+            ".c.cmsbak.tmp-killed".to_string(),
+            "b.cmsbak".to_string(),
+            writing_name.to_string(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        // Once its writer is gone, its file is stale too.
+        let path = writing.path().to_owned();
+        let kept = writing.into_temp_path().keep().unwrap();
+        assert_eq!(kept, path);
+        remove_stale_temps(dir.path(), "b.cmsbak");
+        assert!(!path.exists());
     }
 
     #[test]

@@ -6,46 +6,56 @@
 //!   interleave with a running collector.
 //!
 //! This module owns the rules of promises 2-4 and 6 of DOMAIN.md; the file format itself
-//! is `archive`, the tables are `store`.
+//! is `archive`, the tables and their SQL are `store` (`store::status`, `store::merge`).
+//! Its errors are one type, [`Error`], each naming the file, database or peer and the
+//! reason.
 
 pub mod backup;
+mod error;
 pub mod plan;
 pub mod restore;
+
+pub(crate) use error::{bail, msg, Context};
+pub use error::{Error, Result};
 
 use crate::archive;
 use crate::interval::Grid;
 use chrono::NaiveDate;
 
-/// Data categories, as in the classic product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Categories {
-    /// Interval and summary tables with their status.
-    pub history: bool,
-    /// ACD administration data: dictionary names, call profiles, service levels.
-    pub admin: bool,
-    /// Local system administration data: this server's identity and settings.
-    pub local: bool,
+bitflags::bitflags! {
+    /// Data categories, as in the classic product; the bits are the backup header's
+    /// (`archive::category`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Categories: u8 {
+        /// Interval and summary tables with their status.
+        const HISTORY = archive::category::HISTORY;
+        /// ACD administration data: dictionary names, call profiles, service levels.
+        const ADMIN = archive::category::ADMIN;
+        /// Local system administration data: this server's identity and settings.
+        const LOCAL = archive::category::LOCAL;
+    }
 }
+
+/// The categories by name, in the order `names` says them.
+const CATEGORY_NAMES: [(&str, Categories); 3] = [
+    ("history", Categories::HISTORY),
+    ("admin", Categories::ADMIN),
+    ("local", Categories::LOCAL),
+];
 
 impl Categories {
     /// Parses `history,admin,local` (any subset).
     ///
     /// # Errors
     /// An unknown name.
-    pub fn parse(s: &str) -> Result<Categories, String> {
-        let mut c = Categories {
-            history: false,
-            admin: false,
-            local: false,
-        };
+    pub fn parse(s: &str) -> std::result::Result<Categories, String> {
+        let mut c = Categories::empty();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "history" => c.history = true,
-                "admin" => c.admin = true,
-                "local" => c.local = true,
-                other => {
+            match CATEGORY_NAMES.iter().find(|(n, _)| *n == part) {
+                Some((_, bit)) => c |= *bit,
+                None => {
                     return Err(format!(
-                        "unknown data category {other:?} (history, admin, local)"
+                        "unknown data category {part:?} (history, admin, local)"
                     ))
                 }
             }
@@ -53,20 +63,21 @@ impl Categories {
         Ok(c)
     }
 
+    /// `history,admin,local`, as far as they are set.
     pub fn names(&self) -> String {
-        let mut v = vec![];
-        if self.history {
-            v.push("history");
-        }
-        if self.admin {
-            v.push("admin");
-        }
-        if self.local {
-            v.push("local");
-        }
-        v.join(",")
+        CATEGORY_NAMES
+            .iter()
+            .filter(|(_, bit)| self.contains(*bit))
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
+
+/// The time as backup and restore stamp it: UTC seconds now. The real one is
+/// `store::intervals::now_secs`; tests pass their own (`backup::backup_with_clock`,
+/// `restore::restore_at_with_clock`) instead of sleeping past a second.
+pub type Clock = fn() -> i64;
 
 /// What a backup or restore is about: ACDs, local dates, categories.
 #[derive(Debug, Clone)]
@@ -105,24 +116,5 @@ impl Selection {
                 .map(|d| d.format("%Y-%m-%d").to_string())
                 .unwrap_or_else(|| "9999-99-99".into()),
         )
-    }
-}
-
-impl Categories {
-    /// The header's category bits (`archive::category`).
-    pub fn bits(&self) -> u8 {
-        (if self.history {
-            archive::category::HISTORY
-        } else {
-            0
-        }) | (if self.admin {
-            archive::category::ADMIN
-        } else {
-            0
-        }) | (if self.local {
-            archive::category::LOCAL
-        } else {
-            0
-        })
     }
 }

@@ -16,7 +16,9 @@
 
 use super::plan::{decide, Action, Copy};
 use super::Selection;
-use crate::archive::{self, ArchiveReader, ManifestEntry, Status, Value};
+use super::{bail, msg, Categories, Clock, Context, Error, Result};
+use crate::archive::{self, ArchiveReader, ManifestEntry, Value};
+use crate::domain::{GapKind, IntervalStatus, PeriodKind};
 use crate::interval::Grid;
 use crate::items::TABLES;
 use crate::report::{self, GapRange};
@@ -24,7 +26,6 @@ use crate::store::intervals::{insert_rows_sql, insert_sql, now_secs};
 use crate::store::merge::ShortTx;
 use crate::store::raw::RawStmt;
 use crate::store::{self, open_interval, status, summary, Store, SCHEMA_VERSION};
-use anyhow::{bail, Context};
 use rusqlite::types::Value as SqlValue;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,7 +115,7 @@ pub struct PlanRange {
 fn describe(c: &Copy) -> String {
     format!(
         "{} ({} rows, seq {}..{})",
-        if c.complete { "complete" } else { "incomplete" },
+        IntervalStatus::of(c.complete),
         c.row_count,
         c.first_seq,
         c.last_seq
@@ -123,7 +124,7 @@ fn describe(c: &Copy) -> String {
 
 fn backup_copy(e: &ManifestEntry) -> Copy {
     Copy {
-        complete: e.status == Status::Complete,
+        complete: e.status.is_complete(),
         checksum: e.checksum_hex(),
         first_seq: e.first_seq.max(0) as u64,
         last_seq: e.last_seq.max(0) as u64,
@@ -148,7 +149,7 @@ pub struct Planned {
     rd: ArchiveReader<std::fs::File>,
     header: archive::Header,
     acds: Vec<u16>,
-    cats: super::Categories,
+    cats: Categories,
     /// The backup's intervals inside the selection.
     entries: Vec<ManifestEntry>,
     /// Indices into `entries` of the intervals to write, in file order.
@@ -188,7 +189,7 @@ fn day_over(
 ///
 /// # Errors
 /// The file cannot be opened, is not a database, or is of a newer schema.
-pub fn open_for_plan(db: &Path) -> anyhow::Result<Option<rusqlite::Connection>> {
+pub fn open_for_plan(db: &Path) -> Result<Option<rusqlite::Connection>> {
     if !db.exists() {
         return Ok(None);
     }
@@ -231,8 +232,23 @@ pub fn restore_at(
     db: &Path,
     grid: &Grid,
     opts: &RestoreOptions,
-    open: impl FnOnce() -> anyhow::Result<Store>,
-) -> anyhow::Result<RestoreReport> {
+    open: impl FnOnce() -> std::result::Result<Store, Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<RestoreReport> {
+    restore_at_with_clock(db, grid, opts, open, now_secs)
+}
+
+/// [`restore_at`], with the time every row it writes is stamped with (`updated_at`,
+/// what an incremental backup selects on) from `clock`.
+///
+/// # Errors
+/// As [`restore_at`].
+pub fn restore_at_with_clock(
+    db: &Path,
+    grid: &Grid,
+    opts: &RestoreOptions,
+    open: impl FnOnce() -> std::result::Result<Store, Box<dyn std::error::Error + Send + Sync>>,
+    clock: Clock,
+) -> Result<RestoreReport> {
     let target = open_for_plan(db)?;
     let planned = plan(target.as_ref(), grid, opts)?;
     drop(target);
@@ -240,29 +256,25 @@ pub fn restore_at(
         return Ok(dry_run_report(planned));
     }
     let dir = db.parent().unwrap_or(Path::new("."));
-    let mut store = open().map_err(|e| disk_full(dir, e))?;
-    apply(&mut store, grid, opts, planned).map_err(|e| disk_full(dir, e))
+    let mut store = open().map_err(|e| disk_full(dir, Error::Other(e)))?;
+    apply(&mut store, grid, opts, planned, clock).map_err(|e| disk_full(dir, e))
 }
 
 /// A write that failed because the disk holding the database is full, said as such: SQLite
 /// reports it as "database or disk is full", or, when even its shared-memory file cannot
 /// grow, as a disk I/O error (`xShmMap`). Other errors pass unchanged.
-fn disk_full(dir: &Path, e: anyhow::Error) -> anyhow::Error {
+fn disk_full(dir: &Path, e: Error) -> Error {
     use rusqlite::ErrorCode;
     let free = super::backup::free_bytes(dir);
     let nearly_full = free.is_some_and(|f| f < 1 << 20);
-    let full = e.chain().any(|c| {
-        if let Some(rusqlite::Error::SqliteFailure(f, _)) = c.downcast_ref::<rusqlite::Error>() {
-            return f.code == ErrorCode::DiskFull
-                || (f.code == ErrorCode::SystemIoFailure && nearly_full);
-        }
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
-    });
+    let full = e.any(|c: &rusqlite::Error| {
+        matches!(c, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull
+            || (f.code == ErrorCode::SystemIoFailure && nearly_full))
+    }) || e.any(|io: &std::io::Error| io.kind() == std::io::ErrorKind::StorageFull);
     if !full {
         return e;
     }
-    anyhow::anyhow!(
+    msg!(
         "{}: disk full{}: the restore stopped; every interval is either fully restored or \
          untouched: free space and run the same restore again",
         dir.display(),
@@ -278,16 +290,12 @@ fn disk_full(dir: &Path, e: anyhow::Error) -> anyhow::Error {
 /// holds ACDs not configured here, asks for local data where that is not allowed, or a
 /// database write fails (the current transaction is rolled back; rerunning completes the
 /// job).
-pub fn restore(
-    store: &mut Store,
-    grid: &Grid,
-    opts: &RestoreOptions,
-) -> anyhow::Result<RestoreReport> {
+pub fn restore(store: &mut Store, grid: &Grid, opts: &RestoreOptions) -> Result<RestoreReport> {
     let planned = plan(Some(&store.conn), grid, opts)?;
     if opts.dry_run {
         return Ok(dry_run_report(planned));
     }
-    apply(store, grid, opts, planned)
+    apply(store, grid, opts, planned, now_secs)
 }
 
 fn dry_run_report(p: Planned) -> RestoreReport {
@@ -306,7 +314,7 @@ pub fn plan(
     target: Option<&rusqlite::Connection>,
     grid: &Grid,
     opts: &RestoreOptions,
-) -> anyhow::Result<Planned> {
+) -> Result<Planned> {
     let started = Instant::now();
     // Opening checks the whole-file hash (truncation, corruption) and the MAC when a site
     // key is configured; what this restore will write is decoded and checked against the
@@ -316,7 +324,7 @@ pub fn plan(
     check_compatible(&rd, grid, &opts.file)?;
     let acds = chosen_acds(&header, opts)?;
     let cats = chosen_categories(&header, opts)?;
-    let entries: Vec<ManifestEntry> = if cats.history {
+    let entries: Vec<ManifestEntry> = if cats.contains(Categories::HISTORY) {
         let (lo, hi) = opts.sel.utc_range();
         rd.manifest()
             .iter()
@@ -375,11 +383,7 @@ pub fn plan(
 
 /// The compatibility checks of a backup file: a schema this release reads, and this
 /// server's interval length.
-fn check_compatible(
-    rd: &ArchiveReader<std::fs::File>,
-    grid: &Grid,
-    file: &Path,
-) -> anyhow::Result<()> {
+fn check_compatible(rd: &ArchiveReader<std::fs::File>, grid: &Grid, file: &Path) -> Result<()> {
     let header = rd.header();
     if header.schema_version as i64 > SCHEMA_VERSION {
         bail!(
@@ -405,7 +409,7 @@ fn check_compatible(
 
 /// The ACDs the restore is about: the ones asked for (every one of the backup's when
 /// none), each held by the backup and configured here.
-fn chosen_acds(header: &archive::Header, opts: &RestoreOptions) -> anyhow::Result<Vec<u16>> {
+fn chosen_acds(header: &archive::Header, opts: &RestoreOptions) -> Result<Vec<u16>> {
     let file = &opts.file;
     let acds: Vec<u16> = if opts.sel.acds.is_empty() {
         header.acds.clone()
@@ -433,19 +437,14 @@ fn chosen_acds(header: &archive::Header, opts: &RestoreOptions) -> anyhow::Resul
 
 /// The categories the restore takes: the ones asked for that the backup holds; local
 /// data only when asked for explicitly, from this server, with collection off.
-fn chosen_categories(
-    header: &archive::Header,
-    opts: &RestoreOptions,
-) -> anyhow::Result<super::Categories> {
+fn chosen_categories(header: &archive::Header, opts: &RestoreOptions) -> Result<Categories> {
     let file = &opts.file;
-    let have = |bit: u8| header.categories & bit != 0;
-    let mut cats = opts.sel.categories;
-    cats.history &= have(archive::category::HISTORY);
-    cats.admin &= have(archive::category::ADMIN);
-    if !opts.sel.categories.local {
+    let have = Categories::from_bits_truncate(header.categories);
+    let cats = opts.sel.categories & (have | Categories::LOCAL);
+    if !cats.contains(Categories::LOCAL) {
         return Ok(cats);
     }
-    if !have(archive::category::LOCAL) {
+    if !have.contains(Categories::LOCAL) {
         bail!(
             "{}: the backup holds no local system administration data",
             file.display()
@@ -499,7 +498,7 @@ fn decide_all(
     current: &BTreeMap<u16, Option<i64>>,
     here: &BTreeMap<(u16, i64), Copy>,
     rep: &mut RestoreReport,
-) -> anyhow::Result<Vec<usize>> {
+) -> Result<Vec<usize>> {
     let mut todo = vec![];
     for (i, e) in entries.iter().enumerate() {
         let b = backup_copy(e);
@@ -549,7 +548,7 @@ fn verify_planned(
     rd: &mut ArchiveReader<std::fs::File>,
     entries: &[ManifestEntry],
     todo: &[usize],
-    cats: super::Categories,
+    cats: Categories,
 ) -> archive::Result<()> {
     let todo_entries: Vec<&ManifestEntry> = todo.iter().map(|&i| &entries[i]).collect();
     verify_intervals(rd, &todo_entries)?;
@@ -562,10 +561,10 @@ fn verify_planned(
     };
     // (Summary blocks are covered by the whole-file hash checked at open; they are
     // streamed once, in `take_summaries`.)
-    if cats.admin {
+    if cats.contains(Categories::ADMIN) {
         check(&mut rd.admin_rows())?;
     }
-    if cats.local {
+    if cats.contains(Categories::LOCAL) {
         check(&mut rd.local_rows())?;
     }
     Ok(())
@@ -592,7 +591,8 @@ pub fn apply(
     grid: &Grid,
     opts: &RestoreOptions,
     mut p: Planned,
-) -> anyhow::Result<RestoreReport> {
+    clock: Clock,
+) -> Result<RestoreReport> {
     let mut rep = RestoreReport {
         file: p.rep.file.clone(),
         source_server: p.rep.source_server.clone(),
@@ -603,8 +603,8 @@ pub fn apply(
         plan_ranges: p.rep.plan_ranges.clone(),
         ..Default::default()
     };
-    let log_id = start_log(store, &p.rep)?;
-    let touched_days = write_intervals(store, grid, opts, &mut p, &mut rep)?;
+    let log_id = start_log(store, &p.rep, clock)?;
+    let touched_days = write_intervals(store, grid, opts, &mut p, &mut rep, clock)?;
     rep.kept += p.rep.kept;
     rep.skipped_current += p.rep.skipped_current;
     debug_after(&p, "intervals written");
@@ -612,13 +612,13 @@ pub fn apply(
     rep.days_resummarized = (touched_days.len() + stale) as u64;
     debug_after(&p, "days re-summarized");
     let mut summary_days = BTreeSet::new();
-    if p.cats.history && summaries_needed(store, &p.header, &p.acds, grid)? {
-        let (n, days) = take_summaries(store, &mut p.rd, &p.acds, grid)?;
+    if p.cats.contains(Categories::HISTORY) && summaries_needed(store, &p.header, &p.acds, grid)? {
+        let (n, days) = take_summaries(store, &mut p.rd, &p.acds, grid, clock)?;
         rep.summary_rows_taken = n;
         summary_days = days;
     }
     debug_after(&p, "summaries taken");
-    if p.cats.admin {
+    if p.cats.contains(Categories::ADMIN) {
         rep.admin_rows = replace_admin(store, &mut p.rd, &p.acds).with_context(|| {
             format!(
                 "{}: replacing the ACD administration data",
@@ -626,11 +626,11 @@ pub fn apply(
             )
         })?;
     }
-    if p.cats.local {
+    if p.cats.contains(Categories::LOCAL) {
         rep.local_rows = replace_local(store, &mut p.rd)
             .with_context(|| format!("{}: replacing the local settings", store.path.display()))?;
     }
-    finish_log(store, log_id, &rep)?;
+    finish_log(store, log_id, &rep, clock)?;
     report_gaps(store, grid, &opts.sel, &p, &mut rep)?;
     report_summary_only(store, grid, &p.entries, summary_days, &mut rep)?;
     store.match_owner_of_dir();
@@ -660,10 +660,10 @@ fn counts(rep: &RestoreReport) -> store::merge::RestoreCounts {
 /// if it is killed) the row says what it planned, `finished_at` 0; `cms gaps` and
 /// `cms status` report a restore that did not finish from it
 /// (`report::unfinished_restores`).
-fn start_log(store: &Store, planned: &RestoreReport) -> anyhow::Result<i64> {
+fn start_log(store: &Store, planned: &RestoreReport, clock: Clock) -> Result<i64> {
     store::merge::start_restore_log(
         &store.conn,
-        now_secs(),
+        clock(),
         (&planned.file, &planned.source_server, &planned.categories),
         &counts(planned),
     )
@@ -674,7 +674,7 @@ fn start_log(store: &Store, planned: &RestoreReport) -> anyhow::Result<i64> {
 /// (synchronous=FULL syncs the write-ahead log, and with it every earlier NORMAL commit
 /// of the restore): a restore that has reported success survives a power cut (issue
 /// #11, scenario 3 found the last transactions lost).
-fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport) -> anyhow::Result<()> {
+fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport, clock: Clock) -> Result<()> {
     let conflict_list: Vec<serde_json::Value> = rep
         .conflicts
         .iter()
@@ -685,7 +685,7 @@ fn finish_log(store: &Store, log_id: i64, rep: &RestoreReport) -> anyhow::Result
     let finished = store::merge::finish_restore_log(
         &store.conn,
         log_id,
-        now_secs(),
+        clock(),
         &counts(rep),
         &conflict_list,
     )
@@ -703,11 +703,12 @@ fn write_intervals(
     opts: &RestoreOptions,
     p: &mut Planned,
     rep: &mut RestoreReport,
-) -> anyhow::Result<BTreeSet<(u16, chrono::NaiveDate)>> {
+    clock: Clock,
+) -> Result<BTreeSet<(u16, chrono::NaiveDate)>> {
     let todo: Vec<&ManifestEntry> = p.todo.iter().map(|&i| &p.entries[i]).collect();
     let path = &store.path;
     let mut w = IntervalWriter {
-        tx: ShortTx::new(&store.conn, MAX_TX, now_secs),
+        tx: ShortTx::new(&store.conn, MAX_TX, clock),
         inserts: insert_statements(&store.conn)
             .with_context(|| format!("{}: cannot prepare the inserts", path.display()))?,
         path,
@@ -720,7 +721,7 @@ fn write_intervals(
         written: 0,
     };
     let rd = &mut p.rd;
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
         // A second thread reads and decodes the intervals, and sums each day's rows for
         // its daily summary, while this one writes them.
         let (sender, decoded) = std::sync::mpsc::sync_channel(16);
@@ -738,9 +739,9 @@ fn write_intervals(
         });
         let mut todo_iter = todo.iter().copied();
         loop {
-            let msg = decoded.recv().map_err(|_| {
-                anyhow::anyhow!("{}: the backup's reader stopped", opts.file.display())
-            })?;
+            let msg = decoded
+                .recv()
+                .map_err(|_| msg!("{}: the backup's reader stopped", opts.file.display()))?;
             match msg? {
                 Decoded::Interval(data) => {
                     let e = todo_iter
@@ -788,7 +789,7 @@ struct IntervalWriter<'a, 'c> {
 }
 
 impl IntervalWriter<'_, '_> {
-    fn begin(&mut self) -> anyhow::Result<i64> {
+    fn begin(&mut self) -> Result<i64> {
         self.tx
             .begin()
             .with_context(|| format!("{}: cannot start a write transaction", self.path.display()))
@@ -796,7 +797,7 @@ impl IntervalWriter<'_, '_> {
 
     /// Writes the interval `e` unless the target's state now says otherwise (the
     /// collector may have moved on).
-    fn interval(&mut self, e: &ManifestEntry, data: &archive::IntervalData) -> anyhow::Result<()> {
+    fn interval(&mut self, e: &ManifestEntry, data: &archive::IntervalData) -> Result<()> {
         let now = self.begin()?;
         let conn = self.tx.conn();
         let cur = open_interval(conn, e.acd)?;
@@ -843,7 +844,7 @@ impl IntervalWriter<'_, '_> {
         &mut self,
         (acd, date): (u16, chrono::NaiveDate),
         sums: &mut summary::DaySums,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         if self.written > 0 && day_over(self.grid, self.current, self.source_open, acd, date) {
             let now = self.begin()?;
             summary::summarize_day(self.tx.conn(), acd, self.grid, date, sums, now).with_context(
@@ -866,9 +867,9 @@ fn resummarize(
     week_start: chrono::Weekday,
     p: &Planned,
     touched_days: &BTreeSet<(u16, chrono::NaiveDate)>,
-) -> anyhow::Result<usize> {
+) -> Result<usize> {
     let mut repaired = 0;
-    if p.cats.history {
+    if p.cats.contains(Categories::HISTORY) {
         let stale =
             summary::stale_days(store, grid, week_start, &p.acds, &entries_range(&p.entries))?;
         let repair: BTreeSet<_> = stale
@@ -896,7 +897,7 @@ fn report_gaps(
     sel: &Selection,
     p: &Planned,
     rep: &mut RestoreReport,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let (lo, hi) = sel.utc_range();
     for &a in &p.acds {
         let of_acd = || p.entries.iter().filter(move |e| e.acd == a);
@@ -911,7 +912,9 @@ fn report_gaps(
             continue;
         };
         let end = if hi == i64::MAX { end } else { end.min(hi) };
-        for g in report::gaps(&store.conn, grid, a, s, end)? {
+        let gaps =
+            report::gaps(&store.conn, grid, a, s, end).map_err(|e| Error::Other(e.into()))?;
+        for g in gaps {
             if g.kind == "restored" {
                 continue;
             }
@@ -933,7 +936,7 @@ fn report_summary_only(
     entries: &[ManifestEntry],
     summary_days: BTreeSet<(u16, chrono::NaiveDate)>,
     rep: &mut RestoreReport,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for (acd, day) in summary_days {
         let from = grid.day_start(day);
         let to = grid.day_start(day.succ_opt().expect("date in range"));
@@ -988,10 +991,10 @@ fn decode_and_sum(
     rd: &mut ArchiveReader<std::fs::File>,
     todo: &[&ManifestEntry],
     grid: &Grid,
-    out: std::sync::mpsc::SyncSender<anyhow::Result<Decoded>>,
+    out: std::sync::mpsc::SyncSender<Result<Decoded>>,
 ) {
     let mut day: Option<((u16, chrono::NaiveDate), summary::DaySums)> = None;
-    let mut run = || -> anyhow::Result<bool> {
+    let mut run = || -> Result<bool> {
         for e in todo {
             let data = rd.read_interval(e)?;
             let key = (e.acd, grid.local_date(e.istart));
@@ -1067,7 +1070,7 @@ fn apply_interval<'c>(
     data: &archive::IntervalData,
     source: &str,
     now: i64,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     for (t, ins) in TABLES.iter().zip(inserts.iter_mut()) {
         let table = t.interval_table();
         store::merge::delete_interval_rows(tx, &table, e.acd, e.istart)?;
@@ -1124,7 +1127,7 @@ fn apply_interval<'c>(
             intrvl: e.intrvl,
             row_date: &e.row_date,
             starttime: e.starttime as i64,
-            status: e.status.as_str(),
+            status: e.status,
             reasons: &e.reasons,
             epoch: e.epoch,
             first_seq: e.first_seq,
@@ -1166,7 +1169,7 @@ fn summaries_needed(
     header: &archive::Header,
     acds: &[u16],
     grid: &Grid,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let Some(range) = header.property(archive::SummaryDays::KEY) else {
         return Ok(true);
     };
@@ -1195,18 +1198,19 @@ fn take_summaries(
     rd: &mut ArchiveReader<std::fs::File>,
     acds: &[u16],
     grid: &Grid,
-) -> anyhow::Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
+    clock: Clock,
+) -> Result<(u64, BTreeSet<(u16, chrono::NaiveDate)>)> {
     let mut days = BTreeSet::new();
     let mut has_intervals: BTreeMap<(u16, chrono::NaiveDate), bool> = BTreeMap::new();
-    let mut tx = ShortTx::new(&store.conn, MAX_TX, now_secs);
+    let mut tx = ShortTx::new(&store.conn, MAX_TX, clock);
     let mut n = 0;
-    let mut take = || -> anyhow::Result<()> {
+    let mut take = || -> Result<()> {
         for r in rd.summary_rows() {
             let r = r?;
-            let Some((t, acd, d, vals)) = summary_row(&r, acds) else {
+            let Some((period, t, acd, d, vals)) = summary_row(&r, acds) else {
                 continue;
             };
-            let daily = r.table.starts_with('d');
+            let daily = period == PeriodKind::Day;
             if daily {
                 days.insert((acd, d));
             }
@@ -1237,19 +1241,20 @@ fn take_summaries(
 }
 
 /// A summary row of the backup, if it is one of this release's tables and of `acds`:
-/// its table, ACD, date and values.
+/// its period, table family, ACD, date and values.
 fn summary_row(
     r: &archive::Row,
     acds: &[u16],
 ) -> Option<(
+    PeriodKind,
     &'static crate::items::TableDef,
     u16,
     chrono::NaiveDate,
     Vec<i64>,
 )> {
     let vals = r.ints()?;
-    let name = r.table.get(1..)?;
-    let t = TABLES.iter().find(|t| t.name == name)?;
+    let (period, family) = PeriodKind::of_table(&r.table)?;
+    let t = TABLES.iter().find(|t| t.name == family)?;
     let acd = *vals.first()? as u16;
     if !acds.contains(&acd) {
         return None;
@@ -1260,7 +1265,7 @@ fn summary_row(
         ((v / 100) % 100) as u32,
         (v % 100) as u32,
     )?;
-    Some((t, acd, d, vals))
+    Some((period, t, acd, d, vals))
 }
 
 fn sql_value(v: &Value) -> SqlValue {
@@ -1275,17 +1280,17 @@ fn replace_admin(
     store: &mut Store,
     rd: &mut ArchiveReader<std::fs::File>,
     acds: &[u16],
-) -> anyhow::Result<u64> {
+) -> Result<u64> {
     let rows: Vec<(String, Vec<SqlValue>)> = rd
         .admin_rows()
         .map(|r| r.map(|r| (r.table, r.values.iter().map(sql_value).collect())))
-        .collect::<Result<_, _>>()?;
+        .collect::<std::result::Result<_, archive::ArchiveError>>()?;
     Ok(store::merge::replace_admin(&mut store.conn, acds, &rows)?)
 }
 
 /// Local settings are replaced (only onto the server they came from: see
 /// [`chosen_categories`]).
-fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> anyhow::Result<u64> {
+fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> Result<u64> {
     let rows: Vec<(SqlValue, SqlValue)> = rd
         .local_rows()
         .filter_map(|r| match r {
@@ -1295,7 +1300,7 @@ fn replace_local(store: &mut Store, rd: &mut ArchiveReader<std::fs::File>) -> an
             Ok(_) => None,
             Err(e) => Some(Err(e)),
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<std::result::Result<_, archive::ArchiveError>>()?;
     Ok(store::merge::replace_local(&mut store.conn, &rows)?)
 }
 
@@ -1407,22 +1412,21 @@ fn plan_ranges(
     entries: &[ManifestEntry],
 ) -> Vec<PlanRange> {
     let state = |c: Option<&Copy>| match c {
-        None => "missing",
-        Some(c) if c.complete => "complete",
-        Some(_) => "incomplete",
+        None => GapKind::Missing.as_str(),
+        Some(c) => IntervalStatus::of(c.complete).as_str(),
     };
-    let complete: BTreeMap<(u16, i64), bool> = entries
+    let complete: BTreeMap<(u16, i64), IntervalStatus> = entries
         .iter()
-        .map(|e| ((e.acd, e.istart), e.status == Status::Complete))
+        .map(|e| ((e.acd, e.istart), e.status))
         .collect();
     let mut out: Vec<PlanRange> = vec![];
     for l in plan {
         let h = state(here.get(&(l.acd, l.istart)));
-        let b = if complete.get(&(l.acd, l.istart)).copied().unwrap_or(false) {
-            "complete"
-        } else {
-            "incomplete"
-        };
+        let b = complete
+            .get(&(l.acd, l.istart))
+            .copied()
+            .unwrap_or(IntervalStatus::Incomplete)
+            .as_str();
         let end = grid.next(l.istart);
         match out.last_mut() {
             Some(r)

@@ -590,11 +590,7 @@ fn selection(cfg: &Config, acd: u16, lo: u32, hi: u32) -> Selection {
         from: Some(digest::date_of(lo)),
         to: Some(digest::date_of(hi)),
         grid: cfg.grid(),
-        categories: Categories {
-            history: true,
-            admin: true,
-            local: false,
-        },
+        categories: Categories::HISTORY | Categories::ADMIN,
     }
 }
 

@@ -220,7 +220,7 @@ pub(crate) fn write_interval(
             intrvl: ci.intrvl,
             row_date: &row_date,
             starttime,
-            status: IntervalStatus::of(ci.complete()).as_str(),
+            status: IntervalStatus::of(ci.complete()),
             reasons: &reasons,
             epoch: ci.epoch as i64,
             first_seq: ci.first_seq as i64,

@@ -7,6 +7,7 @@
 //!
 //! It decides nothing: what goes into a backup and what a restore takes is `merge`.
 
+use crate::domain::PeriodKind;
 use crate::items::TABLES;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
@@ -203,9 +204,9 @@ pub fn daily_summary_dates(
     for t in TABLES {
         let (a, b): (Option<String>, Option<String>) = conn.query_row(
             &format!(
-                "SELECT MIN(row_date), MAX(row_date) FROM d{} WHERE acd = ?1
+                "SELECT MIN(row_date), MAX(row_date) FROM {} WHERE acd = ?1
                  AND row_date >= ?2 AND row_date < ?3",
-                t.name
+                PeriodKind::Day.table(t.name)
             ),
             params![acd, dlo, dhi],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -228,10 +229,10 @@ pub fn for_each_summary_row<E: From<rusqlite::Error>>(
     (dlo, dhi): (&str, &str),
     mut f: impl FnMut(&str, usize, &str, &[i64]) -> Result<(), E>,
 ) -> Result<(), E> {
-    for prefix in ["d", "w", "m"] {
+    for period in PeriodKind::ALL {
         for t in TABLES {
             let cols = summary_columns(t);
-            let table = format!("{prefix}{}", t.name);
+            let table = period.table(t.name);
             let mut st = conn.prepare(&format!(
                 "SELECT {} FROM {table} WHERE acd = ?1 AND row_date >= ?2 AND row_date < ?3",
                 cols.join(", "),

@@ -7,6 +7,7 @@
 //! decide what is complete (that is `agg`) nor what a restore takes (that is
 //! `merge::plan`).
 
+use crate::domain::IntervalStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// One `interval_status` row, as written.
@@ -17,8 +18,7 @@ pub struct StatusRow<'a> {
     pub intrvl: u32,
     pub row_date: &'a str,
     pub starttime: i64,
-    /// `complete` or `incomplete`.
-    pub status: &'a str,
+    pub status: IntervalStatus,
     /// Comma-separated reasons, empty when complete.
     pub reasons: &'a str,
     pub epoch: i64,
@@ -79,7 +79,7 @@ const SUMMARY_COLUMNS: &str = "status, checksum, first_seq, last_seq, row_count"
 /// A [`Summary`] from a row whose columns from `at` on are [`SUMMARY_COLUMNS`].
 fn summary_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Summary> {
     Ok(Summary {
-        complete: r.get::<_, String>(at)? == "complete",
+        complete: r.get::<_, IntervalStatus>(at)?.is_complete(),
         checksum: r.get(at + 1)?,
         first_seq: r.get(at + 2)?,
         last_seq: r.get(at + 3)?,
@@ -140,9 +140,9 @@ pub fn totals(conn: &Connection, acd: u16, lo: i64, hi: i64) -> rusqlite::Result
 pub fn complete_count(conn: &Connection, acd: u16, lo: i64, hi: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "SELECT COUNT(*) FROM interval_status WHERE acd = ?1 AND istart >= ?2
-           AND istart < ?3 AND status = 'complete'",
+           AND istart < ?3 AND status = ?4",
     )?
-    .query_row(params![acd, lo, hi], |r| r.get(0))
+    .query_row(params![acd, lo, hi, IntervalStatus::Complete], |r| r.get(0))
 }
 
 /// Whether `acd` has any interval starting in `[lo, hi)`.
@@ -176,7 +176,7 @@ pub struct StoredRow {
     pub intrvl: u32,
     pub row_date: String,
     pub starttime: u32,
-    pub complete: bool,
+    pub status: IntervalStatus,
     pub reasons: String,
     pub source: String,
     pub epoch: i64,
@@ -219,7 +219,7 @@ pub fn for_each_changed<E: From<rusqlite::Error>>(
             intrvl: r.get::<_, i64>(1)? as u32,
             row_date: r.get(2)?,
             starttime: r.get::<_, i64>(3)? as u32,
-            complete: r.get::<_, String>(4)? == "complete",
+            status: r.get(4)?,
             reasons: r.get(5)?,
             source: r.get(6)?,
             epoch: r.get(7)?,
