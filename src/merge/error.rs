@@ -24,6 +24,9 @@ pub enum Error {
     Archive(#[from] ArchiveError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A summary that cannot be built (its SQL, or a sum over 64 bits).
+    #[error("{0}")]
+    Sum(#[from] crate::store::summary::SumError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

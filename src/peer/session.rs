@@ -489,6 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 time_zone: cfg.time_zone.name().to_string(),
                 key,
                 progress: false,
+                clock: crate::store::intervals::now_secs,
             };
             let mut w = Pieces {
                 tx,
