@@ -344,6 +344,111 @@ impl<'a> Rd<'a> {
         let ty = self.ty;
         String::from_utf8(self.take(n)?.to_vec()).map_err(|_| WireError::Utf8(ty))
     }
+
+    /// A HELLO body.
+    fn hello(&mut self) -> Result<Msg, WireError> {
+        let version_min = self.u16()?;
+        let version_max = self.u16()?;
+        let interval_minutes = self.u8()?;
+        let n = self.count(false, "server_id length", MAX_SERVER_ID)?;
+        let server_id = self.text(n)?;
+        let k = self.count(false, "ACD count", MAX_ACDS)?;
+        let mut acds = Vec::with_capacity(k);
+        for _ in 0..k {
+            acds.push(self.u16()?);
+        }
+        if version_min > version_max {
+            return Err(WireError::Invalid {
+                ty: self.ty,
+                what: "version_min is above version_max",
+            });
+        }
+        Ok(Msg::Hello {
+            version_min,
+            version_max,
+            interval_minutes,
+            server_id,
+            acds,
+        })
+    }
+
+    /// A DIGEST body: per day its interval counts and digest.
+    fn digest(&mut self) -> Result<Msg, WireError> {
+        let acd = self.u16()?;
+        let k = self.count(true, "day count", MAX_DAYS)?;
+        let mut days = Vec::with_capacity(k);
+        for _ in 0..k {
+            let day = self.u32()?;
+            let intervals = self.u16()?;
+            let complete = self.u16()?;
+            let digest = self.take(16)?.try_into().unwrap();
+            if complete > intervals {
+                return Err(WireError::Invalid {
+                    ty: self.ty,
+                    what: "a day has more complete intervals than intervals",
+                });
+            }
+            days.push(DayDigest {
+                day,
+                intervals,
+                complete,
+                digest,
+            });
+        }
+        Ok(Msg::Digest { acd, days })
+    }
+
+    /// A DAY body: per interval its start, status and checksum.
+    fn day(&mut self) -> Result<Msg, WireError> {
+        let acd = self.u16()?;
+        let day = self.u32()?;
+        let k = self.count(true, "interval count", MAX_DAY_INTERVALS)?;
+        let mut intervals = Vec::with_capacity(k);
+        for _ in 0..k {
+            let istart = self.i64()?;
+            let complete = match self.u8()? {
+                1 => true,
+                2 => false,
+                _ => {
+                    return Err(WireError::Invalid {
+                        ty: self.ty,
+                        what: "interval status is neither 1 (complete) nor 2 (incomplete)",
+                    })
+                }
+            };
+            let checksum = self.take(32)?.try_into().unwrap();
+            intervals.push(IntervalSum {
+                istart,
+                complete,
+                checksum,
+            });
+        }
+        Ok(Msg::Day {
+            acd,
+            day,
+            intervals,
+        })
+    }
+
+    /// A DATA body: the bytes of the stream, at most `MAX_DATA_LEN`.
+    fn data(&mut self) -> Result<Msg, WireError> {
+        let n = self.b.len();
+        if n == 0 {
+            return Err(WireError::Invalid {
+                ty: self.ty,
+                what: "DATA carries no bytes",
+            });
+        }
+        if n > MAX_DATA_LEN {
+            return Err(WireError::Limit {
+                ty: self.ty,
+                what: "DATA length",
+                n,
+                max: MAX_DATA_LEN,
+            });
+        }
+        Ok(Msg::Data(self.take(n)?.to_vec()))
+    }
 }
 
 /// Decodes one message from the front of `buf`: `Ok(Some((msg, used)))`, `Ok(None)` when
@@ -372,90 +477,14 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Msg, usize)>, WireError> {
         b: &buf[5..total],
     };
     let msg = match ty {
-        t::HELLO => {
-            let version_min = r.u16()?;
-            let version_max = r.u16()?;
-            let interval_minutes = r.u8()?;
-            let n = r.count(false, "server_id length", MAX_SERVER_ID)?;
-            let server_id = r.text(n)?;
-            let k = r.count(false, "ACD count", MAX_ACDS)?;
-            let mut acds = Vec::with_capacity(k);
-            for _ in 0..k {
-                acds.push(r.u16()?);
-            }
-            if version_min > version_max {
-                return Err(WireError::Invalid {
-                    ty,
-                    what: "version_min is above version_max",
-                });
-            }
-            Msg::Hello {
-                version_min,
-                version_max,
-                interval_minutes,
-                server_id,
-                acds,
-            }
-        }
+        t::HELLO => r.hello()?,
         t::DIGEST_REQ => Msg::DigestReq { acd: r.u16()? },
-        t::DIGEST => {
-            let acd = r.u16()?;
-            let k = r.count(true, "day count", MAX_DAYS)?;
-            let mut days = Vec::with_capacity(k);
-            for _ in 0..k {
-                let day = r.u32()?;
-                let intervals = r.u16()?;
-                let complete = r.u16()?;
-                let digest = r.take(16)?.try_into().unwrap();
-                if complete > intervals {
-                    return Err(WireError::Invalid {
-                        ty,
-                        what: "a day has more complete intervals than intervals",
-                    });
-                }
-                days.push(DayDigest {
-                    day,
-                    intervals,
-                    complete,
-                    digest,
-                });
-            }
-            Msg::Digest { acd, days }
-        }
+        t::DIGEST => r.digest()?,
         t::DAY_REQ => Msg::DayReq {
             acd: r.u16()?,
             day: r.u32()?,
         },
-        t::DAY => {
-            let acd = r.u16()?;
-            let day = r.u32()?;
-            let k = r.count(true, "interval count", MAX_DAY_INTERVALS)?;
-            let mut intervals = Vec::with_capacity(k);
-            for _ in 0..k {
-                let istart = r.i64()?;
-                let complete = match r.u8()? {
-                    1 => true,
-                    2 => false,
-                    _ => {
-                        return Err(WireError::Invalid {
-                            ty,
-                            what: "interval status is neither 1 (complete) nor 2 (incomplete)",
-                        })
-                    }
-                };
-                let checksum = r.take(32)?.try_into().unwrap();
-                intervals.push(IntervalSum {
-                    istart,
-                    complete,
-                    checksum,
-                });
-            }
-            Msg::Day {
-                acd,
-                day,
-                intervals,
-            }
-        }
+        t::DAY => r.day()?,
         t::FETCH => {
             let (acd, from_day, to_day) = (r.u16()?, r.u32()?, r.u32()?);
             if from_day > to_day {
@@ -471,24 +500,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Msg, usize)>, WireError> {
             }
         }
         t::WORKING => Msg::Working,
-        t::DATA => {
-            let n = r.b.len();
-            if n == 0 {
-                return Err(WireError::Invalid {
-                    ty,
-                    what: "DATA carries no bytes",
-                });
-            }
-            if n > MAX_DATA_LEN {
-                return Err(WireError::Limit {
-                    ty,
-                    what: "DATA length",
-                    n,
-                    max: MAX_DATA_LEN,
-                });
-            }
-            Msg::Data(r.take(n)?.to_vec())
-        }
+        t::DATA => r.data()?,
         t::END => Msg::End { bytes: r.u64()? },
         t::DONE => Msg::Done {
             your_turn: match r.u8()? {
