@@ -411,6 +411,27 @@ fn assert_same_tables(got: &Path, want: &Path, what: &str) {
 /// gap, then the restore run again: every table equals that of an uninterrupted restore
 /// of the same backup into the same database.
 /// Puts `db` back to the bytes of `start_db`, durably, with no write-ahead log beside it.
+/// Runs `sql` on a stopped server's database on the lazy mount without SQLite touching
+/// the mount (why: `common::collector::open`): on a copy (WAL checkpointed into it), then
+/// written back whole and synced, so the result is durable on the lazy disk.
+fn edit_stopped_db(db: &Path, sql: &str, mount: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("edit.db");
+    std::fs::write(&copy, std::fs::read(db).unwrap()).unwrap();
+    let (mut wal, mut copy_wal) = (db.as_os_str().to_owned(), copy.as_os_str().to_owned());
+    wal.push("-wal");
+    copy_wal.push("-wal");
+    if let Ok(b) = std::fs::read(&wal) {
+        std::fs::write(&copy_wal, b).unwrap();
+    }
+    {
+        let c = rusqlite::Connection::open(&copy).unwrap();
+        c.execute_batch(sql).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    reset_db(db, &copy, mount);
+}
+
 fn reset_db(db: &Path, start_db: &Path, mount: &Path) {
     for ext in ["-wal", "-shm"] {
         let mut s = db.as_os_str().to_os_string();
@@ -465,10 +486,7 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
     common::sim::cms_expect(&b, &["backup", "--out", backup.to_str().unwrap()], 0);
     // A's database, made durable on the lazy disk, and a plain copy of it.
     let db = a.c.db_path();
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-    }
+    edit_stopped_db(&db, "", a.fs.mountpoint());
     let start_db = a.c.dir.path().join("start.db");
     std::fs::copy(&db, &start_db).unwrap();
     // The uninterrupted restore, on a plain disk.
@@ -565,7 +583,7 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
 /// `PRAGMA user_version` and `PRAGMA integrity_check` of a database (opened read-write,
 /// as the next start would).
 fn version_and_integrity(db: &Path) -> (i64, String) {
-    let c = rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let c = common::collector::open(db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
@@ -613,13 +631,11 @@ fn p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema() {
     a.c.stop();
     // The database as the previous release left it, durable, and a plain copy.
     let db = a.c.db_path();
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch(
-            "DROP TABLE restore_log; PRAGMA user_version = 1; PRAGMA wal_checkpoint(TRUNCATE);",
-        )
-        .unwrap();
-    }
+    edit_stopped_db(
+        &db,
+        "DROP TABLE restore_log; PRAGMA user_version = 1;",
+        a.fs.mountpoint(),
+    );
     let v1 = a.c.dir.path().join("v1.db");
     std::fs::copy(&db, &v1).unwrap();
     let aside = cms::store::aside_path(&db, 1);

@@ -137,8 +137,79 @@ impl Drop for Collector {
     }
 }
 
-pub fn open(p: &Path) -> rusqlite::Result<Connection> {
-    Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY)
+/// A database opened by a test for reading: the file itself, or a copy of it (see
+/// [`open`]). Derefs to the connection.
+pub struct Db {
+    conn: Connection,
+    /// The copy's directory, removed after the connection closes (fields drop in order).
+    _copy: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Opens `p` read-only. A database on a lazy filesystem (tests/lazyfs, served by fuser
+/// threads inside this test process) is never opened in place: SQLite maps the WAL index
+/// (`-shm`) into memory, and a page fault on a FUSE file served by this same process can
+/// deadlock with the server's own threads (they wait in `mprotect` for the memory-map
+/// lock the faulting thread holds; seen twice on a loaded machine). There the database
+/// and its WAL are copied out with plain reads and the copy is opened: SQLite replays
+/// the WAL, so the copy holds every committed transaction. A copy taken while the
+/// collector checkpoints can be torn, so a copy is kept only when SQLite's `quick_check`
+/// passes, else it is taken again (up to 20 times, 50 ms apart): a torn copy is
+/// transient, a corrupt database fails every time.
+pub fn open(p: &Path) -> rusqlite::Result<Db> {
+    if !on_lazy_mount(p) {
+        let conn = Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        return Ok(Db { conn, _copy: None });
+    }
+    for _ in 1..20 {
+        if let Ok(db) = open_copy(p) {
+            let check = db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0));
+            if check.is_ok_and(|c| c == "ok") {
+                return Ok(db);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The 20th copy as it is: the caller's own query or check says what is wrong.
+    open_copy(p)
+}
+
+fn open_copy(p: &Path) -> rusqlite::Result<Db> {
+    let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let dir = tempfile::tempdir().map_err(io)?;
+    let copy = dir.path().join("copy.db");
+    std::fs::write(&copy, std::fs::read(p).map_err(io)?).map_err(io)?;
+    let (mut wal, mut copy_wal) = (p.as_os_str().to_owned(), copy.as_os_str().to_owned());
+    wal.push("-wal");
+    copy_wal.push("-wal");
+    match std::fs::read(&wal) {
+        Ok(b) => std::fs::write(&copy_wal, b).map_err(io)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let conn = Connection::open(&copy)?;
+    Ok(Db {
+        conn,
+        _copy: Some(dir),
+    })
+}
+
+/// Whether `p` lies under a mounted lazy filesystem (`cms-lazyfs` in the mount table).
+fn on_lazy_mount(p: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    table
+        .lines()
+        .filter(|l| l.contains(" - fuse cms-lazyfs "))
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mnt| p.starts_with(mnt))
 }
 
 /// ms timestamp of HH:MM:SS on 2026-11-02 UTC.

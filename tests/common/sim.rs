@@ -3,7 +3,6 @@
 
 use super::collector::{open, Collector};
 use super::wait::until;
-use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -176,7 +175,7 @@ pub fn check_against_truth(db: &Path, truth: &Path) -> Verdict {
     let mine = statuses(db);
     let theirs = statuses(truth);
     let a = open(db).unwrap();
-    let t: Connection = open(truth).unwrap();
+    let t = open(truth).unwrap();
     let diffs = cms::report::compare(&a, &t, 1, i64::MIN, i64::MAX, false).unwrap();
     assert!(
         diffs.is_empty(),
