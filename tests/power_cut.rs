@@ -417,13 +417,7 @@ fn assert_same_tables(got: &Path, want: &Path, what: &str) {
 fn edit_stopped_db(db: &Path, sql: &str, mount: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("edit.db");
-    std::fs::write(&copy, std::fs::read(db).unwrap()).unwrap();
-    let (mut wal, mut copy_wal) = (db.as_os_str().to_owned(), copy.as_os_str().to_owned());
-    wal.push("-wal");
-    copy_wal.push("-wal");
-    if let Ok(b) = std::fs::read(&wal) {
-        std::fs::write(&copy_wal, b).unwrap();
-    }
+    common::collector::copy_out(db, &copy).unwrap();
     {
         let c = rusqlite::Connection::open(&copy).unwrap();
         c.execute_batch(sql).unwrap();

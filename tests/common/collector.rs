@@ -184,20 +184,26 @@ fn open_copy(p: &Path) -> rusqlite::Result<Db> {
     let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
     let dir = tempfile::tempdir().map_err(io)?;
     let copy = dir.path().join("copy.db");
-    std::fs::write(&copy, std::fs::read(p).map_err(io)?).map_err(io)?;
-    let (mut wal, mut copy_wal) = (p.as_os_str().to_owned(), copy.as_os_str().to_owned());
-    wal.push("-wal");
-    copy_wal.push("-wal");
-    match std::fs::read(&wal) {
-        Ok(b) => std::fs::write(&copy_wal, b).map_err(io)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
+    copy_out(p, &copy).map_err(io)?;
     let conn = Connection::open(&copy)?;
     Ok(Db {
         conn,
         _copy: Some(dir),
     })
+}
+
+/// Copies the database `p` and its WAL (when there is one) to `to` with plain reads and
+/// writes: no memory map of `p` (see [`open`]).
+pub fn copy_out(p: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::write(to, std::fs::read(p)?)?;
+    let (mut wal, mut to_wal) = (p.as_os_str().to_owned(), to.as_os_str().to_owned());
+    wal.push("-wal");
+    to_wal.push("-wal");
+    match std::fs::read(&wal) {
+        Ok(b) => std::fs::write(&to_wal, b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether `p` lies under a mounted lazy filesystem (`cms-lazyfs` in the mount table).
