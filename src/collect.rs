@@ -403,12 +403,15 @@ impl AcdTask {
                     self.cfg.week_start,
                     day,
                 )?;
+                // Peer sync's retention guard: never purge what the reachable peer lacks.
+                let today =
+                    crate::peer::status::purge_today(&self.store, &self.cfg, grid.local_date(next));
                 let purged = summary::purge(
                     &mut self.store,
                     self.acd.acd,
                     &grid,
                     &self.cfg.retention,
-                    grid.local_date(next),
+                    today,
                 )?;
                 info!(acd = self.acd.acd, day = %day, purged, "daily summary built");
             }

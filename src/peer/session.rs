@@ -324,6 +324,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(d) = c.peer_lacks_from.map(digest::date_of) {
             self.out.peer_lacks_from = Some(self.out.peer_lacks_from.map_or(d, |x| x.min(d)));
         }
+        // Never fetch what this server's own retention purges: a peer with a longer
+        // retention would otherwise be asked for the same old days after every purge.
+        // "Today" is the newest day either side has (the switch's clock, not this host's).
+        let newest = mine
+            .keys()
+            .chain(theirs.iter().map(|d| &d.day))
+            .max()
+            .copied();
+        let keep_from = newest
+            .unwrap_or(0)
+            .saturating_sub(self.local.cfg.retention.intrahour_days);
+        c.fetch.retain(|d| *d >= keep_from);
         for (lo, hi) in digest::ranges(&c.fetch) {
             let rep = self.fetch(acd, lo, hi).await?;
             self.out.restores.push(rep);
