@@ -256,15 +256,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// Tells the peer ERROR `code` with `reason` (once per session; a failure to send it
+    /// is not reported: the session is ending anyway).
+    async fn tell(&mut self, code: u16, reason: &str) {
+        self.told = true;
+        let reason = reason.to_string();
+        let _ = self.send(Msg::Error { code, reason }).await;
+    }
+
     /// Sends ERROR and fails with the same reason.
     async fn refuse(&mut self, code: u16, reason: String) -> anyhow::Result<()> {
-        self.told = true;
-        let _ = self
-            .send(Msg::Error {
-                code,
-                reason: reason.clone(),
-            })
-            .await;
+        self.tell(code, &reason).await;
         Err(Refused {
             peer: self.peer.clone(),
             reason,
@@ -472,13 +474,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn cannot<T>(&mut self, code: u16, e: anyhow::Error) -> anyhow::Result<T> {
         let reason = format!("{}: {e:#}", self.local.cfg.server_id);
         tracing::warn!(peer = %self.peer, code, "cannot answer the peer: {reason}");
-        self.told = true;
-        let _ = self
-            .send(Msg::Error {
-                code,
-                reason: reason.clone(),
-            })
-            .await;
+        self.tell(code, &reason).await;
         Err(e.context(format!("cannot answer {}", self.peer)))
     }
 
