@@ -200,13 +200,11 @@ impl Thread {
             let day = grid.local_date(ci.istart);
             if grid.local_date(next) != day {
                 summary::build_day(&mut self.store, acd, &grid, self.cfg.week_start, day)?;
-                let purged = summary::purge(
-                    &mut self.store,
-                    acd,
-                    &grid,
-                    &self.cfg.retention,
-                    grid.local_date(next),
-                )?;
+                // Peer sync's retention guard: never purge what the reachable peer lacks.
+                let today =
+                    crate::peer::status::purge_today(&self.store, &self.cfg, grid.local_date(next));
+                let purged =
+                    summary::purge(&mut self.store, acd, &grid, &self.cfg.retention, today)?;
                 info!(acd, day = %day, purged, "daily summary built");
             }
             if !ci.complete() {

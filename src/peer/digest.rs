@@ -96,15 +96,20 @@ pub struct Comparison {
     pub conflicts: Vec<i64>,
     /// Intervals complete here that the peer lacks complete.
     pub peer_lacks: u64,
-    /// The first day of those.
+    /// The first day on which the peer holds intervals this server has complete only
+    /// incomplete or not at all (the retention guard keeps from there). Days the peer has
+    /// nothing of are not counted here: the peer fetches them itself if its retention
+    /// wants them, and a peer with a shorter retention must not hold ours forever.
     pub peer_lacks_from: Option<u32>,
 }
 
 impl Comparison {
-    fn lacks(&mut self, day: u32, n: u64) {
+    fn lacks(&mut self, day: u32, n: u64, guard: bool) {
         if n > 0 {
             self.peer_lacks += n;
-            self.peer_lacks_from = Some(self.peer_lacks_from.map_or(day, |d| d.min(day)));
+            if guard {
+                self.peer_lacks_from = Some(self.peer_lacks_from.map_or(day, |d| d.min(day)));
+            }
         }
     }
 }
@@ -116,7 +121,11 @@ pub fn compare_digests(mine: &BTreeMap<u32, Vec<IntervalSum>>, theirs: &[DayDige
     let theirs: BTreeMap<u32, &DayDigest> = theirs.iter().map(|d| (d.day, d)).collect();
     for (day, rows) in mine {
         match theirs.get(day) {
-            None => c.lacks(*day, rows.iter().filter(|r| r.complete).count() as u64),
+            None => c.lacks(
+                *day,
+                rows.iter().filter(|r| r.complete).count() as u64,
+                false,
+            ),
             Some(t) if t.digest == day_digest(*day, rows).digest => {}
             Some(_) => c.drill.push(*day),
         }
@@ -161,7 +170,7 @@ pub fn compare_day(
         .iter()
         .filter(|(i, h)| h.complete && !t.get(i).is_some_and(|p| p.complete))
         .count();
-    c.lacks(day, lacks as u64);
+    c.lacks(day, lacks as u64, true);
     if want {
         c.fetch.push(day);
         c.fetch.sort_unstable();
@@ -219,7 +228,11 @@ mod tests {
         let mut c = compare_digests(&mine, &digests(&theirs));
         assert_eq!(c.fetch, vec![3], "a day only the peer has");
         assert_eq!(c.drill, vec![1, 2]);
-        assert_eq!((c.peer_lacks, c.peer_lacks_from), (1, Some(4)));
+        assert_eq!(
+            (c.peer_lacks, c.peer_lacks_from),
+            (1, None),
+            "day 4: the peer has none of it"
+        );
         compare_day(&mut c, 1, &mine[&1], &theirs_1, None);
         compare_day(&mut c, 2, &mine[&2], &theirs_2, None);
         assert_eq!(c.fetch, vec![1, 3], "incomplete here, complete there");

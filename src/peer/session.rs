@@ -256,15 +256,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(())
     }
 
+    /// Tells the peer ERROR `code` with `reason` (once per session; a failure to send it
+    /// is not reported: the session is ending anyway).
+    async fn tell(&mut self, code: u16, reason: &str) {
+        self.told = true;
+        let reason = reason.to_string();
+        let _ = self.send(Msg::Error { code, reason }).await;
+    }
+
     /// Sends ERROR and fails with the same reason.
     async fn refuse(&mut self, code: u16, reason: String) -> anyhow::Result<()> {
-        self.told = true;
-        let _ = self
-            .send(Msg::Error {
-                code,
-                reason: reason.clone(),
-            })
-            .await;
+        self.tell(code, &reason).await;
         Err(Refused {
             peer: self.peer.clone(),
             reason,
@@ -324,6 +326,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Some(d) = c.peer_lacks_from.map(digest::date_of) {
             self.out.peer_lacks_from = Some(self.out.peer_lacks_from.map_or(d, |x| x.min(d)));
         }
+        // Never fetch what this server's own retention purges: a peer with a longer
+        // retention would otherwise be asked for the same old days after every purge.
+        // "Today" is the newest day either side has (the switch's clock, not this host's).
+        let newest = mine
+            .keys()
+            .chain(theirs.iter().map(|d| &d.day))
+            .max()
+            .copied();
+        let keep_from = newest
+            .unwrap_or(0)
+            .saturating_sub(self.local.cfg.retention.intrahour_days);
+        c.fetch.retain(|d| *d >= keep_from);
         for (lo, hi) in digest::ranges(&c.fetch) {
             let rep = self.fetch(acd, lo, hi).await?;
             self.out.restores.push(rep);
@@ -460,13 +474,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn cannot<T>(&mut self, code: u16, e: anyhow::Error) -> anyhow::Result<T> {
         let reason = format!("{}: {e:#}", self.local.cfg.server_id);
         tracing::warn!(peer = %self.peer, code, "cannot answer the peer: {reason}");
-        self.told = true;
-        let _ = self
-            .send(Msg::Error {
-                code,
-                reason: reason.clone(),
-            })
-            .await;
+        self.tell(code, &reason).await;
         Err(e.context(format!("cannot answer {}", self.peer)))
     }
 
