@@ -74,6 +74,15 @@ fn usage_errors_exit_2() {
         );
         assert!(!site.path("data").exists(), "cms {args:?} changed nothing");
     }
+    // `cms sync` does one session by hand and says so: without `--once` it is a usage
+    // error naming the flag, not a silent single session.
+    let o = site.cms(&["sync"]);
+    assert_eq!(o.status.code(), Some(2), "cms sync: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--once"),
+        "{}",
+        text(&o)
+    );
     // cms-linksim's values are parsed by clap too: its message names the option, the
     // value and what was expected.
     for (flag, bad, why) in [

@@ -790,3 +790,36 @@ fn p4_both_servers_cut_during_a_link_outage_on_a() {
     }
     common::sim::assert_identical(&a.c.db_path(), &b.c.db_path());
 }
+
+/// The test process reads a database on the lazy mount through a copy (why:
+/// `common::collector::open`): the mount is recognised as such, a path beside it is not,
+/// and a database written onto the mount with plain writes reads back through `open`.
+#[test]
+fn databases_on_the_lazy_mount_are_read_through_a_copy() {
+    if !lazyfs::run_or_skip("databases_on_the_lazy_mount_are_read_through_a_copy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (dir.path().join("backing"), dir.path().join("mnt"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    let fs = LazyFs::mount(&backing, &mnt).unwrap();
+    let made = dir.path().join("made.db");
+    rusqlite::Connection::open(&made)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);")
+        .unwrap();
+    let db = fs.mountpoint().join("cms.db");
+    std::fs::write(&db, std::fs::read(&made).unwrap()).unwrap();
+    assert!(common::collector::on_lazy_mount(&db), "{}", db.display());
+    assert!(
+        !common::collector::on_lazy_mount(&made),
+        "{}",
+        made.display()
+    );
+    let c = common::collector::open(&db).unwrap();
+    let x: i64 = c.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(x, 42);
+    // SQLite never opened the file on the mount: no -shm or -wal appeared beside it.
+    assert!(!mnt.join("cms.db-shm").exists() && !mnt.join("cms.db-wal").exists());
+}

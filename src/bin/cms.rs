@@ -191,8 +191,9 @@ struct CompareArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// One session, then exit (the collector service syncs by itself).
-    #[arg(long)]
+    /// One session, then exit: the only mode by hand, so it is required (the collector
+    /// service is what syncs continuously).
+    #[arg(long, required = true)]
     once: bool,
     /// Fetch and print the plan; change nothing on either server.
     #[arg(long)]
@@ -545,8 +546,7 @@ fn peer(cfg: &Config, cmd: PeerCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn sync(cfg: &Config, a: SyncArgs) -> anyhow::Result<ExitCode> {
-    // `--once` is the only mode by hand: the collector service is what syncs repeatedly.
-    let _ = a.once;
+    debug_assert!(a.once, "clap requires --once");
     let r = cms::peer::cli::sync_once(cfg, a.dry_run)?;
     if a.json {
         json_out(&r.json)?;

@@ -181,7 +181,11 @@ pub fn open(p: &Path) -> rusqlite::Result<Db> {
 }
 
 fn open_copy(p: &Path) -> rusqlite::Result<Db> {
-    let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    // rusqlite's error has no I/O variant: the message names the database and the reason.
+    let io = |e: std::io::Error| {
+        let why = format!("{}: cannot copy it out of the lazy mount: {e}", p.display());
+        rusqlite::Error::ToSqlConversionFailure(why.into())
+    };
     let dir = tempfile::tempdir().map_err(io)?;
     let copy = dir.path().join("copy.db");
     copy_out(p, &copy).map_err(io)?;
@@ -207,7 +211,7 @@ pub fn copy_out(p: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Whether `p` lies under a mounted lazy filesystem (`cms-lazyfs` in the mount table).
-fn on_lazy_mount(p: &Path) -> bool {
+pub fn on_lazy_mount(p: &Path) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
