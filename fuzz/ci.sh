@@ -10,6 +10,7 @@
 #   fuzz/ci.sh                      every target, FUZZ_SECONDS (default 40) each
 #   FUZZ_SECONDS=3600 fuzz/ci.sh    a soak: one hour per target
 #   fuzz/ci.sh frame session        only these targets
+#   fuzz/ci.sh --setup              only install cargo-fuzz (.ci/prefetch.sh, in the background)
 #
 # The corpus grown during the run goes to a scratch directory (FUZZ_WORK, default a
 # temporary one), never into the repository: new seeds are added by hand (docs/fuzzing.md).
@@ -34,6 +35,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 echo "fuzz: $(cargo fuzz --version), $(rustc --version)"
+if [ "${1:-}" = --setup ]; then exit 0; fi
 
 # Per-target limits. -max_len: the longest input worth trying (a session stream is long,
 # a frame is at most 4100 bytes, a config a few KiB). -malloc_limit_mb: the largest

@@ -5,14 +5,14 @@
 # and purges the package.
 #
 #   deb-machine-test.sh OLD.deb NEW.deb
+#   deb-machine-test.sh --prepare      only make sure the cached debootstrap tree exists
+#                                      (.ci/prefetch.sh runs it in the background early)
 #
 # Cache: $CMS_PKG_CACHE (default /var/cache/cms-ci) keeps the pristine debootstrap tree;
 # each run boots a throw-away copy under target/packaging/machine/. Needs root,
 # debootstrap, systemd-container (systemd-nspawn), util-linux (nsenter).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-old_deb=$(realpath "$1")
-new_deb=$(realpath "$2")
 cache=${CMS_PKG_CACHE:-/var/cache/cms-ci}
 suite=bookworm
 include=systemd,systemd-sysv,dbus,adduser,procps,iproute2,man-db
@@ -33,23 +33,30 @@ mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
-if [ -f "$base.stamp" ] && [ "$(cat "$base.stamp")" = "$key" ] && [ -x "$base/lib/systemd/systemd" ]; then
-    echo "debootstrap tree: cached in $base"
-else
-    m=$(mirror)
-    echo "debootstrap tree: creating $base from $m (cached for later runs)"
-    mkdir -p "$cache"
-    rm -rf "$base.tmp" "$base" "$base.stamp"
-    debootstrap --variant=minbase --include="$include" "$suite" "$base.tmp" "$m" >"$cache/debootstrap.log" 2>&1 || {
-        tail -30 "$cache/debootstrap.log" >&2
-        echo "FAIL: debootstrap $suite from $m (log: $cache/debootstrap.log)" >&2
-        exit 1
-    }
-    # A pristine tree: no machine id, so every boot of a copy is a first boot.
-    rm -f "$base.tmp/etc/machine-id" "$base.tmp/var/lib/dbus/machine-id"
-    mv "$base.tmp" "$base"
-    echo "$key" >"$base.stamp"
-fi
+prepare_tree() {
+    if [ -f "$base.stamp" ] && [ "$(cat "$base.stamp")" = "$key" ] && [ -x "$base/lib/systemd/systemd" ]; then
+        echo "debootstrap tree: cached in $base"
+    else
+        m=$(mirror)
+        echo "debootstrap tree: creating $base from $m (cached for later runs)"
+        mkdir -p "$cache"
+        rm -rf "$base.tmp" "$base" "$base.stamp"
+        debootstrap --variant=minbase --include="$include" "$suite" "$base.tmp" "$m" >"$cache/debootstrap.log" 2>&1 || {
+            tail -30 "$cache/debootstrap.log" >&2
+            echo "FAIL: debootstrap $suite from $m (log: $cache/debootstrap.log)" >&2
+            exit 1
+        }
+        # A pristine tree: no machine id, so every boot of a copy is a first boot.
+        rm -f "$base.tmp/etc/machine-id" "$base.tmp/var/lib/dbus/machine-id"
+        mv "$base.tmp" "$base"
+        echo "$key" >"$base.stamp"
+    fi
+}
+
+prepare_tree
+if [ "${1:-}" = --prepare ]; then exit 0; fi
+old_deb=$(realpath "$1")
+new_deb=$(realpath "$2")
 
 rm -rf "$work"
 mkdir -p "$work"

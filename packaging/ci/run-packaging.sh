@@ -15,6 +15,7 @@
 #   lintian        lintian --pedantic, failing on errors and warnings; overrides shown
 #   unit-security  systemd-analyze security --offline=true of packaging/systemd/cms.service:
 #                  prints the exposure score, fails above CMS_MAX_EXPOSURE (default 2.0)
+#   machine-cache  packaging/ci/deb-machine-test.sh --prepare: the debootstrap tree, cached
 #   deb-machine    packaging/ci/deb-machine-test.sh: debootstrap (cached) + systemd-nspawn
 #                  boot; install, systemd-analyze verify, collect, upgrade, remove, purge
 #   build-windows  cargo build --release --bins --target x86_64-pc-windows-gnu (mingw-w64)
@@ -22,6 +23,11 @@
 #   wine-unit      the crate's unit tests for the Windows target, run under Wine
 #   wine-msi       packaging/ci/wine-msi-test.sh: install, service RUNNING, collect, Stop,
 #                  major upgrade, uninstall, under Wine
+#
+# With stage names as arguments, only those run, in the order given (.ci/prefetch.sh runs
+# `setup machine-cache` in the background while the CPU is busy with clippy):
+#
+#   packaging/ci/run-packaging.sh setup machine-cache
 #
 # Environment: CMS_PKG_CACHE (default /var/cache/cms-ci) holds the debootstrap tree
 # between runs. Needs root (debootstrap, systemd-nspawn, network namespaces).
@@ -137,6 +143,8 @@ s_unit_security() {
     echo "(systemd-analyze verify runs on the installed unit in stage deb-machine)"
 }
 
+s_machine_cache() { packaging/ci/deb-machine-test.sh --prepare; }
+
 s_deb_machine() { packaging/ci/deb-machine-test.sh "$(deb_v1)" "$(deb_v2)"; }
 
 s_build_windows() { cargo build --release --locked --bins --target "$triple"; }
@@ -169,16 +177,18 @@ s_wine_msi() {
         "$out/upgrade-test/cms-$msi_upgrade_version-x64.msi" "$out/wine-msi-prefix"
 }
 
-echo "packaging CI for cms $crate_version (MSI $msi_version, upgrade test $msi_upgrade_version)"
-stage setup s_setup
-stage build-linux s_build_linux
-stage deb s_deb
-stage lintian s_lintian
-stage unit-security s_unit_security
-stage deb-machine s_deb_machine
-stage build-windows s_build_windows
-stage msi s_msi
-stage wine-unit s_wine_unit
-stage wine-msi s_wine_msi
+all_stages=(setup build-linux deb lintian unit-security machine-cache deb-machine
+    build-windows msi wine-unit wine-msi)
+chosen=("$@")
+[ ${#chosen[@]} -gt 0 ] || chosen=("${all_stages[@]}")
+for name in "${chosen[@]}"; do
+    [[ " ${all_stages[*]} " == *" $name "* ]] ||
+        { echo "run-packaging.sh: no stage '$name' (stages: ${all_stages[*]})" >&2; exit 2; }
+done
+
+echo "packaging CI for cms $crate_version (MSI $msi_version, upgrade test $msi_upgrade_version): ${chosen[*]}"
+for name in "${chosen[@]}"; do
+    stage "$name" "s_${name//-/_}"
+done
 print_summary
-echo "packaging: all stages passed"
+echo "packaging: stages passed: ${chosen[*]}"
