@@ -144,13 +144,7 @@ fn switch_config(dir: &Path) -> anyhow::Result<(SwitchConfig, chrono_tz::Tz)> {
         .context("demo start time")?
         .timestamp();
     let links = vec!["A".to_string(), "B".to_string()];
-    let faults = faults::resolve(
-        &faults::parse_line(FAULT).map_err(anyhow::Error::msg)?,
-        start_s,
-        &tz,
-        &links,
-    )
-    .map_err(anyhow::Error::msg)?;
+    let faults = faults::resolve(&faults::parse_line(FAULT)?, start_s, &tz, &links)?;
     let cfg = SwitchConfig {
         profile,
         seed: 7,
@@ -214,12 +208,11 @@ fn backup_on_b(out: &mut dyn Write, dir: &Path, cfg_b: &Config) -> anyhow::Resul
         &mut store_b,
         &merge::backup::BackupOptions {
             out: bak.clone(),
-            sel: selection(cfg_b, vec![1]),
-            since: None,
-            server_id: cfg_b.server_id.clone(),
-            time_zone: cfg_b.time_zone.name().to_string(),
-            key: None,
-            progress: false,
+            snapshot: merge::backup::SnapshotOptions::new(
+                selection(cfg_b, vec![1]),
+                &cfg_b.server_id,
+                cfg_b.time_zone.name(),
+            ),
         },
     )?;
     write!(out, "      {}", sum.render())?;

@@ -581,7 +581,8 @@ fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {
     } else {
         out(&text)?;
     }
-    let bad = all.iter().any(|g| g.kind != "restored") || !unfinished.is_empty();
+    let bad =
+        all.iter().any(|g| g.kind != cms::domain::GapKind::Restored) || !unfinished.is_empty();
     Ok(found(a.fail_on_gaps && bad))
 }
 
@@ -589,20 +590,21 @@ fn backup(cfg: &Config, a: BackupArgs) -> anyhow::Result<ExitCode> {
     let Scope { from, to, acd } = a.scope;
     let since = a.since.as_ref().map(parse_since).transpose()?;
     let mut store = Store::open_read_only(&cfg.db_path())?;
+    let sel = cms::merge::Selection {
+        acds: acds_of(cfg, &acd)?,
+        from,
+        to,
+        grid: cfg.grid(),
+        categories: a.data,
+    };
     let opts = cms::merge::backup::BackupOptions {
         out: a.out,
-        sel: cms::merge::Selection {
-            acds: acds_of(cfg, &acd)?,
-            from,
-            to,
-            grid: cfg.grid(),
-            categories: a.data,
+        snapshot: cms::merge::backup::SnapshotOptions {
+            since,
+            key: site_key(cfg)?,
+            progress: progress(a.json),
+            ..cms::merge::backup::SnapshotOptions::new(sel, &cfg.server_id, cfg.time_zone.name())
         },
-        since,
-        server_id: cfg.server_id.clone(),
-        time_zone: cfg.time_zone.name().to_string(),
-        key: site_key(cfg)?,
-        progress: progress(a.json),
     };
     let sum = cms::merge::backup::backup(&mut store, &opts)?;
     report(a.json, &sum, |s| s.render())?;

@@ -8,6 +8,7 @@ use super::identity::Identity;
 use super::session::{self, Local, Outcome};
 use super::{tls, PeerConfig};
 use crate::config::Config;
+use crate::domain::{GapKind, LinkState};
 use crate::store::{peer as sp, Store};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -179,9 +180,9 @@ impl Triggers {
                 t.last_closed.insert(a, i);
             }
             let mut st = store.conn.prepare("SELECT acd, state FROM link_state")?;
-            for r in st.query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))? {
+            for r in st.query_map([], |r| Ok((r.get(0)?, r.get::<_, LinkState>(1)?)))? {
                 let (a, s) = r?;
-                t.link_up.insert(a, s == "data_transfer");
+                t.link_up.insert(a, s == LinkState::DataTransfer);
             }
             Ok(t)
         })
@@ -332,7 +333,7 @@ pub async fn pending(cfg: &Config) -> u64 {
             if let Some((f, t)) = crate::report::gap_range(&store.conn, &grid, a.acd, None, None)? {
                 n += crate::report::gaps(&store.conn, &grid, a.acd, f, t)?
                     .iter()
-                    .filter(|g| g.kind != "restored")
+                    .filter(|g| g.kind != GapKind::Restored)
                     .map(|g| u64::from(g.intervals))
                     .sum::<u64>();
             }

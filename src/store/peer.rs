@@ -6,6 +6,7 @@
 //! schema version would make every backup of this release refused by the previous
 //! release's restore, which a rolling upgrade needs.
 
+use crate::domain::IntervalStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -37,7 +38,7 @@ pub fn status_rows(
         Ok(StatusRow {
             istart: r.get(0)?,
             date: r.get(1)?,
-            complete: r.get::<_, String>(2)? == "complete",
+            complete: r.get::<_, IntervalStatus>(2)? == IntervalStatus::Complete,
             checksum: r.get(3)?,
         })
     })?;
