@@ -223,43 +223,15 @@ struct AcdTask {
     repeats: Repeats,
 }
 
-/// How often an identical warning is repeated at WARN level; in between it is logged at
-/// DEBUG and counted (proto/acd-link.md, "Roles and connection").
-pub const REPEAT_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Identical warnings, rate-limited: the first is logged, the same text again within
-/// [`REPEAT_WARN_EVERY`] only at DEBUG, and the next one after that says how many were
-/// held back. The text is the message without the delay (which jitter makes differ).
+/// Reconnect warnings, rate-limited ([`link::repeats`]).
 #[derive(Default)]
-struct Repeats {
-    /// Message -> (when it was last logged at WARN, repeats held back since).
-    seen: std::collections::HashMap<String, (std::time::Instant, u64)>,
-}
+struct Repeats(link::repeats::Repeats);
 
 impl Repeats {
     fn warn(&mut self, acd: u16, msg: &str, delay: Duration) {
-        let now = std::time::Instant::now();
-        if self.seen.len() > 64 {
-            self.seen
-                .retain(|_, (at, _)| now.duration_since(*at) < REPEAT_WARN_EVERY);
-        }
-        match self.seen.get_mut(msg) {
-            Some((at, held)) if now.duration_since(*at) < REPEAT_WARN_EVERY => {
-                *held += 1;
-                tracing::debug!(acd, "{msg}; reconnecting in {delay:?}");
-            }
-            Some((at, held)) => {
-                warn!(
-                    acd,
-                    "{msg}; reconnecting in {delay:?} ({held} more times in the last {} s)",
-                    now.duration_since(*at).as_secs()
-                );
-                (*at, *held) = (now, 0);
-            }
-            None => {
-                warn!(acd, "{msg}; reconnecting in {delay:?}");
-                self.seen.insert(msg.to_string(), (now, 0));
-            }
+        match self.0.note(msg, std::time::Instant::now()).suffix() {
+            Some(more) => warn!(acd, "{msg}; reconnecting in {delay:?}{more}"),
+            None => tracing::debug!(acd, "{msg}; reconnecting in {delay:?}"),
         }
     }
 }
