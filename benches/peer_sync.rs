@@ -224,12 +224,11 @@ fn main() {
         &mut store,
         &cms::merge::backup::BackupOptions {
             out: file.clone(),
-            sel: sel.clone(),
-            since: None,
-            server_id: "b".into(),
-            time_zone: "America/New_York".into(),
-            key: None,
-            progress: false,
+            snapshot: cms::merge::backup::SnapshotOptions::new(
+                sel.clone(),
+                "b",
+                "America/New_York",
+            ),
         },
     )
     .unwrap();

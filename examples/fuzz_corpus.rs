@@ -6,7 +6,9 @@
 //!   seq 1, a pump-up, a resume after a restart, a clock set back, a REJECT);
 //! - `archive` and `restore`: the backup fixtures and the spec's example file, as they
 //!   are and in the unpacked form (`fuzz/src/backup.rs`);
-//! - `config`: `packaging/cms.toml`, the embedded default and a few variants.
+//! - `config`: `packaging/cms.toml`, the embedded default and a few variants;
+//! - `peer_msg`: every hex example of `proto/peer-sync.md`, valid and invalid, and the
+//!   valid ones one after the other as a conversation.
 //!
 //! Deterministic (fixed seeds), so running it again rewrites the same files (and keeps
 //! the `finding-*` inputs):
@@ -254,6 +256,17 @@ fn archive_corpus() {
     }
 }
 
+fn peer_msg_corpus() {
+    let mut conversation = vec![];
+    for (name, bytes) in hex_blocks(&root().join("proto/peer-sync.md")) {
+        write("peer_msg", &format!("spec-{name}"), &bytes);
+        if cms::peer::wire::decode(&bytes).is_ok_and(|m| m.is_some()) {
+            conversation.extend_from_slice(&bytes);
+        }
+    }
+    write("peer_msg", "spec-conversation", &conversation);
+}
+
 fn config_corpus() {
     let reference = std::fs::read(root().join("packaging/cms.toml")).unwrap();
     write("config", "packaging-cms.toml", &reference);
@@ -292,7 +305,9 @@ switch = "[::1]:5002"
 fn main() {
     let dir = root().join("fuzz/corpus");
     // Regenerate the seeds; keep the inputs that found defects (`finding-*`).
-    for t in ["frame", "session", "archive", "restore", "config"] {
+    for t in [
+        "frame", "session", "archive", "restore", "config", "peer_msg",
+    ] {
         for f in std::fs::read_dir(dir.join(t)).into_iter().flatten() {
             let f = f.unwrap();
             if !f.file_name().to_string_lossy().starts_with("finding-") {
@@ -304,6 +319,7 @@ fn main() {
     session_corpus();
     archive_corpus();
     config_corpus();
+    peer_msg_corpus();
     let mut total = 0;
     for t in std::fs::read_dir(&dir).unwrap() {
         let t = t.unwrap();

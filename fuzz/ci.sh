@@ -23,7 +23,7 @@ cd "$here"
 export RUSTC_BOOTSTRAP=1
 
 seconds="${FUZZ_SECONDS:-40}"
-all=(frame session archive restore config)
+all=(frame session archive restore config peer_msg)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -44,8 +44,10 @@ if [ "${1:-}" = --setup ]; then exit 0; fi
 # -timeout: seconds one input may take (every target finishes an input in milliseconds).
 # One libFuzzer process without -jobs/-workers is one thread on one core (-jobs=1 would
 # fork a child and send its output to fuzz-0.log instead of the log read below).
-declare -A max_len=([frame]=8192 [session]=65536 [archive]=65536 [restore]=65536 [config]=4096)
-declare -A malloc_mb=([frame]=16 [session]=256 [archive]=300 [restore]=300 [config]=64)
+# peer_msg: a DAY message of 200 intervals is about 8 KB, a DIGEST of many days longer;
+# one DATA message may be 256 KiB, and MAX_MESSAGE_LEN (1 MiB) bounds any allocation.
+declare -A max_len=([frame]=8192 [session]=65536 [archive]=65536 [restore]=65536 [config]=4096 [peer_msg]=65536)
+declare -A malloc_mb=([frame]=16 [session]=256 [archive]=300 [restore]=300 [config]=64 [peer_msg]=16)
 
 work="${FUZZ_WORK:-$(mktemp -d)}"
 echo "fuzz: building ${targets[*]}"

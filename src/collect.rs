@@ -11,12 +11,21 @@
 //! Durability rule: closed intervals and the aggregation state are committed in the same
 //! transaction, and only then acknowledged, so a crash at any point resumes from a state
 //! whose intervals are all stored and replays exactly what came after.
+//!
+//! The systemd readiness notice ([`notify_ready`]) is written by hand, not with the
+//! `sd-notify` crate. Checked against its newest release (0.5.0, January 2025):
+//! `sd_notify::notify` connects a `UnixDatagram` to `$NOTIFY_SOCKET` taken as a file path,
+//! so an `@name` socket in the abstract namespace (which `sd_notify(3)` specifies and
+//! systemd hands to some services) fails with "No such file or directory" and the notice
+//! is lost. Tried with a receiver bound to an abstract name. It does the rest
+//! (`READY=1`, `STOPPING=1`, `WATCHDOG=1`, path sockets); adopt it if a release reaches
+//! abstract sockets. `tests/collector.rs` drives both kinds of socket through the binary.
 
-use crate::agg::{reason, Aggregator, ClosedInterval};
+use crate::agg::{Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
-use crate::link::{self, Backoff, LinkError, Start};
-use crate::proto::{EventKind, Frame, Welcome};
+use crate::link::{self, Backoff, LinkError};
+use crate::proto::{Frame, Welcome};
 use crate::store::intervals::{now_secs, Checkpoint};
 use crate::store::Store;
 use anyhow::Context;
@@ -25,19 +34,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use step::{Taken, MAX_PENDING_INTERVALS};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 use writer::{CommitJob, DbWriter};
 
+pub mod step;
 pub mod writer;
 
 /// Frames handled in a row from what is already received, before the timers are checked.
 const BATCH: usize = 1024;
-
-/// Closed intervals held before a commit is forced (a replay or catch-up closes many
-/// per second; in real time one closes every 15 minutes).
-const MAX_PENDING_INTERVALS: usize = 8;
 
 /// How long shutdown waits for the ACD tasks to checkpoint and close.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -216,43 +223,15 @@ struct AcdTask {
     repeats: Repeats,
 }
 
-/// How often an identical warning is repeated at WARN level; in between it is logged at
-/// DEBUG and counted (proto/acd-link.md, "Roles and connection").
-pub const REPEAT_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Identical warnings, rate-limited: the first is logged, the same text again within
-/// [`REPEAT_WARN_EVERY`] only at DEBUG, and the next one after that says how many were
-/// held back. The text is the message without the delay (which jitter makes differ).
+/// Reconnect warnings, rate-limited ([`link::repeats`]).
 #[derive(Default)]
-struct Repeats {
-    /// Message -> (when it was last logged at WARN, repeats held back since).
-    seen: std::collections::HashMap<String, (std::time::Instant, u64)>,
-}
+struct Repeats(link::repeats::Repeats);
 
 impl Repeats {
     fn warn(&mut self, acd: u16, msg: &str, delay: Duration) {
-        let now = std::time::Instant::now();
-        if self.seen.len() > 64 {
-            self.seen
-                .retain(|_, (at, _)| now.duration_since(*at) < REPEAT_WARN_EVERY);
-        }
-        match self.seen.get_mut(msg) {
-            Some((at, held)) if now.duration_since(*at) < REPEAT_WARN_EVERY => {
-                *held += 1;
-                tracing::debug!(acd, "{msg}; reconnecting in {delay:?}");
-            }
-            Some((at, held)) => {
-                warn!(
-                    acd,
-                    "{msg}; reconnecting in {delay:?} ({held} more times in the last {} s)",
-                    now.duration_since(*at).as_secs()
-                );
-                (*at, *held) = (now, 0);
-            }
-            None => {
-                warn!(acd, "{msg}; reconnecting in {delay:?}");
-                self.seen.insert(msg.to_string(), (now, 0));
-            }
+        match self.0.note(msg, std::time::Instant::now()).suffix() {
+            Some(more) => warn!(acd, "{msg}; reconnecting in {delay:?}{more}"),
+            None => tracing::debug!(acd, "{msg}; reconnecting in {delay:?}"),
         }
     }
 }
@@ -515,43 +494,26 @@ impl AcdTask {
     ) -> Result<(Welcome, Option<Frame>), LinkError> {
         let id = self.acd.acd;
         let epoch = self.agg.epoch();
-        let resume_from = if epoch != 0 { self.next_seq(peer)? } else { 0 };
+        let resume_from = step::resume_from(&self.agg, peer)?;
         self.link_state(LinkState::Handshake, &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
-        let mut first = None;
-        let welcome = match start {
-            Start::Replay(w) => {
-                if epoch == 0 {
-                    self.agg.start_epoch(w.epoch);
-                }
-                info!(acd = id, peer = %peer, epoch = w.epoch, from = w.first_seq, "replay");
-                w
+        let begun = step::begin(&mut self.agg, start, &mut self.closed);
+        let welcome = begun.welcome;
+        match begun.pumpup {
+            None => {
+                info!(acd = id, peer = %peer, epoch = welcome.epoch, from = welcome.first_seq, "replay");
             }
-            Start::Pumpup {
-                welcome,
-                pumpup,
-                gap,
-                first: f,
-            } => {
-                let why = if !self.agg.started() {
-                    reason::COLLECTION_START
-                } else if welcome.epoch != epoch {
-                    reason::EPOCH_CHANGE
-                } else {
-                    reason::REPLAY_GAP
-                };
+            Some(p) => {
                 warn!(
-                    acd = id, peer = %peer, epoch = welcome.epoch, as_of = pumpup.as_of_seq,
-                    gap = ?gap, reason = why,
+                    acd = id, peer = %peer, epoch = welcome.epoch, as_of = p.as_of_seq,
+                    gap = ?p.gap, reason = p.reason,
                     "pump-up: intervals from our last event to now are incomplete"
                 );
-                self.agg.pumpup(*pumpup, why, &mut self.closed);
                 self.admin_dirty = true;
-                first = f;
-                welcome
             }
-        };
+        }
+        let first = begun.first;
         self.last_error.clear();
         self.link_state(LinkState::DataTransfer, &peer.to_string(), "");
         self.welcomed = Some(std::time::Instant::now());
@@ -638,70 +600,21 @@ impl AcdTask {
         Ok(())
     }
 
-    /// The sequence number due after the last one applied. Checked: after a pump-up at
-    /// `as_of_seq` = 2^64 - 2 the epoch's last number is 2^64 - 1, and a wrap to 0 would
-    /// read as "no resume point" (proto/acd-link.md, HELLO `resume_from`).
-    fn next_seq(&self, peer: SocketAddr) -> Result<u64, LinkError> {
-        let last = self.agg.last_seq();
-        last.checked_add(1).ok_or_else(|| LinkError::Protocol {
-            peer,
-            what: format!(
-                "epoch {} has used its last sequence number ({last}): the switch must start a new epoch",
-                self.agg.epoch()
-            ),
-        })
-    }
-
-    /// Applies one frame received during data transfer, after checking it against the
-    /// session rules and `limit` (the latest switch time accepted, [`link::time_limit_ms`]).
-    /// A frame that would close [`MAX_PENDING_INTERVALS`] or more intervals is checked but
-    /// not applied: it comes back for [`AcdTask::catch_up`].
+    /// Applies one frame received during data transfer ([`step::take`]). A frame that
+    /// would close [`MAX_PENDING_INTERVALS`] or more intervals is checked but not
+    /// applied: it comes back for [`AcdTask::catch_up`].
     fn handle(
         &mut self,
         frame: Frame,
         peer: SocketAddr,
         limit: i64,
-    ) -> Result<Option<Frame>, LinkError> {
-        match frame {
-            Frame::Event(ev) => {
-                link::check_event(&ev, self.next_seq(peer)?, self.agg.last_raw_ts(), limit)
-                    .map_err(|what| LinkError::Protocol {
-                        peer,
-                        what: what.to_string(),
-                    })?;
-                if self
-                    .agg
-                    .needs_catch_up(ev.ts, clock_old_ts(&ev), MAX_PENDING_INTERVALS)
-                {
-                    return Ok(Some(Frame::Event(ev)));
-                }
-                if matches!(
-                    ev.kind,
-                    EventKind::SkillDef(_) | EventKind::VdnDef(_) | EventKind::TrunkGroupDef(_)
-                ) {
-                    self.admin_dirty = true;
-                }
-                self.agg.apply(&ev, &mut self.closed);
+    ) -> Result<Option<Taken>, LinkError> {
+        match step::take(&mut self.agg, frame, peer, limit, &mut self.closed)? {
+            Taken::Applied { admin } => {
+                self.admin_dirty |= admin;
                 Ok(None)
             }
-            Frame::Heartbeat { ts, last_seq } => {
-                link::check_time("HEARTBEAT", ts, limit).map_err(|what| LinkError::Protocol {
-                    peer,
-                    what: what.to_string(),
-                })?;
-                if self.agg.needs_catch_up(ts, None, MAX_PENDING_INTERVALS) {
-                    return Ok(Some(Frame::Heartbeat { ts, last_seq }));
-                }
-                self.agg.tick(ts, &mut self.closed);
-                Ok(None)
-            }
-            other => Err(LinkError::Protocol {
-                peer,
-                what: format!(
-                    "frame type 0x{:02x} is not valid during data transfer",
-                    other.type_code()
-                ),
-            }),
+            far => Ok(Some(far)),
         }
     }
 
@@ -714,13 +627,16 @@ impl AcdTask {
         &mut self,
         conn: &mut link::Conn,
         peer: SocketAddr,
-        frame: Frame,
+        far: Taken,
         limit: i64,
     ) -> Result<Option<Ended>, LinkError> {
-        let (ts, old) = match &frame {
-            Frame::Event(ev) => (ev.ts, clock_old_ts(ev)),
-            Frame::Heartbeat { ts, .. } => (*ts, None),
-            _ => unreachable!("handle returns only events and heartbeats"),
+        let Taken::FarAhead {
+            frame,
+            ts,
+            clock_old_ts: old,
+        } = far
+        else {
+            return Ok(None);
         };
         while self
             .agg
@@ -757,14 +673,6 @@ impl AcdTask {
     }
 }
 
-/// A CLOCK_CHANGE's `old_ts`: the old clock reached it before the change.
-fn clock_old_ts(ev: &crate::proto::Event) -> Option<i64> {
-    match ev.kind {
-        EventKind::ClockChange { old_ts } => Some(old_ts),
-        _ => None,
-    }
-}
-
 /// Tells systemd the service is ready, when run under it with `Type=notify`.
 pub fn notify_ready() {
     notify_systemd("READY=1\n");
@@ -772,8 +680,8 @@ pub fn notify_ready() {
 
 /// Sends `msg` to the service manager's `$NOTIFY_SOCKET` (a path, or `@name` in the
 /// abstract namespace), if there is one: the one place that speaks sd_notify, for
-/// `READY=1` and, later, the watchdog's `WATCHDOG=1` (issue #14). The `sd-notify` crate
-/// would do it but cannot reach an abstract-namespace socket, which this does.
+/// `READY=1` and, later, the watchdog's `WATCHDOG=1` (issue #14). Why not the
+/// `sd-notify` crate: see the module doc.
 #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
 fn notify_systemd(msg: &str) {
     #[cfg(target_os = "linux")]

@@ -61,7 +61,8 @@ macro_rules! names {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, so a width (`{:<10}` in `cms gaps`) lays the name out as a `&str`.
+                f.pad(self.as_str())
             }
         }
 

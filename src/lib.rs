@@ -24,10 +24,13 @@
 //! - [`config`]: the TOML configuration and its embedded default.
 //! - [`link`]: the collector side of a link session: connect, handshake and its checks
 //!   of the switch's answer, the per-frame session rules (seq, time bounds), heartbeat
-//!   timing, reconnect with backoff.
+//!   timing, reconnect with backoff; `link::repeats` rate-limits identical warnings
+//!   (reconnects, failed peer sessions).
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
-//!   `collect::writer` runs each ACD's database work on a thread of its own.
+//!   `collect::step` is a session's socket-free part (what each frame does; the fuzz
+//!   `session` target calls it too), `collect::writer` runs each ACD's database work on
+//!   a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
@@ -40,8 +43,9 @@
 //!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
 //! - [`sitekey`]: `cms site-key init` / `show`: a new site key file (random, private to
 //!   the service, never replacing one), and which key a server holds.
-//! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure,
-//!   backup and restore, checks against the truth) in one process.
+//! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure, the
+//!   pair healing itself by peer sync or, with `--manual`, backup and restore, checks
+//!   against the truth) in one process.
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
 //!   shutdown future as SIGTERM.
 //! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.

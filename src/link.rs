@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+pub mod repeats;
+
 /// How long a TCP connect may take before the next address is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the switch may take to answer HELLO.

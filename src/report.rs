@@ -253,9 +253,9 @@ pub struct GapRange {
     pub from_local: String,
     pub to_local: String,
     pub intervals: u32,
-    /// A [`GapKind`]'s name: `missing`, `incomplete` or `restored` here, `summary_only`
-    /// in a restore's report. (Text until `merge` builds its ranges with the type.)
-    pub kind: String,
+    /// `missing`, `incomplete` or `restored` here, `summary_only` in a restore's report
+    /// (serialised as those words).
+    pub kind: GapKind,
     pub reasons: String,
 }
 
@@ -288,7 +288,7 @@ pub fn gaps(conn: &Connection, grid: &Grid, acd: u16, from: i64, to: i64) -> Res
         };
         let end = grid.next(t);
         match out.last_mut() {
-            Some(g) if g.to == t && g.kind == kind.as_str() && g.reasons == reasons => {
+            Some(g) if g.to == t && g.kind == kind && g.reasons == reasons => {
                 g.to = end;
                 g.to_local = fmt_local(grid, end);
                 g.intervals += 1;
@@ -300,7 +300,7 @@ pub fn gaps(conn: &Connection, grid: &Grid, acd: u16, from: i64, to: i64) -> Res
                 from_local: fmt_local(grid, t),
                 to_local: fmt_local(grid, end),
                 intervals: 1,
-                kind: kind.as_str().to_owned(),
+                kind,
                 reasons,
             }),
         }
@@ -366,9 +366,8 @@ pub fn plural(n: impl Into<u64>, word: &str) -> String {
 /// The text of `cms gaps` for one ACD: the intervals missing or incomplete under their
 /// count, then the ones restored from another server under theirs.
 pub fn render_gaps(acd: u16, ranges: &[GapRange]) -> String {
-    let (restored, bad): (Vec<&GapRange>, Vec<&GapRange>) = ranges
-        .iter()
-        .partition(|g| g.kind == GapKind::Restored.as_str());
+    let (restored, bad): (Vec<&GapRange>, Vec<&GapRange>) =
+        ranges.iter().partition(|g| g.kind == GapKind::Restored);
     let count = |v: &[&GapRange]| v.iter().map(|g| g.intervals).sum::<u32>();
     let line = |g: &GapRange| {
         format!(
@@ -699,7 +698,7 @@ mod tests {
             from_local: "a".into(),
             to_local: "b".into(),
             intervals: 1,
-            kind: "missing".into(),
+            kind: GapKind::Missing,
             reasons: String::new(),
         };
         assert_eq!(

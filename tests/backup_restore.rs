@@ -6,7 +6,7 @@
 
 mod common;
 
-use cms::merge::backup::{self, BackupOptions};
+use cms::merge::backup::{self, BackupOptions, SnapshotOptions};
 use cms::merge::{restore, Categories, Clock, Selection};
 use cms::proto::{AgentSnapshot, AgentState, EventKind, Frame, SkillLevel, StartMode};
 use cms::store::Store;
@@ -332,24 +332,22 @@ fn config(c: &Collector) -> cms::config::Config {
 fn backup_at(c: &Collector, out: &Path, since: Option<i64>, clock: Clock) -> String {
     let cfg = config(c);
     let mut store = Store::open_read_only(&cfg.db_path()).unwrap();
+    let sel = Selection {
+        acds: vec![1],
+        from: None,
+        to: None,
+        grid: cfg.grid(),
+        categories: Categories::parse("history,admin,local").unwrap(),
+    };
     let opts = BackupOptions {
         out: out.to_owned(),
-        sel: Selection {
-            acds: vec![1],
-            from: None,
-            to: None,
-            grid: cfg.grid(),
-            categories: Categories::parse("history,admin,local").unwrap(),
+        snapshot: SnapshotOptions {
+            since,
+            clock,
+            ..SnapshotOptions::new(sel, &cfg.server_id, cfg.time_zone.name())
         },
-        since,
-        server_id: cfg.server_id.clone(),
-        time_zone: cfg.time_zone.name().to_string(),
-        key: None,
-        progress: false,
     };
-    backup::backup_with_clock(&mut store, &opts, clock)
-        .unwrap()
-        .render()
+    backup::backup(&mut store, &opts).unwrap().render()
 }
 
 /// `cms restore FILE` onto `c` as the library runs it, every row stamped with `clock`.

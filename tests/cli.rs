@@ -74,15 +74,19 @@ fn usage_errors_exit_2() {
         );
         assert!(!site.path("data").exists(), "cms {args:?} changed nothing");
     }
-    // `cms sync` does one session by hand and says so: without `--once` it is a usage
-    // error naming the flag, not a silent single session.
-    let o = site.cms(&["sync"]);
-    assert_eq!(o.status.code(), Some(2), "cms sync: {}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--once"),
-        "{}",
-        text(&o)
-    );
+    // `cms sync` (once or until stopped) on a server with no `[peer]` section says so at
+    // once, naming the file, instead of waiting for a peer it does not have.
+    for args in [&["sync"][..], &["sync", "--once"]] {
+        let o = site.cms(args);
+        assert_eq!(o.status.code(), Some(1), "cms {args:?}: {}", text(&o));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("no [peer] section") && e.contains("cms.toml"),
+            "{}",
+            text(&o)
+        );
+        assert!(!site.path("data").exists(), "cms {args:?} changed nothing");
+    }
     // cms-linksim's values are parsed by clap too: its message names the option, the
     // value and what was expected.
     for (flag, bad, why) in [

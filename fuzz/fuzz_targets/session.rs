@@ -1,14 +1,16 @@
 //! The collector's session fed a frame sequence: the real handshake (`cms::link::handshake`
 //! over a loopback TCP connection, so HELLO, WELCOME, REJECT, the pump-up and the GAP
-//! notice go through the code `cms collect` runs), then data transfer as `cms collect`
-//! does it (`collect.rs`, `AcdTask::handle` and `catch_up`: `link::check_event` or
-//! `link::check_time`, a far frame caught up in steps, then `Aggregator::apply`, or
-//! `Aggregator::tick` for a HEARTBEAT; any other frame ends the session), then a restart from the aggregation's checkpoint, and the next session.
+//! notice go through the code `cms collect` runs), then data transfer through the
+//! collector's own socket-free steps (`cms::collect::step`: `begin` from the handshake's
+//! answer, `take` for each frame, a far frame caught up with `Aggregator::catch_up_step`
+//! and taken again; a frame that breaks the session rules ends the session), then a
+//! restart from the aggregation's checkpoint, and the next session.
 //!
 //! `link.rs` has no session state machine apart from its socket, so the target gives it
-//! one: a fake switch that writes the input's bytes and then closes. The data-transfer
-//! loop is the one part copied from `collect.rs` (it is private there); keep the two in
-//! step.
+//! one: a fake switch that writes the input's bytes and then closes. What the target
+//! adds around the steps is what `cms collect` does with a socket and a database:
+//! commits (here: checking and forgetting what closed) and the shutdown between
+//! catch-up steps.
 //!
 //! Input: one byte choosing the grid (zone and interval length), then the byte stream of
 //! each session, sessions separated by the four bytes `ff ff ff ff` (a length prefix no
@@ -22,10 +24,10 @@
 //! checkpoint always restores.
 #![no_main]
 
-use cms::agg::{reason, Aggregator, ClosedInterval};
+use cms::agg::{Aggregator, ClosedInterval};
+use cms::collect::step::{self, Taken, MAX_PENDING_INTERVALS};
 use cms::interval::Grid;
-use cms::link::{self, Start};
-use cms::proto::{EventKind, Frame};
+use cms::link;
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -35,8 +37,6 @@ use tokio::net::TcpListener;
 const ACD: u16 = 1;
 const MAX_SESSIONS: usize = 4;
 const SEPARATOR: [u8; 4] = [0xff; 4];
-/// `collect.rs`, MAX_PENDING_INTERVALS: closed intervals held before a commit.
-const PENDING: usize = 8;
 /// Catch-up steps in one session before the harness stops it as a shutdown would.
 const MAX_CATCH_UP_STEPS: usize = 64;
 
@@ -96,11 +96,9 @@ fn take_closed(grid: &Grid, closed: &mut Vec<ClosedInterval>, last: &mut Option<
 
 async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut Option<i64>) {
     let epoch = agg.epoch();
-    // collect.rs, AcdTask::next_seq: an epoch used up to 2^64 - 1 has no resume point.
-    let resume_from = match (epoch, agg.last_seq().checked_add(1)) {
-        (0, _) => 0,
-        (_, Some(next)) => next,
-        (_, None) => return,
+    // An epoch used up to 2^64 - 1 has no resume point: the collector says so and stops.
+    let Ok(resume_from) = step::resume_from(agg, h.addr) else {
+        return;
     };
     let (conn, acc) = tokio::join!(link::connect(h.addr), h.lis.accept());
     let mut conn = conn.expect("loopback connect");
@@ -125,34 +123,11 @@ async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut O
     });
     let peer = h.addr;
     let mut closed = Vec::new();
-    let started = agg.started();
     let run = async {
-        let (welcome, mut first) =
-            match link::handshake(&mut conn, peer, ACD, "fuzz", epoch, resume_from).await? {
-                Start::Replay(w) => {
-                    if epoch == 0 {
-                        agg.start_epoch(w.epoch);
-                    }
-                    (w, None)
-                }
-                Start::Pumpup {
-                    welcome,
-                    pumpup,
-                    first,
-                    ..
-                } => {
-                    let why = if !started {
-                        reason::COLLECTION_START
-                    } else if welcome.epoch != epoch {
-                        reason::EPOCH_CHANGE
-                    } else {
-                        reason::REPLAY_GAP
-                    };
-                    agg.pumpup(*pumpup, why, &mut closed);
-                    (welcome, first)
-                }
-            };
-        let silence = link::silence_limit(&welcome);
+        let start = link::handshake(&mut conn, peer, ACD, "fuzz", epoch, resume_from).await?;
+        let begun = step::begin(agg, start, &mut closed);
+        let mut first = begun.first;
+        let silence = link::silence_limit(&begun.welcome);
         let mut steps = 0;
         loop {
             let limit = link::time_limit_ms();
@@ -160,47 +135,29 @@ async fn session(h: &Harness, bytes: Vec<u8>, agg: &mut Aggregator, last: &mut O
                 Some(f) => f,
                 None => link::next_frame(&mut conn, peer, silence).await?,
             };
-            let bad = |what: String| link::LinkError::Protocol { peer, what };
-            // collect.rs, AcdTask::handle and AcdTask::catch_up (a far frame is caught up
-            // to MAX_PENDING_INTERVALS intervals at a time, each step a commit).
-            let (ts, old) = match &frame {
-                Frame::Event(ev) => {
-                    let next = agg
-                        .last_seq()
-                        .checked_add(1)
-                        .ok_or_else(|| bad("epoch used up".to_string()))?;
-                    link::check_event(ev, next, agg.last_raw_ts(), limit)
-                        .map_err(|e| bad(e.to_string()))?;
-                    let old = match ev.kind {
-                        EventKind::ClockChange { old_ts } => Some(old_ts),
-                        _ => None,
-                    };
-                    (ev.ts, old)
+            if let Taken::FarAhead {
+                frame,
+                ts,
+                clock_old_ts,
+            } = step::take(agg, frame, peer, limit, &mut closed)?
+            {
+                while agg.catch_up_step(ts, clock_old_ts, MAX_PENDING_INTERVALS, &mut closed) {
+                    take_closed(agg.grid(), &mut closed, last);
+                    // A frame years ahead (allowed up to this server's clock + 24 h) is
+                    // caught up in steps with a shutdown check between them: stop after a
+                    // bounded number, as a shutdown would, so one input costs milliseconds.
+                    steps += 1;
+                    if steps > MAX_CATCH_UP_STEPS {
+                        return Ok(());
+                    }
                 }
-                Frame::Heartbeat { ts, .. } => {
-                    link::check_time("HEARTBEAT", *ts, limit).map_err(|e| bad(e.to_string()))?;
-                    (*ts, None)
-                }
-                other => {
-                    return Err(bad(format!("frame type 0x{:02x}", other.type_code())));
-                }
-            };
-            while agg.catch_up_step(ts, old, PENDING, &mut closed) {
-                take_closed(agg.grid(), &mut closed, last);
-                // A frame years ahead (allowed up to this server's clock + 24 h) is caught
-                // up in steps with a shutdown check between them: stop after a bounded
-                // number, as a shutdown would, so one input costs milliseconds.
-                steps += 1;
-                if steps > MAX_CATCH_UP_STEPS {
-                    return Ok(());
-                }
+                let again = step::take(agg, frame, peer, limit, &mut closed)?;
+                assert!(
+                    matches!(again, Taken::Applied { .. }),
+                    "a frame caught up to is applied"
+                );
             }
-            match frame {
-                Frame::Event(ev) => agg.apply(&ev, &mut closed),
-                Frame::Heartbeat { ts, .. } => agg.tick(ts, &mut closed),
-                _ => unreachable!("refused above"),
-            }
-            if closed.len() >= PENDING {
+            if closed.len() >= MAX_PENDING_INTERVALS {
                 take_closed(agg.grid(), &mut closed, last);
             }
         }

@@ -53,9 +53,10 @@ struct Scope {
 // in `run` and its function.
 #[derive(Subcommand)]
 enum Cmd {
-    /// The whole story in under a minute: a simulated switch, two collectors on loopback,
-    /// link A failing, `cms gaps` on both, backup on B, restore on A, and the check that
-    /// both servers are identical and equal to the ground truth.
+    /// The whole story in under a minute: a simulated switch, two collectors on loopback
+    /// that are each other's peer, link A failing, the pair healing itself by peer sync,
+    /// `cms gaps` on both, and the check that both servers are identical and equal to the
+    /// ground truth. `--manual`: no peer sync; a backup on B restored on A instead.
     Demo(DemoArgs),
     /// Run the collector in the foreground (what the service runs). Stops cleanly on
     /// SIGTERM or Ctrl-C after checkpointing.
@@ -92,8 +93,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PeerCmd,
     },
-    /// One sync with the peer of the `[peer]` section, by hand: fetch what this server
-    /// lacks complete and merge it as `cms restore` does, then let the peer do the same.
+    /// Sync with the peer of the `[peer]` section by hand: fetch what this server lacks
+    /// complete and merge it as `cms restore` does, then let the peer do the same; once
+    /// with `--once`, else session after session until Ctrl-C or SIGTERM.
     Sync(SyncArgs),
 }
 
@@ -105,6 +107,11 @@ struct DemoArgs {
     /// An empty directory to work in (default: a new one under the temp directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Recover by hand, as for an air-gapped pair or an older release: a backup on B
+    /// restored on A. Default: the two collectors are each other's peer and the pair
+    /// heals itself with no operator action.
+    #[arg(long)]
+    manual: bool,
 }
 
 #[derive(clap::Args)]
@@ -191,14 +198,16 @@ struct CompareArgs {
 
 #[derive(clap::Args)]
 struct SyncArgs {
-    /// One session, then exit: the only mode by hand, so it is required (the collector
-    /// service is what syncs continuously).
-    #[arg(long, required = true)]
+    /// One session, then exit. Without it: a session at once, then as the collector's
+    /// peer task would start them (every `interval_seconds`, sooner after a closed
+    /// interval, retried with backoff), each printed, until Ctrl-C or SIGTERM.
+    #[arg(long)]
     once: bool,
     /// Fetch and print the plan; change nothing on either server.
     #[arg(long)]
     dry_run: bool,
-    /// Machine-readable JSON on stdout instead of text.
+    /// Machine-readable JSON on stdout instead of text (without `--once`: one line of
+    /// JSON per session).
     #[arg(long)]
     json: bool,
 }
@@ -472,7 +481,7 @@ fn collect(cfg: Config) -> anyhow::Result<ExitCode> {
 
 fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = cms::demo::demo_dir(a.dir)?;
-    let ok = cms::demo::run(&dir, &mut std::io::stdout())?;
+    let ok = cms::demo::run(&dir, &mut std::io::stdout(), a.manual)?;
     Ok(found(!ok))
 }
 
@@ -546,14 +555,31 @@ fn peer(cfg: &Config, cmd: PeerCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn sync(cfg: &Config, a: SyncArgs) -> anyhow::Result<ExitCode> {
-    debug_assert!(a.once, "clap requires --once");
-    let r = cms::peer::cli::sync_once(cfg, a.dry_run)?;
-    if a.json {
-        json_out(&r.json)?;
-    } else {
-        out(&r.text)?;
+    if a.once {
+        let r = cms::peer::cli::sync_once(cfg, a.dry_run)?;
+        if a.json {
+            json_out(&r.json)?;
+        } else {
+            out(&r.text)?;
+        }
+        return Ok(found(r.conflicts));
     }
-    Ok(found(r.conflicts))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let conflicts = rt.block_on(async {
+        let stop = shutdown_signal()?;
+        cms::peer::cli::sync_until(cfg, a.dry_run, stop, |r| {
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string(&r.json)?))
+            } else {
+                out(&r.text)
+            }
+        })
+        .await
+    })?;
+    Ok(found(conflicts))
 }
 
 fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {
@@ -581,7 +607,8 @@ fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {
     } else {
         out(&text)?;
     }
-    let bad = all.iter().any(|g| g.kind != "restored") || !unfinished.is_empty();
+    let bad =
+        all.iter().any(|g| g.kind != cms::domain::GapKind::Restored) || !unfinished.is_empty();
     Ok(found(a.fail_on_gaps && bad))
 }
 
@@ -589,20 +616,21 @@ fn backup(cfg: &Config, a: BackupArgs) -> anyhow::Result<ExitCode> {
     let Scope { from, to, acd } = a.scope;
     let since = a.since.as_ref().map(parse_since).transpose()?;
     let mut store = Store::open_read_only(&cfg.db_path())?;
+    let sel = cms::merge::Selection {
+        acds: acds_of(cfg, &acd)?,
+        from,
+        to,
+        grid: cfg.grid(),
+        categories: a.data,
+    };
     let opts = cms::merge::backup::BackupOptions {
         out: a.out,
-        sel: cms::merge::Selection {
-            acds: acds_of(cfg, &acd)?,
-            from,
-            to,
-            grid: cfg.grid(),
-            categories: a.data,
+        snapshot: cms::merge::backup::SnapshotOptions {
+            since,
+            key: site_key(cfg)?,
+            progress: progress(a.json),
+            ..cms::merge::backup::SnapshotOptions::new(sel, &cfg.server_id, cfg.time_zone.name())
         },
-        since,
-        server_id: cfg.server_id.clone(),
-        time_zone: cfg.time_zone.name().to_string(),
-        key: site_key(cfg)?,
-        progress: progress(a.json),
     };
     let sum = cms::merge::backup::backup(&mut store, &opts)?;
     report(a.json, &sum, |s| s.render())?;

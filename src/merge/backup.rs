@@ -49,16 +49,10 @@ impl BackupSummary {
     }
 }
 
-/// Options of `cms backup`.
+/// Options of `cms backup`: the file, and the snapshot written into it.
 pub struct BackupOptions {
     pub out: PathBuf,
-    pub sel: Selection,
-    /// Only intervals whose status changed at or after this UTC second (incremental).
-    pub since: Option<i64>,
-    pub server_id: String,
-    pub time_zone: String,
-    pub key: Option<[u8; 32]>,
-    pub progress: bool,
+    pub snapshot: SnapshotOptions,
 }
 
 /// Checks, before anything is written, that `dir` takes a file of `need` bytes: a
@@ -180,18 +174,6 @@ impl<W: std::io::Write> std::io::Write for Counted<W> {
 /// The database cannot be read, the destination cannot be written (named), or the
 /// stored data is inconsistent (an interval whose rows do not match its checksum).
 pub fn backup(store: &mut Store, opts: &BackupOptions) -> Result<BackupSummary> {
-    backup_with_clock(store, opts, store::intervals::now_secs)
-}
-
-/// [`backup`], with the time the header says it was taken from `clock`.
-///
-/// # Errors
-/// As [`backup`].
-pub fn backup_with_clock(
-    store: &mut Store,
-    opts: &BackupOptions,
-    clock: Clock,
-) -> Result<BackupSummary> {
     let out = &opts.out;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -205,16 +187,14 @@ pub fn backup_with_clock(
     // Space, before writing: what the file surely takes (its fixed parts and a manifest
     // entry per interval); while writing, the rest projected from the bytes the rows
     // written so far really took (proto/backup-format.md, "Size").
-    let (_, intervals) = estimate(&store.conn, &opts.sel).map_err(|e| in_db(store, e.into()))?;
+    let (_, intervals) =
+        estimate(&store.conn, &opts.snapshot.sel).map_err(|e| in_db(store, e.into()))?;
     check_destination(&dir, FIXED_BYTES + intervals * MANIFEST_BYTES_PER_INTERVAL)?;
     remove_stale_temps(&dir, &file_name);
     let mut tmp = create_temp(&dir, &file_name)
         .with_context(|| format!("{}: cannot create temporary file", dir.display()))?;
-    let snapshot = SnapshotOptions {
-        clock,
-        ..opts.snapshot()
-    };
-    let sum = write_snapshot_to(store, &snapshot, tmp.as_file_mut(), Some(&dir))?;
+    let name = out.display().to_string();
+    let sum = write_snapshot_to(store, &opts.snapshot, &name, tmp.as_file_mut(), Some(&dir))?;
     // The snapshot flushed everything into the file; make it durable, then publish.
     tmp.as_file()
         .sync_all()
@@ -230,13 +210,10 @@ pub fn backup_with_clock(
     Ok(sum)
 }
 
-/// What a snapshot holds and how it is written: everything of [`BackupOptions`] but the
-/// destination file.
+/// What a snapshot holds and how it is written, wherever it goes (a backup file, a
+/// peer).
 #[derive(Debug, Clone)]
 pub struct SnapshotOptions {
-    /// What the snapshot is written to (a file's path, a peer's address): for messages
-    /// and [`BackupSummary::file`].
-    pub name: String,
     pub sel: Selection,
     /// Only intervals whose status changed at or after this UTC second (incremental).
     pub since: Option<i64>,
@@ -250,25 +227,26 @@ pub struct SnapshotOptions {
     pub clock: Clock,
 }
 
-impl BackupOptions {
-    /// The snapshot this backup writes into its file.
-    pub fn snapshot(&self) -> SnapshotOptions {
+impl SnapshotOptions {
+    /// A whole (not incremental) snapshot of `sel` by server `server_id` in zone
+    /// `time_zone` (an IANA name), without a MAC or a progress bar, taken now; change
+    /// the other fields with struct update syntax.
+    pub fn new(sel: Selection, server_id: &str, time_zone: &str) -> SnapshotOptions {
         SnapshotOptions {
-            name: self.out.display().to_string(),
-            sel: self.sel.clone(),
-            since: self.since,
-            server_id: self.server_id.clone(),
-            time_zone: self.time_zone.clone(),
-            key: self.key,
-            progress: self.progress,
+            sel,
+            since: None,
+            server_id: server_id.to_owned(),
+            time_zone: time_zone.to_owned(),
+            key: None,
+            progress: false,
             clock: store::intervals::now_secs,
         }
     }
 }
 
 /// Writes one consistent snapshot of the chosen data as a backup file
-/// (proto/backup-format.md) into `out`: a file, a socket (the peer sync), anything that
-/// takes bytes. `out` gets the whole file (flushed) or an error; what it received of a
+/// (proto/backup-format.md) into `out`, which `name` names in messages and
+/// [`BackupSummary::file`]: a file, a socket (the peer sync), anything that takes bytes. `out` gets the whole file (flushed) or an error; what it received of a
 /// failed snapshot is not a valid backup (no trailer).
 ///
 /// # Errors
@@ -277,9 +255,10 @@ impl BackupOptions {
 pub fn write_snapshot<W: std::io::Write>(
     store: &mut Store,
     opts: &SnapshotOptions,
+    name: &str,
     out: W,
 ) -> Result<BackupSummary> {
-    write_snapshot_to(store, opts, out, None)
+    write_snapshot_to(store, opts, name, out, None)
 }
 
 /// [`write_snapshot`], checking the space left in `space` (the destination directory of
@@ -287,10 +266,11 @@ pub fn write_snapshot<W: std::io::Write>(
 fn write_snapshot_to<W: std::io::Write>(
     store: &mut Store,
     opts: &SnapshotOptions,
+    name: &str,
     out: W,
     space: Option<&Path>,
 ) -> Result<BackupSummary> {
-    let r = snapshot_into(store, opts, out, space);
+    let r = snapshot_into(store, opts, name, out, space);
     if !store.conn.is_autocommit() {
         // Failed with the snapshot open: end it (it only read).
         let _ = store::merge::abort_snapshot(&store.conn);
@@ -325,6 +305,7 @@ fn estimate(conn: &rusqlite::Connection, sel: &Selection) -> rusqlite::Result<(u
 fn snapshot_into<W: std::io::Write>(
     store: &mut Store,
     opts: &SnapshotOptions,
+    name: &str,
     out: W,
     space: Option<&Path>,
 ) -> Result<BackupSummary> {
@@ -342,7 +323,7 @@ fn snapshot_into<W: std::io::Write>(
         written: progress.written.clone(),
     };
     let buf = std::io::BufWriter::with_capacity(1 << 20, counted);
-    let mut w = ArchiveWriter::new(buf, PathBuf::from(&opts.name), header, opts.key.as_ref())?;
+    let mut w = ArchiveWriter::new(buf, PathBuf::from(name), header, opts.key.as_ref())?;
     if cats.contains(Categories::HISTORY) {
         write_intervals(store, snap, opts, &mut w, &mut progress)?;
         write_summaries(&store.conn, &opts.sel, &mut w)?;
@@ -360,7 +341,7 @@ fn snapshot_into<W: std::io::Write>(
     let sum = w.finish()?;
     progress.finish();
     Ok(BackupSummary {
-        file: opts.name.clone(),
+        file: name.to_owned(),
         intervals: sum.intervals,
         rows: sum.interval_rows + sum.summary_rows + sum.admin_rows + sum.local_rows,
         bytes: sum.bytes,
@@ -785,20 +766,16 @@ mod tests {
         let mut store = Store::open_read_only(&path).unwrap();
         let grid = crate::interval::Grid::new(chrono_tz::America::New_York, 15);
         let out = dir.path().join("b.cmsbak");
+        let sel = Selection {
+            acds: vec![1],
+            from: None,
+            to: None,
+            grid,
+            categories: super::Categories::parse("history").unwrap(),
+        };
         let opts = BackupOptions {
             out: out.clone(),
-            sel: Selection {
-                acds: vec![1],
-                from: None,
-                to: None,
-                grid,
-                categories: super::Categories::parse("history").unwrap(),
-            },
-            since: None,
-            server_id: "a".into(),
-            time_zone: "America/New_York".into(),
-            key: None,
-            progress: false,
+            snapshot: SnapshotOptions::new(sel, "a", "America/New_York"),
         };
         let e = format!("{:#}", backup(&mut store, &opts).unwrap_err());
         assert!(
@@ -825,7 +802,6 @@ mod tests {
         drop(store);
         let mut store = Store::open_read_only(&path).unwrap();
         let opts = SnapshotOptions {
-            name: "peer 127.0.0.1:1".into(),
             sel: Selection {
                 acds: vec![1],
                 from: None,
@@ -841,7 +817,7 @@ mod tests {
             clock: || 1_700_000_000,
         };
         let mut out: Vec<u8> = vec![];
-        let sum = write_snapshot(&mut store, &opts, &mut out).unwrap();
+        let sum = write_snapshot(&mut store, &opts, "peer 127.0.0.1:1", &mut out).unwrap();
         assert_eq!(sum.file, "peer 127.0.0.1:1");
         assert_eq!(sum.bytes, out.len() as u64, "every byte reached the writer");
         assert!(store.conn.is_autocommit(), "snapshot ended");

@@ -75,7 +75,7 @@ impl Categories {
 }
 
 /// The time as backup and restore stamp it: UTC seconds now. The real one is
-/// `store::intervals::now_secs`; tests pass their own (`backup::backup_with_clock`,
+/// `store::intervals::now_secs`; tests pass their own (`backup::SnapshotOptions::clock`,
 /// `restore::restore_at_with_clock`) instead of sleeping past a second.
 pub type Clock = fn() -> i64;
 

@@ -915,7 +915,7 @@ fn report_gaps(
         let gaps =
             report::gaps(&store.conn, grid, a, s, end).map_err(|e| Error::Other(e.into()))?;
         for g in gaps {
-            if g.kind == "restored" {
+            if g.kind == GapKind::Restored {
                 continue;
             }
             if first_backup.is_none_or(|fb| g.to <= fb) {
@@ -956,7 +956,7 @@ fn report_summary_only(
                 from_local: grid.local(from).format("%Y-%m-%d %H:%M %Z").to_string(),
                 to_local: grid.local(to).format("%Y-%m-%d %H:%M %Z").to_string(),
                 intervals: (n - complete) as u32,
-                kind: "summary_only".into(),
+                kind: GapKind::SummaryOnly,
                 reasons: "the source kept only the daily summary (intrahour retention)".into(),
             });
         }
@@ -1379,7 +1379,7 @@ impl RestoreReport {
                     g.from_local,
                     g.to_local,
                     n(u64::from(g.intervals), "interval"),
-                    if g.kind == "summary_only" {
+                    if g.kind == GapKind::SummaryOnly {
                         ", only its daily summary was restored"
                     } else {
                         ""

@@ -1,4 +1,6 @@
-//! The bodies of `cms peer init` and `cms sync` (the binary only parses and dispatches).
+//! The bodies of `cms peer init` and `cms sync` (the binary only parses and dispatches):
+//! `cms sync --once` is one session; without `--once` it runs sessions by the
+//! collector's peer schedule until stopped.
 
 use super::session::{self, Local, Outcome};
 use crate::config::Config;
@@ -39,6 +41,49 @@ pub struct SyncResult {
     pub conflicts: bool,
 }
 
+/// What a sync by hand needs: the peer's section, a TLS connector pinned to it, and this
+/// side's part of a session.
+struct ByHand {
+    pc: super::PeerConfig,
+    connector: tokio_rustls::TlsConnector,
+    local: Local,
+}
+
+impl ByHand {
+    fn new(cfg: &Config, dry_run: bool) -> anyhow::Result<ByHand> {
+        let pc = cfg.peer.clone().with_context(|| {
+            format!("{}: no [peer] section: see docs/peer-sync.md", cfg.origin())
+        })?;
+        let me = super::identity::load(&super::identity_dir(cfg))?;
+        let client = super::tls::client_config(&me, pc.peer_id)?;
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+        let local = Local {
+            cfg: cfg.clone(),
+            key: cfg.site_key()?,
+            dry_run,
+            ask_on_turn: false,
+            timeout: pc.timeout,
+        };
+        Ok(ByHand {
+            pc,
+            connector,
+            local,
+        })
+    }
+
+    /// One session, this server asking (and, unless a dry run, the peer asking after
+    /// it); what it did is kept in the peer state, as the service does.
+    async fn session(&self) -> anyhow::Result<SyncResult> {
+        let addr = &self.pc.address;
+        let tls = super::service::connect(&self.connector, addr, self.pc.timeout).await?;
+        let o = session::run(tls, addr, self.local.clone(), true).await?;
+        if !self.local.dry_run {
+            record(&self.local.cfg, addr, &o).await;
+        }
+        Ok(render(addr, &o, self.local.dry_run))
+    }
+}
+
 /// `cms sync --once [--dry-run]`: one session with the peer, this server asking (and,
 /// unless a dry run, the peer asking after it).
 ///
@@ -46,38 +91,62 @@ pub struct SyncResult {
 /// No `[peer]` section, no identity, the peer unreachable or refusing, or a restore
 /// failing; the message names the peer and the reason.
 pub fn sync_once(cfg: &Config, dry_run: bool) -> anyhow::Result<SyncResult> {
-    let pc = cfg
-        .peer
-        .clone()
-        .with_context(|| format!("{}: no [peer] section: see docs/peer-sync.md", cfg.origin()))?;
-    let me = super::identity::load(&super::identity_dir(cfg))?;
-    let client = super::tls::client_config(&me, pc.peer_id)?;
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
-    let local = Local {
-        cfg: cfg.clone(),
-        key: cfg.site_key()?,
-        dry_run,
-        ask_on_turn: false,
-        timeout: pc.timeout,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let h = ByHand::new(cfg, dry_run)?;
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    let addr = pc.address.clone();
-    let o = rt.block_on(async {
-        let tls = super::service::connect(&connector, &addr, pc.timeout).await?;
-        session::run(tls, &addr, local, true).await
-    })?;
-    if !dry_run {
-        record(cfg, &pc.address, &o, &rt);
+        .context("cannot start the async runtime")?
+        .block_on(h.session())
+}
+
+/// `cms sync [--dry-run]` without `--once`: sessions with the peer until `stop`
+/// resolves (Ctrl-C, SIGTERM), when the collector's peer task would start them
+/// ([`super::service::Schedule`]: at once, every `interval_seconds`, sooner when an
+/// interval closes here or a link comes back, after a failure again with backoff).
+/// `print` gets each session's result; a failed session is logged as the service logs
+/// it (rate-limited) and retried. Returns whether any session found conflicts.
+///
+/// # Errors
+/// No `[peer]` section, no identity or no usable site key: nothing to retry.
+pub async fn sync_until(
+    cfg: &Config,
+    dry_run: bool,
+    stop: impl std::future::Future<Output = ()>,
+    mut print: impl FnMut(&SyncResult) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let h = ByHand::new(cfg, dry_run)?;
+    let mut sched = super::service::Schedule::new(h.pc.interval);
+    let mut repeats = crate::link::repeats::Repeats::default();
+    let mut conflicts = false;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = sched.due(cfg) => {}
+        }
+        let r = tokio::select! {
+            r = h.session() => r,
+            _ = &mut stop => break,
+        };
+        sched.done(r.is_ok());
+        match r {
+            Ok(r) => {
+                conflicts |= r.conflicts;
+                print(&r)?;
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                let said = repeats.note(&why, std::time::Instant::now());
+                super::service::warn_failed(&h.pc.address, &why, said);
+            }
+        }
     }
-    Ok(render(&pc.address, &o, dry_run))
+    Ok(conflicts)
 }
 
 /// Keeps what a manual sync did in the peer state, as the service does (never fatal).
-fn record(cfg: &Config, address: &str, o: &Outcome, rt: &tokio::runtime::Runtime) {
-    let pending = rt.block_on(super::service::pending(cfg));
+async fn record(cfg: &Config, address: &str, o: &Outcome) {
+    let pending = super::service::pending(cfg).await;
     let r = (|| -> anyhow::Result<()> {
         let store = crate::store::Store::open(&cfg.db_path())?;
         let mut s = crate::store::peer::load_state(&store.conn)?.unwrap_or_default();

@@ -8,6 +8,8 @@ use super::identity::Identity;
 use super::session::{self, Local, Outcome};
 use super::{tls, PeerConfig};
 use crate::config::Config;
+use crate::domain::{GapKind, LinkState};
+use crate::link::repeats::{Repeats, Said};
 use crate::store::{peer as sp, Store};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,6 +34,8 @@ struct Shared {
     state: Mutex<sp::PeerState>,
     /// One restore at a time: sessions this side asks in are serialised.
     asking: tokio::sync::Mutex<()>,
+    /// Failed sessions' warnings, rate-limited.
+    repeats: Mutex<Repeats>,
 }
 
 /// Runs until `stop` turns true. Never fails the collector: a broken identity or an
@@ -73,10 +77,7 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
         },
     };
     shared.persist().await;
-    let mut next_sync = Instant::now();
-    let mut retry = RETRY_FIRST;
-    let mut seen = Triggers::default();
-    let mut poll = tokio::time::interval(POLL);
+    let mut sched = Schedule::new(shared.pc.interval);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -87,25 +88,12 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
                     tokio::spawn(async move { sh.serve(tcp, addr, st).await });
                 }
             }
-            _ = poll.tick() => {
-                let now = seen.read(&shared.cfg).await;
-                if now.fires_after(&seen) {
-                    next_sync = next_sync.min(Instant::now());
-                }
-                seen = now;
-                if Instant::now() >= next_sync {
-                    let ok = tokio::select! {
-                        ok = shared.clone().initiate() => ok,
-                        _ = stop.changed() => break,
-                    };
-                    if ok {
-                        retry = RETRY_FIRST;
-                        next_sync = Instant::now() + shared.pc.interval;
-                    } else {
-                        next_sync = Instant::now() + retry;
-                        retry = (retry * 2).min(shared.pc.interval);
-                    }
-                }
+            _ = sched.due(&shared.cfg) => {
+                let ok = tokio::select! {
+                    ok = shared.clone().initiate() => ok,
+                    _ = stop.changed() => break,
+                };
+                sched.done(ok);
             }
         }
     }
@@ -138,6 +126,7 @@ fn setup(
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
         state: Mutex::new(state),
         asking: tokio::sync::Mutex::new(()),
+        repeats: Mutex::new(Repeats::default()),
     })
 }
 
@@ -152,6 +141,62 @@ async fn accept(l: Option<&TcpListener>) -> Option<(TcpStream, SocketAddr)> {
                 None
             }
         },
+    }
+}
+
+/// When this side starts its next session: at once, then every `interval`
+/// (anti-entropy), sooner when an interval closes here or a link comes back, and after a
+/// failed session again after a backoff (1 s, doubled up to `interval`). The collector's
+/// peer task and `cms sync` both run their sessions by it.
+pub struct Schedule {
+    interval: Duration,
+    next: Instant,
+    retry: Duration,
+    seen: Triggers,
+    poll: tokio::time::Interval,
+}
+
+impl Schedule {
+    /// The first session is due at once.
+    pub fn new(interval: Duration) -> Schedule {
+        Schedule {
+            interval,
+            next: Instant::now(),
+            retry: RETRY_FIRST,
+            seen: Triggers::default(),
+            poll: tokio::time::interval(POLL),
+        }
+    }
+
+    /// Returns when a session is due, looking every [`POLL`] at this server's database
+    /// (`cfg`) for a closed interval or a link that came back. Cancel-safe.
+    pub async fn due(&mut self, cfg: &Config) {
+        loop {
+            self.poll.tick().await;
+            let now = self.seen.read(cfg).await;
+            if now.fires_after(&self.seen) {
+                self.next = self.next.min(Instant::now());
+            }
+            self.seen = now;
+            if Instant::now() >= self.next {
+                return;
+            }
+        }
+    }
+
+    /// A session ended (`ok`: it completed): the next is due after the anti-entropy
+    /// interval, or after the backoff. Returns how long until then.
+    pub fn done(&mut self, ok: bool) -> Duration {
+        let wait = if ok {
+            self.retry = RETRY_FIRST;
+            self.interval
+        } else {
+            let w = self.retry;
+            self.retry = (self.retry * 2).min(self.interval);
+            w
+        };
+        self.next = Instant::now() + wait;
+        wait
     }
 }
 
@@ -179,9 +224,9 @@ impl Triggers {
                 t.last_closed.insert(a, i);
             }
             let mut st = store.conn.prepare("SELECT acd, state FROM link_state")?;
-            for r in st.query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))? {
+            for r in st.query_map([], |r| Ok((r.get(0)?, r.get::<_, LinkState>(1)?)))? {
                 let (a, s) = r?;
-                t.link_up.insert(a, s == "data_transfer");
+                t.link_up.insert(a, s == LinkState::DataTransfer);
             }
             Ok(t)
         })
@@ -309,7 +354,12 @@ impl Shared {
             }
             Err(e) => {
                 let why = format!("{e:#}");
-                warn!(peer = %addr, "peer sync failed: {why}");
+                let said = self
+                    .repeats
+                    .lock()
+                    .expect("repeats lock")
+                    .note(&why, Instant::now());
+                warn_failed(addr, &why, said);
                 self.update(|s| {
                     s.connected = false;
                     s.reason = why.clone();
@@ -332,7 +382,7 @@ pub async fn pending(cfg: &Config) -> u64 {
             if let Some((f, t)) = crate::report::gap_range(&store.conn, &grid, a.acd, None, None)? {
                 n += crate::report::gaps(&store.conn, &grid, a.acd, f, t)?
                     .iter()
-                    .filter(|g| g.kind != "restored")
+                    .filter(|g| g.kind != GapKind::Restored)
                     .map(|g| u64::from(g.intervals))
                     .sum::<u64>();
             }
@@ -343,6 +393,15 @@ pub async fn pending(cfg: &Config) -> u64 {
     .ok()
     .and_then(Result::ok)
     .unwrap_or(0)
+}
+
+/// The warning of a failed session, rate-limited as the collector's reconnect warnings
+/// are: the same reason again within a minute only at DEBUG, then with the count.
+pub fn warn_failed(addr: &str, why: &str, said: Said) {
+    match said.suffix() {
+        Some(more) => warn!(peer = %addr, "peer sync failed: {why}{more}"),
+        None => tracing::debug!(peer = %addr, "peer sync failed: {why}"),
+    }
 }
 
 /// Connects to the peer and completes the TLS handshake, both within `timeout`.

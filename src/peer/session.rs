@@ -490,21 +490,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut snap = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
             let mut store = Store::open_read_only(&cfg.db_path())?;
             let opts = crate::merge::backup::SnapshotOptions {
-                name,
-                sel: selection(&cfg, acd, lo, hi),
-                since: None,
-                server_id: cfg.server_id.clone(),
-                time_zone: cfg.time_zone.name().to_string(),
                 key,
-                progress: false,
-                clock: crate::store::intervals::now_secs,
+                ..crate::merge::backup::SnapshotOptions::new(
+                    selection(&cfg, acd, lo, hi),
+                    &cfg.server_id,
+                    cfg.time_zone.name(),
+                )
             };
             let mut w = Pieces {
                 tx,
                 buf: Vec::with_capacity(MAX_DATA_LEN),
                 sent: 0,
             };
-            crate::merge::backup::write_snapshot(&mut store, &opts, &mut w)?;
+            crate::merge::backup::write_snapshot(&mut store, &opts, &name, &mut w)?;
             std::io::Write::flush(&mut w)?;
             Ok(w.sent)
         });

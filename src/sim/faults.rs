@@ -100,6 +100,27 @@ pub struct Fault {
     pub until: Option<TimeSpec>,
 }
 
+/// What is wrong with a fault script or a fault's resolution; each names the item (or
+/// the line, or the link) it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// An item that does not follow the grammar, with what is wrong with it.
+    #[error("fault {item:?}: {why}")]
+    Item { item: String, why: String },
+    /// A script line holding a bad item (1-based line number).
+    #[error("line {line}: {source}")]
+    Line {
+        line: usize,
+        source: Box<FaultError>,
+    },
+    /// A fault on a link the switch does not serve.
+    #[error("fault on link {link:?}: no such link (links: {links})")]
+    UnknownLink { link: String, links: String },
+    /// A window whose end is not after its start, once resolved.
+    #[error("fault {fault}: window ends before it starts")]
+    Backwards { fault: String },
+}
+
 /// A fault with its instants resolved to switch seconds (UTC).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -114,7 +135,7 @@ pub struct Resolved {
 ///
 /// # Errors
 /// A message naming the item and what is wrong with it.
-pub fn parse_line(s: &str) -> Result<Vec<Fault>, String> {
+pub fn parse_line(s: &str) -> Result<Vec<Fault>, FaultError> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
@@ -127,17 +148,23 @@ pub fn parse_line(s: &str) -> Result<Vec<Fault>, String> {
 ///
 /// # Errors
 /// A message naming the line and the item.
-pub fn parse_script(text: &str) -> Result<Vec<Fault>, String> {
+pub fn parse_script(text: &str) -> Result<Vec<Fault>, FaultError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
-        out.extend(parse_line(line).map_err(|e| format!("line {}: {e}", n + 1))?);
+        out.extend(parse_line(line).map_err(|e| FaultError::Line {
+            line: n + 1,
+            source: Box::new(e),
+        })?);
     }
     Ok(out)
 }
 
-fn parse_item(item: &str) -> Result<Fault, String> {
-    let err = |why: &str| format!("fault {item:?}: {why}");
+fn parse_item(item: &str) -> Result<Fault, FaultError> {
+    let err = |why: &str| FaultError::Item {
+        item: item.to_owned(),
+        why: why.to_owned(),
+    };
     let (head, time) = item
         .split_once('@')
         .ok_or_else(|| err("expected KIND@TIME"))?;
@@ -312,22 +339,24 @@ pub fn resolve(
     start: i64,
     tz: &Tz,
     links: &[String],
-) -> Result<Vec<Resolved>, String> {
+) -> Result<Vec<Resolved>, FaultError> {
     let mut out = Vec::new();
     for f in faults {
         if let LinkSel::Name(n) = &f.link {
             if !links.contains(n) {
-                return Err(format!(
-                    "fault on link {n:?}: no such link (links: {})",
-                    links.join(", ")
-                ));
+                return Err(FaultError::UnknownLink {
+                    link: n.clone(),
+                    links: links.join(", "),
+                });
             }
         }
         let at = resolve_time(f.at, start, tz);
         let until = f.until.map(|u| resolve_time(u, start, tz));
         if let Some(u) = until {
             if u <= at {
-                return Err(format!("fault {:?}: window ends before it starts", f));
+                return Err(FaultError::Backwards {
+                    fault: format!("{f:?}"),
+                });
             }
         }
         out.push(Resolved {
@@ -394,7 +423,7 @@ mod tests {
             "A:down@25:00-26:00",      // bad time
             "A:slow@10:00-10:05=fast", // bad rate
         ] {
-            let e = parse_line(bad).unwrap_err();
+            let e = parse_line(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{bad}: {e}");
         }
     }
@@ -418,6 +447,7 @@ mod tests {
             &["A".into()]
         )
         .unwrap_err()
+        .to_string()
         .contains("C"));
     }
 
@@ -427,6 +457,9 @@ mod tests {
             parse_script("# faults\nA:down@+10m-+20m  # first\n\nrestart@+30m, B:garbage@+31m\n")
                 .unwrap();
         assert_eq!(f.len(), 3);
-        assert!(parse_script("ok@1\n").unwrap_err().starts_with("line 1"));
+        assert!(parse_script("ok@1\n")
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 1"));
     }
 }

@@ -5,7 +5,12 @@
 //! schema migration: it is this server's own bookkeeping, never in a backup, and a new
 //! schema version would make every backup of this release refused by the previous
 //! release's restore, which a rolling upgrade needs.
+//!
+//! The digests' row reader is its own statement, not `store::status`'s backup reader
+//! (`for_each_changed`): it reads four columns of one local date, where the backup reads
+//! all thirteen of a UTC range, and an idle sync of 62 days reads every row of each ACD.
 
+use crate::domain::IntervalStatus;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -37,7 +42,7 @@ pub fn status_rows(
         Ok(StatusRow {
             istart: r.get(0)?,
             date: r.get(1)?,
-            complete: r.get::<_, String>(2)? == "complete",
+            complete: r.get::<_, IntervalStatus>(2)? == IntervalStatus::Complete,
             checksum: r.get(3)?,
         })
     })?;
