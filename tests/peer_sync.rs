@@ -4,12 +4,16 @@
 //!
 //! - `cms sync --once` by hand: a link failure beyond the replay buffer healed, the dry
 //!   run changing nothing, the words of `cms restore`.
-//! - The collector service with the peer configured, no operator action: the link
-//!   failure heals itself; a fresh server backfills its history; both down: the common
-//!   gap stays missing on both; the peer unreachable then back; a wrong key; a sender
-//!   that cannot produce the stream says so.
+//! - The collector service with the peer configured, no operator action (issue #13's
+//!   HA scenarios): the link failure heals itself; hardware failure (a fresh server
+//!   backfills its whole history); software failure (SIGKILL mid-interval); a full disk
+//!   (said at once on both sides, nothing half-applied, healed once freed); rolling
+//!   upgrade from the release without peer sync; both down: the common gap stays
+//!   missing on both; the peer unreachable then back; a wrong key; a sender that cannot
+//!   produce the stream says so. The power cut of one server is `power_cut::p6`.
 //!
-//! Switch time runs at 1200x (six hours in 18 s of wall time).
+//! The run is `common::run::Run::morning`: switch time at 1200x (six hours in 18 s of
+//! wall time).
 
 mod common;
 mod peer_support;
@@ -19,6 +23,7 @@ use common::sim::{
     assert_identical, assert_integrity, assert_pair_true, check_against_truth, cms_expect, sources,
     wait_switch_time, wait_truth_time,
 };
+use common::smallfs::SmallFs;
 use peer_support::*;
 use std::time::Duration;
 
@@ -263,6 +268,109 @@ fn rolling_upgrade_from_the_release_without_peer_sync() {
     assert_eq!(versions(&after), (versions(&fixture).0, 2));
     p.finish();
     all_complete_and_true(&p);
+}
+
+/// When the first line of `log` that contains `needle` was written (its timestamp).
+fn logged_at(log: &str, needle: &str) -> chrono::DateTime<chrono::Utc> {
+    let line = log
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in the log:\n{log}"));
+    let ts = line.split_whitespace().next().unwrap();
+    ts.parse()
+        .unwrap_or_else(|e| panic!("{e}: no timestamp in {line:?}"))
+}
+
+/// Full disks on both sides of a stream (issue #13: seed 001's failure must not exist
+/// here). A's link is down 07:00..07:45, beyond its replay buffer: B holds what A lacks.
+///
+/// - The receiver's disk is full: A's spool directory (`data/peer-spool`, where a
+///   fetched stream is written before it is merged) is a small full tmpfs, so A keeps
+///   collecting but cannot take a stream. Every sync that would heal A ends at once: A
+///   logs why, tells B (ERROR 7, with the reason), B logs A's reason within two seconds
+///   of A, and nothing is applied on A (its outage still not complete, no spool file).
+/// - The sender's disk is full: B's data directory is a small tmpfs, filled at 08:30,
+///   and B's temporary directory (`TMPDIR`, `SQLITE_TMPDIR`) is on it. The sender writes
+///   nothing to produce a stream (it goes from a read snapshot of the database straight
+///   into the session), so once A's spool is freed A heals its outage from B while B's
+///   disk is still full.
+/// - Once B's disk is freed, B heals from A what it lost while full. No operator action
+///   but freeing the space.
+///
+/// At the end both hold every interval, equal to the truth, identical.
+#[test]
+fn full_disks_are_said_at_once_on_both_sides_nothing_half_applied_and_healed_when_freed() {
+    let mut p = PeerPair::configure(&Run::morning(39).faults("A:down@07:00-07:45"), true);
+    let spool = p.a.dir.path().join("data/peer-spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let db = p.b.dir.path().join("data");
+    std::fs::create_dir(&db).unwrap();
+    let (fa, fb) = (SmallFs::mount(&spool, "1m"), SmallFs::mount(&db, "64m"));
+    let filler_a = fa.fill();
+    p.a.spawn();
+    p.b.spawn_env(&[("TMPDIR", &db), ("SQLITE_TMPDIR", &db)]);
+    wait_log(&p.a, "srv-a: cannot take the stream", LIMIT);
+    wait_log(
+        &p.b,
+        "srv-a: cannot take the stream",
+        Duration::from_secs(5),
+    );
+    let (la, lb) = (p.a.log(), p.b.log());
+    let said = logged_at(&la, "srv-a: cannot take the stream");
+    let heard = logged_at(&lb, "srv-a: cannot take the stream");
+    assert!(
+        (heard - said).num_milliseconds().abs() <= 2000,
+        "A said it at {said}, B logged it at {heard}"
+    );
+    assert!(la.contains("No space left"), "A names the reason:\n{la}");
+    assert!(lb.contains("(error 7)"), "{lb}");
+    let outage = sources(&p.a.db_path(), at("07:00"), at("07:45"));
+    assert!(
+        outage.values().all(|(st, _)| st != "complete"),
+        "nothing half-applied: {outage:?}"
+    );
+    let left = std::fs::read_dir(&spool).unwrap().count();
+    assert_eq!(left, 1, "no spool file left beside the filler");
+    // The sender's disk full; then the receiver's spool freed.
+    wait_switch_time(&p.b, at("08:30"), LIMIT);
+    let filler_b = fb.fill();
+    std::fs::remove_file(&filler_a).unwrap();
+    wait_pair(
+        &p,
+        "A healed its outage from B, whose disk is full",
+        LIMIT,
+        || {
+            let s = sources(&p.a.db_path(), at("07:00"), at("07:45"));
+            s.len() == 3
+                && s.values()
+                    .all(|(st, src)| st == "complete" && src == "restored:srv-b")
+        },
+    );
+    let free = fs4::available_space(&db).unwrap();
+    assert!(free < 4096, "B's disk is still full: {free} bytes free");
+    let lb = p.b.log();
+    assert!(
+        !lb.contains("cannot answer the peer"),
+        "B produced its streams:\n{lb}"
+    );
+    // B's disk freed: B heals what it lost meanwhile, by itself.
+    wait_truth_time(&p.sim, at("09:00"), LIMIT);
+    std::fs::remove_file(&filler_b).unwrap();
+    p.finish();
+    // One more sync each way after the end, so nothing healable is left.
+    let t0 = cms::store::intervals::now_secs();
+    p.a.spawn();
+    p.b.spawn();
+    wait_pair(&p, "both synced after the run", LIMIT, || {
+        [&p.a, &p.b]
+            .iter()
+            .all(|c| peer_status(c)["last_sync"].as_i64().unwrap_or(0) >= t0)
+    });
+    p.a.stop();
+    p.b.stop();
+    all_complete_and_true(&p);
+    // The collectors have stopped; the disks go after them.
+    drop((fa, fb));
 }
 
 #[test]

@@ -77,6 +77,11 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
     let mut retry = RETRY_FIRST;
     let mut seen = Triggers::default();
     let mut poll = tokio::time::interval(POLL);
+    // This side's own session runs as a task of its own, so that the peer's sessions are
+    // still accepted meanwhile: two servers that start a session at the same moment
+    // would otherwise each wait for the other's TLS handshake until the timeout, and,
+    // retrying on the same schedule, could do so again and again.
+    let mut own: Option<tokio::task::JoinHandle<bool>> = None;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -87,27 +92,31 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
                     tokio::spawn(async move { sh.serve(tcp, addr, st).await });
                 }
             }
+            ok = finished(&mut own) => {
+                own = None;
+                if ok {
+                    retry = RETRY_FIRST;
+                    next_sync = Instant::now() + shared.pc.interval;
+                } else {
+                    next_sync = Instant::now() + retry;
+                    retry = (retry * 2).min(shared.pc.interval);
+                }
+            }
             _ = poll.tick() => {
                 let now = seen.read(&shared.cfg).await;
                 if now.fires_after(&seen) {
                     next_sync = next_sync.min(Instant::now());
                 }
                 seen = now;
-                if Instant::now() >= next_sync {
-                    let ok = tokio::select! {
-                        ok = shared.clone().initiate() => ok,
-                        _ = stop.changed() => break,
-                    };
-                    if ok {
-                        retry = RETRY_FIRST;
-                        next_sync = Instant::now() + shared.pc.interval;
-                    } else {
-                        next_sync = Instant::now() + retry;
-                        retry = (retry * 2).min(shared.pc.interval);
-                    }
+                if own.is_none() && Instant::now() >= next_sync {
+                    own = Some(tokio::spawn(shared.clone().initiate()));
                 }
             }
         }
+    }
+    if let Some(h) = own {
+        h.abort();
+        let _ = h.await;
     }
     shared.update(|s| {
         s.connected = false;
@@ -139,6 +148,15 @@ fn setup(
         state: Mutex::new(state),
         asking: tokio::sync::Mutex::new(()),
     })
+}
+
+/// The result of this side's own session once it ends (false if its task failed);
+/// never, while none runs.
+async fn finished(own: &mut Option<tokio::task::JoinHandle<bool>>) -> bool {
+    match own {
+        Some(h) => h.await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
 }
 
 async fn accept(l: Option<&TcpListener>) -> Option<(TcpStream, SocketAddr)> {
