@@ -10,65 +10,29 @@
 mod common;
 
 use common::collector::{open, Collector};
+use common::run::{at, Run, PROFILE};
 use common::sim::{
-    assert_identical, assert_integrity, check_against_truth, cms_expect, local_ts,
-    wait_switch_time, wait_truth_time, Pair,
+    assert_identical, assert_integrity, assert_pair_true, check_against_truth, cms_expect,
+    local_ts, wait_switch_time, wait_truth_time, Pair,
 };
+use common::smallfs::SmallFs;
 use common::wait::until;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const PROFILE: &str = "reference";
-const DAY: &str = "2026-11-04";
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn at(hhmm: &str) -> i64 {
-    local_ts(PROFILE, &format!("{DAY}T{hhmm}"))
-}
-
-/// Six hours from 06:00 at 1200x, with `faults` and a replay buffer of `buffer` events
-/// (3000 is about six minutes of the reference centre's traffic).
-fn morning(seed: &str, buffer: &str, faults: &str) -> Pair {
-    let start = format!("{DAY}T06:00");
-    let mut args = vec![
-        "--seed",
-        seed,
-        "--start",
-        &start,
-        "--duration",
-        "6h",
-        "--speed",
-        "1200",
-        "--buffer",
-        buffer,
-    ];
-    if !faults.is_empty() {
-        args.extend(["--faults", faults]);
-    }
-    Pair::start(PROFILE, &args, "")
+/// The morning run (`common::run::Run::morning`) with `faults` and a replay buffer of
+/// `buffer` events (3000 is about six minutes of the reference centre's traffic).
+fn morning(seed: u64, buffer: u32, faults: &str) -> Pair {
+    Run::morning(seed).buffer(buffer).faults(faults).pair()
 }
 
 /// Six hours from 20:00 at 1200x: the first day is over on the servers when they stop
 /// (a restore summarizes only days that are over), the second is not.
-fn night(seed: &str) -> Pair {
-    let start = format!("{DAY}T20:00");
-    Pair::start(
-        PROFILE,
-        &[
-            "--seed",
-            seed,
-            "--start",
-            &start,
-            "--duration",
-            "6h",
-            "--speed",
-            "1200",
-            "--buffer",
-            "400000",
-        ],
-        "",
-    )
+fn night(seed: u64) -> Pair {
+    Run::morning(seed).from("20:00").buffer(400000).pair()
 }
 
 fn path(p: &Path) -> &str {
@@ -100,24 +64,13 @@ fn recover(from: &Collector, to: &Collector, name: &str) -> serde_json::Value {
 }
 
 fn all_complete_and_true(p: &Pair) {
-    for (who, c) in [("A", &p.a), ("B", &p.b)] {
-        let v = check_against_truth(&c.db_path(), &p.sim.truth());
-        assert!(
-            v.incomplete.is_empty() && v.missing.is_empty(),
-            "{who}: incomplete {:?} missing {:?}",
-            v.incomplete,
-            v.missing
-        );
-        assert_eq!(v.complete, 24, "{who}");
-        assert_integrity(&c.db_path());
-    }
-    assert_identical(&p.a.db_path(), &p.b.db_path());
+    assert_pair_true(&p.a, &p.b, &p.sim.truth(), 24);
 }
 
 /// 1 (and 5, maintenance under load): link A down 45 minutes, beyond its replay buffer.
 #[test]
 fn s1_link_failure_backup_on_b_restore_on_a_while_collecting() {
-    let mut p = morning("21", "3000", "A:down@07:00-07:45");
+    let mut p = morning(21, 3000, "A:down@07:00-07:45");
     // Restore once the calls that were in progress across the gap have finished (their
     // intervals are `call_across_gap` until then): the procedure says the same.
     wait_switch_time(&p.a, at("09:30"), LIMIT);
@@ -137,7 +90,7 @@ fn s1_link_failure_backup_on_b_restore_on_a_while_collecting() {
 /// 2: A's data directory destroyed mid-day; A set up fresh, collects, restores from B.
 #[test]
 fn s2_hardware_failure_fresh_server_restored_from_b() {
-    let mut p = morning("22", "3000", "");
+    let mut p = morning(22, 3000, "");
     wait_switch_time(&p.a, at("08:00"), LIMIT);
     p.a.kill9();
     std::fs::remove_dir_all(p.a.dir.path().join("data")).unwrap();
@@ -158,7 +111,7 @@ fn s2_hardware_failure_fresh_server_restored_from_b() {
 /// window: nothing is lost at all, and the database is sound after every kill.
 #[test]
 fn s3_software_failure_kill9_inside_the_replay_window_loses_nothing() {
-    let mut p = morning("23", "400000", "");
+    let mut p = morning(23, 400000, "");
     for hhmm in ["07:00", "07:40", "08:20", "09:00", "10:10"] {
         wait_switch_time(&p.a, at(hhmm), LIMIT);
         p.a.kill9();
@@ -173,7 +126,7 @@ fn s3_software_failure_kill9_inside_the_replay_window_loses_nothing() {
 /// beyond the replay window; the restore from B closes the gap.
 #[test]
 fn s4_power_failure_of_one_server_with_a_backup_running() {
-    let mut p = morning("24", "3000", "");
+    let mut p = morning(24, 3000, "");
     wait_switch_time(&p.a, at("08:00"), LIMIT);
     let bak = p.a.dir.path().join("a.cmsbak");
     let mut backup = Command::new(env!("CARGO_BIN_EXE_cms"))
@@ -202,7 +155,7 @@ fn s4_power_failure_of_one_server_with_a_backup_running() {
 /// restores in both directions cannot invent it, and everything else agrees.
 #[test]
 fn s4_power_failure_of_both_servers() {
-    let mut p = morning("25", "3000", "");
+    let mut p = morning(25, 3000, "");
     wait_switch_time(&p.a, at("08:00"), LIMIT);
     p.a.kill9();
     p.b.kill9();
@@ -255,7 +208,7 @@ fn aside(db: &Path) -> PathBuf {
 /// B -> A and A -> B.
 #[test]
 fn s6_rolling_upgrade() {
-    let mut p = morning("26", "3000", "");
+    let mut p = morning(26, 3000, "");
     for (me, when) in [("A", "07:30"), ("B", "09:30")] {
         let (c, o) = if me == "A" {
             (&mut p.a, &p.b)
@@ -346,43 +299,15 @@ fn regenerate_schema_v1_fixture() {
     std::fs::copy(c.db_path(), fixtures.join("cms-schema-v1.db")).unwrap();
 }
 
-/// A small tmpfs mounted over `dir` for the test, unmounted when dropped.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    /// # Panics
-    /// Where tmpfs cannot be mounted (not root): the test fails loudly, it never skips.
-    fn mount(dir: &Path, size: &str) -> SmallFs {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "{}: this test needs a small tmpfs (run as root, or where mount -t tmpfs is allowed)",
-            dir.display()
-        );
-        SmallFs(dir.to_path_buf())
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// 7: the backup destination fills up: a clear error naming the path at once, no file
 /// that looks valid, nothing changed; after freeing space the same command succeeds.
 #[test]
 fn s7_backup_destination_full_then_freed() {
-    let mut p = morning("27", "400000", "");
+    let mut p = morning(27, 400000, "");
     wait_switch_time(&p.b, at("09:00"), LIMIT);
     let mnt = p.b.dir.path().join("small");
     std::fs::create_dir_all(&mnt).unwrap();
-    let _fs = SmallFs::mount(&mnt, "4m");
+    let fs = SmallFs::mount(&mnt, "4m");
     let filler = mnt.join("filler");
     // All but a few pages: less than any backup file.
     std::fs::write(&filler, vec![0u8; (4 << 20) - 16 * 1024]).unwrap();
@@ -409,13 +334,7 @@ fn s7_backup_destination_full_then_freed() {
     // room for the file and a quarter megabyte more, the same backup goes through.
     let size = std::fs::metadata(&bak).unwrap().len();
     std::fs::remove_file(&bak).unwrap();
-    let fit = format!("remount,size={}k", size / 1024 + 256);
-    assert!(Command::new("mount")
-        .args(["-o", &fit])
-        .arg(&mnt)
-        .status()
-        .unwrap()
-        .success());
+    fs.resize(&format!("{}k", size / 1024 + 256));
     let out = cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
     assert!(out.contains(path(&bak)), "{out}");
     p.finish();
@@ -426,7 +345,7 @@ fn s7_backup_destination_full_then_freed() {
 /// rolls back, the message names the path, and after freeing space the rerun completes.
 #[test]
 fn s7_restore_target_disk_full_then_freed() {
-    let mut p = morning("28", "400000", "");
+    let mut p = morning(28, 400000, "");
     p.finish();
     let bak = p.b.dir.path().join("b.cmsbak");
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
@@ -438,7 +357,7 @@ fn s7_restore_target_disk_full_then_freed() {
     );
     let data = target.dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let _fs = SmallFs::mount(&data, "1m");
+    let fs = SmallFs::mount(&data, "1m");
     let (code, out) = target.cms(&["restore", path(&bak)]);
     assert_eq!(code, 1, "{out}");
     // Issue #10 item 17: said as a full disk, once, not as SQLite's I/O error.
@@ -466,12 +385,7 @@ fn s7_restore_target_disk_full_then_freed() {
         .unwrap();
     assert_eq!(bad, 0);
     drop(c);
-    let remount = Command::new("mount")
-        .args(["-o", "remount,size=64m"])
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(remount.success());
+    fs.resize("64m");
     cms_expect(&target, &["restore", path(&bak)], 0);
     assert_identical(&target.db_path(), &p.b.db_path());
 }
@@ -480,7 +394,7 @@ fn s7_restore_target_disk_full_then_freed() {
 /// result of one uninterrupted restore.
 #[test]
 fn s8_restore_twice_and_killed_halfway_is_identical() {
-    let mut p = night("29");
+    let mut p = night(29);
     p.finish();
     let bak = p.b.dir.path().join("b.cmsbak");
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);
@@ -704,7 +618,7 @@ fn unix_secs() -> u64 {
 /// restore of the same file has nothing to rebuild.
 #[test]
 fn s8_a_killed_restore_is_reported_and_a_slow_one_leaves_nothing_out_of_date() {
-    let mut p = night("31");
+    let mut p = night(31);
     p.finish();
     let bak = p.b.dir.path().join("b.cmsbak");
     cms_expect(&p.b, &["backup", "--out", path(&bak)], 0);

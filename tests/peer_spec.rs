@@ -251,6 +251,17 @@ fn talk(hello: Vec<u8>, then: Vec<Msg>) -> (common::collector::Collector, Vec<Ms
     (b, got)
 }
 
+/// The HELLO of a peer `srv-a` (ACD 1, 15-minute intervals) that speaks `min..=max`.
+fn hello_of_a(version_min: u16, version_max: u16) -> Msg {
+    Msg::Hello {
+        version_min,
+        version_max,
+        interval_minutes: 15,
+        server_id: "srv-a".into(),
+        acds: vec![1],
+    }
+}
+
 #[test]
 fn a_version_1_peer_is_answered_and_an_incompatible_one_refused_with_both_versions_named() {
     // Version 1, as the fixture: B answers HELLO, serves a digest, and ends with DONE.
@@ -265,15 +276,17 @@ fn a_version_1_peer_is_answered_and_an_incompatible_one_refused_with_both_versio
     assert!(matches!(got[1], Msg::Digest { acd: 1, .. }), "{got:?}");
     assert_eq!(got.last(), Some(&Msg::Done { your_turn: false }), "{got:?}");
 
+    // A newer release that still speaks version 1 (1..2), as a rolling upgrade meets it:
+    // answered, and served at version 1.
+    let (_b, got) = talk(
+        hello_of_a(1, 2).to_bytes(),
+        vec![Msg::DigestReq { acd: 1 }, Msg::Done { your_turn: false }],
+    );
+    assert!(matches!(got[1], Msg::Digest { acd: 1, .. }), "{got:?}");
+    assert_eq!(got.last(), Some(&Msg::Done { your_turn: false }), "{got:?}");
+
     // A peer that speaks only 2..3.
-    let newer = Msg::Hello {
-        version_min: 2,
-        version_max: 3,
-        interval_minutes: 15,
-        server_id: "srv-a".into(),
-        acds: vec![1],
-    };
-    let (b, got) = talk(newer.to_bytes(), vec![]);
+    let (b, got) = talk(hello_of_a(2, 3).to_bytes(), vec![]);
     let refusal = got
         .iter()
         .find_map(|m| match m {

@@ -11,18 +11,17 @@
 
 mod common;
 mod lazyfs;
+mod peer_support;
 
 use common::collector::Collector;
-use common::sim::{
-    assert_integrity, check_against_truth, local_ts, profile_tz, wait_switch_time, Sim,
-};
+use common::run::{at, Run, PROFILE};
+use common::sim::{assert_integrity, check_against_truth, profile_tz, wait_switch_time, Sim};
 use lazyfs::{Cut, CutReport, LazyFs};
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PROFILE: &str = "reference";
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// Cuts per scenario: `CMS_POWER_CUTS`, else `default`.
@@ -52,36 +51,53 @@ struct LazyCollector {
 impl LazyCollector {
     fn new(server_id: &str, sim: &Sim, link: &str) -> LazyCollector {
         let c = Collector::configure_full(server_id, sim.addr(link), &profile_tz(PROFILE), "");
-        let backing = c.dir.path().join("backing");
-        let data = c.dir.path().join("data");
-        std::fs::create_dir(&backing).unwrap();
-        std::fs::create_dir(&data).unwrap();
-        let fs = LazyFs::mount(&backing, &data).unwrap();
+        let fs = lazy_data_dir(&c);
         LazyCollector { c, fs }
     }
 
     /// Stops every given process, cuts, kills them, remounts.
     fn power_cut(&mut self, mode: Cut, others: &mut [&mut std::process::Child]) -> CutReport {
-        if let Some(c) = self.c.child.as_ref() {
-            signal(c.id(), "-STOP");
-        }
-        for o in others.iter_mut() {
-            // One that has already exited (and been reaped) is not stopped.
-            if o.try_wait().unwrap().is_none() {
-                signal(o.id(), "-STOP");
-            }
-        }
-        let rep = self.fs.cut(mode);
-        if self.c.child.is_some() {
-            self.c.kill9();
-        }
-        for o in others.iter_mut() {
-            let _ = o.kill();
-            let _ = o.wait();
-        }
-        self.fs.remount();
-        rep
+        power_cut(&mut self.c, &mut self.fs, mode, others)
     }
+}
+
+/// Mounts a lazy filesystem over `c`'s data directory (`<dir>/data`, backed by
+/// `<dir>/backing`), before the collector first starts.
+fn lazy_data_dir(c: &Collector) -> LazyFs {
+    let backing = c.dir.path().join("backing");
+    let data = c.dir.path().join("data");
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    LazyFs::mount(&backing, &data).unwrap()
+}
+
+/// The power cut of `c`'s server: stops `c` and every given process, cuts `fs`, kills
+/// them, remounts.
+fn power_cut(
+    c: &mut Collector,
+    fs: &mut LazyFs,
+    mode: Cut,
+    others: &mut [&mut std::process::Child],
+) -> CutReport {
+    if let Some(c) = c.child.as_ref() {
+        signal(c.id(), "-STOP");
+    }
+    for o in others.iter_mut() {
+        // One that has already exited (and been reaped) is not stopped.
+        if o.try_wait().unwrap().is_none() {
+            signal(o.id(), "-STOP");
+        }
+    }
+    let rep = fs.cut(mode);
+    if c.child.is_some() {
+        c.kill9();
+    }
+    for o in others.iter_mut() {
+        let _ = o.kill();
+        let _ = o.wait();
+    }
+    fs.remount();
+    rep
 }
 
 impl Drop for LazyCollector {
@@ -146,32 +162,18 @@ fn p1_collector_power_cut_during_ingestion_loses_nothing_acknowledged() {
     }
     let n = cuts(8);
     let seed = 31;
-    let day = "2026-11-04";
-    let start = format!("{day}T21:00");
     // At least 6 hours across midnight at 1200x (18 s of wall time); half an hour more
     // per cut beyond 12, so that a soak's cuts all fall while the switch runs.
     let hours = 6.max(n.div_ceil(2));
-    let duration = format!("{hours}h");
-    let mut sim = Sim::start(
-        PROFILE,
-        &[
-            "--seed",
-            "31",
-            "--start",
-            &start,
-            "--duration",
-            &duration,
-            "--speed",
-            "1200",
-            "--buffer",
-            "400000",
-            "--wait-links",
-            "1",
-        ],
-    );
+    let mut sim = Run::morning(seed)
+        .from("21:00")
+        .hours(hours as u32)
+        .buffer(400000)
+        .links(1)
+        .sim();
     let mut a = LazyCollector::new("srv-a", &sim, "A");
     a.c.spawn();
-    wait_switch_time(&a.c, local_ts(PROFILE, &format!("{day}T21:05")), LIMIT);
+    wait_switch_time(&a.c, at("21:05"), LIMIT);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut lost = vec![];
     for k in 0..n {
@@ -259,33 +261,18 @@ fn p2_backup_power_cut_leaves_no_file_or_a_whole_one() {
     }
     let n = cuts(6);
     let seed = 32;
-    let day = "2026-11-04";
-    let start = format!("{day}T06:00");
     // Six hours before the first cut, then an hour (3 s of wall time) per cut.
-    let duration = format!("{}h", 6 + n);
-    let mut sim = Sim::start(
-        PROFILE,
-        &[
-            "--seed",
-            "32",
-            "--start",
-            &start,
-            "--duration",
-            &duration,
-            "--speed",
-            "1200",
-            "--buffer",
-            "400000",
-            "--wait-links",
-            "1",
-        ],
-    );
+    let mut sim = Run::morning(seed)
+        .hours(6 + n as u32)
+        .buffer(400000)
+        .links(1)
+        .sim();
     let mut a = LazyCollector::new("srv-a", &sim, "A");
     a.c.spawn();
     let bak = a.fs.mountpoint().join("bak");
     std::fs::create_dir(&bak).unwrap();
     sync_dir(a.fs.mountpoint());
-    wait_switch_time(&a.c, local_ts(PROFILE, &format!("{day}T12:00")), LIMIT);
+    wait_switch_time(&a.c, at("12:00"), LIMIT);
     // How long one backup takes here: the cuts fall inside that.
     let log = a.c.dir.path().join("backup.log");
     let t0 = Instant::now();
@@ -446,28 +433,11 @@ fn p3_restore_power_cut_then_rerun_equals_an_uninterrupted_restore() {
     }
     let n = cuts(6);
     let seed = 33;
-    let day = "2026-11-04";
-    let start = format!("{day}T06:00");
     // A misses 07:00-07:45, beyond its replay buffer; B has it all.
-    let mut sim = Sim::start(
-        PROFILE,
-        &[
-            "--seed",
-            "33",
-            "--start",
-            &start,
-            "--duration",
-            "4h",
-            "--speed",
-            "1200",
-            "--buffer",
-            "3000",
-            "--wait-links",
-            "2",
-            "--faults",
-            "A:down@07:00-07:45",
-        ],
-    );
+    let mut sim = Run::morning(seed)
+        .hours(4)
+        .faults("A:down@07:00-07:45")
+        .sim();
     let tz = profile_tz(PROFILE);
     let mut a = LazyCollector::new("srv-a", &sim, "A");
     let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, "");
@@ -598,30 +568,15 @@ fn p5_schema_upgrade_power_cut_leaves_the_old_or_the_new_schema() {
     }
     let n = cuts(6);
     let seed = 35;
-    let day = "2026-11-04";
-    let start = format!("{day}T06:00");
     // An hour and a half before the first cut, then an hour (3 s of wall time) per cut.
-    let duration = format!("{}h", 2 + n);
-    let mut sim = Sim::start(
-        PROFILE,
-        &[
-            "--seed",
-            "35",
-            "--start",
-            &start,
-            "--duration",
-            &duration,
-            "--speed",
-            "1200",
-            "--buffer",
-            "400000",
-            "--wait-links",
-            "1",
-        ],
-    );
+    let mut sim = Run::morning(seed)
+        .hours(2 + n as u32)
+        .buffer(400000)
+        .links(1)
+        .sim();
     let mut a = LazyCollector::new("srv-a", &sim, "A");
     a.c.spawn();
-    wait_switch_time(&a.c, local_ts(PROFILE, &format!("{day}T07:30")), LIMIT);
+    wait_switch_time(&a.c, at("07:30"), LIMIT);
     a.c.stop();
     // The database as the previous release left it, durable, and a plain copy.
     let db = a.c.db_path();
@@ -717,32 +672,11 @@ fn p4_both_servers_cut_during_a_link_outage_on_a() {
     if !lazyfs::run_or_skip("p4_both_servers_cut_during_a_link_outage_on_a") {
         return;
     }
-    let day = "2026-11-04";
-    let start = format!("{day}T06:00");
-    let mut sim = Sim::start(
-        PROFILE,
-        &[
-            "--seed",
-            "34",
-            "--start",
-            &start,
-            "--duration",
-            "6h",
-            "--speed",
-            "1200",
-            "--buffer",
-            "3000",
-            "--wait-links",
-            "2",
-            "--faults",
-            "A:down@07:00-07:45",
-        ],
-    );
+    let mut sim = Run::morning(34).faults("A:down@07:00-07:45").sim();
     let mut a = LazyCollector::new("srv-a", &sim, "A");
     let mut b = LazyCollector::new("srv-b", &sim, "B");
     a.c.spawn();
     b.c.spawn();
-    let at = |hhmm: &str| local_ts(PROFILE, &format!("{day}T{hhmm}"));
     wait_switch_time(&b.c, at("07:20"), LIMIT);
     // Both at once: stop both, then cut both.
     let pb = b.c.child.as_ref().unwrap().id();
@@ -794,6 +728,47 @@ fn p4_both_servers_cut_during_a_link_outage_on_a() {
 /// The test process reads a database on the lazy mount through a copy (why:
 /// `common::collector::open`): the mount is recognised as such, a path beside it is not,
 /// and a database written onto the mount with plain writes reads back through `open`.
+/// A peer pair whose server A has its data directory on a lazy mount. The pair drops
+/// first (its processes go before the mount).
+struct LazyPeerPair {
+    p: peer_support::PeerPair,
+    fs: LazyFs,
+}
+
+/// Scenario 6 (issue #13): the power of one server of a peer pair is cut in the middle of
+/// an interval (07:10, a torn write), and A stays off for 40 switch minutes, far beyond the
+/// switch's replay buffer (about six). After the power comes back A restarts, and with
+/// no operator action the pair heals itself: A's outage is fetched from B, and at the end
+/// both hold every interval, equal to the truth.
+#[test]
+fn p6_one_server_of_a_peer_pair_cut_heals_itself() {
+    if !lazyfs::run_or_skip("p6_one_server_of_a_peer_pair_cut_heals_itself") {
+        return;
+    }
+    let run = Run::morning(36);
+    let p = peer_support::PeerPair::configure(&run, true);
+    let fs = lazy_data_dir(&p.a);
+    let mut lp = LazyPeerPair { p, fs };
+    lp.p.a.spawn();
+    lp.p.b.spawn();
+    wait_switch_time(&lp.p.a, at("07:10"), LIMIT);
+    let rep = power_cut(&mut lp.p.a, &mut lp.fs, Cut::Torn { seed: 36 }, &mut []);
+    println!("cut A {rep:?}");
+    common::sim::wait_truth_time(&lp.p.sim, at("07:50"), LIMIT);
+    lp.p.a.spawn();
+    wait_switch_time(&lp.p.a, at("08:30"), LIMIT);
+    assert_integrity(&lp.p.a.db_path());
+    let p = &lp.p;
+    peer_support::wait_pair(p, "A healed its outage from B", LIMIT, || {
+        peer_support::peer_status(&p.a)["healed"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3
+    });
+    lp.p.finish();
+    common::sim::assert_pair_true(&lp.p.a, &lp.p.b, &lp.p.sim.truth(), 24);
+}
+
 #[test]
 fn databases_on_the_lazy_mount_are_read_through_a_copy() {
     if !lazyfs::run_or_skip("databases_on_the_lazy_mount_are_read_through_a_copy") {

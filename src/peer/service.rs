@@ -78,6 +78,11 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
     };
     shared.persist().await;
     let mut sched = Schedule::new(shared.pc.interval);
+    // This side's own session runs as a task of its own, so that the peer's sessions are
+    // still accepted meanwhile: two servers that start a session at the same moment
+    // would otherwise each wait for the other's TLS handshake until the timeout, and,
+    // retrying on the same schedule, could do so again and again.
+    let mut own: Option<tokio::task::JoinHandle<bool>> = None;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -88,14 +93,18 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
                     tokio::spawn(async move { sh.serve(tcp, addr, st).await });
                 }
             }
-            _ = sched.due(&shared.cfg) => {
-                let ok = tokio::select! {
-                    ok = shared.clone().initiate() => ok,
-                    _ = stop.changed() => break,
-                };
+            ok = finished(&mut own) => {
+                own = None;
                 sched.done(ok);
             }
+            _ = sched.due(&shared.cfg), if own.is_none() => {
+                own = Some(tokio::spawn(shared.clone().initiate()));
+            }
         }
+    }
+    if let Some(h) = own {
+        h.abort();
+        let _ = h.await;
     }
     shared.update(|s| {
         s.connected = false;
@@ -128,6 +137,15 @@ fn setup(
         asking: tokio::sync::Mutex::new(()),
         repeats: Mutex::new(Repeats::default()),
     })
+}
+
+/// The result of this side's own session once it ends (false if its task failed);
+/// never, while none runs.
+async fn finished(own: &mut Option<tokio::task::JoinHandle<bool>>) -> bool {
+    match own {
+        Some(h) => h.await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
 }
 
 async fn accept(l: Option<&TcpListener>) -> Option<(TcpStream, SocketAddr)> {

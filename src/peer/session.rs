@@ -353,21 +353,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             to_day: hi,
         })
         .await?;
-        let spool = Spool::new(&self.local.cfg.data_dir, "in")?;
-        let mut f = std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&spool.path)
-                .with_context(|| format!("{}: cannot create", spool.path.display()))?,
-        );
+        let spool = match Spool::create(&self.local.cfg.data_dir, "in") {
+            Ok(s) => s,
+            Err(e) => return self.cannot_take(e).await,
+        };
+        let mut f = std::io::BufWriter::new(&spool.file);
         let mut n = 0u64;
         loop {
             match self.recv().await? {
                 Msg::Data(b) => {
-                    std::io::Write::write_all(&mut f, &b)
-                        .with_context(|| format!("{}: cannot write", spool.path.display()))
-                        .inspect_err(|e| self.tell_cannot_take(e))?;
+                    let w = std::io::Write::write_all(&mut f, &b)
+                        .with_context(|| format!("{}: cannot write", spool.path.display()));
+                    if let Err(e) = w {
+                        return self.cannot_take(e).await;
+                    }
                     n += b.len() as u64;
                 }
                 Msg::End { bytes } if bytes == n => break,
@@ -378,13 +377,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 m => bail!("{}: expected DATA or END, got {}", self.peer, m.name()),
             }
         }
-        std::io::Write::flush(&mut f)
-            .with_context(|| format!("{}: cannot write", spool.path.display()))?;
+        let flushed = std::io::Write::flush(&mut f)
+            .with_context(|| format!("{}: cannot write", spool.path.display()));
         drop(f);
+        if let Err(e) = flushed {
+            return self.cannot_take(e).await;
+        }
         self.out.bytes_received += n;
         let cfg = self.local.cfg.clone();
         let opts = restore_options(&self.local, &spool.path, acd, lo, hi);
-        let source = self.peer.clone();
         let rep = self
             .busy(move || {
                 let grid = cfg.grid();
@@ -393,16 +394,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     Ok(Store::open(&cfg.db_path())?)
                 })
             })
-            .await?
-            .with_context(|| format!("merging the stream from {source}"))?;
+            .await?;
         drop(spool);
+        let rep = match rep {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .cannot_take(anyhow::Error::from(e).context("merging it"))
+                    .await
+            }
+        };
         let mut rep = rep;
         rep.file = format!("peer {}", self.peer);
         Ok(rep)
     }
 
-    fn tell_cannot_take(&self, e: &anyhow::Error) {
-        tracing::warn!(peer = %self.peer, "cannot take the stream: {e:#}");
+    /// Tells the peer this side cannot take its stream (the spool cannot be written, the
+    /// merge failed: a full disk), logs it, and ends the session. Nothing of the stream
+    /// was applied: a restore goes in whole intervals or not at all.
+    async fn cannot_take<T>(&mut self, e: anyhow::Error) -> anyhow::Result<T> {
+        let reason = format!(
+            "{}: cannot take the stream: {e:#}",
+            self.local.cfg.server_id
+        );
+        tracing::warn!(peer = %self.peer, code = code::CANNOT_TAKE, "{reason}");
+        self.tell(code::CANNOT_TAKE, &reason).await;
+        Err(e.context(format!("cannot take the stream from {}", self.peer)))
     }
 
     // ---- holding ------------------------------------------------------------------
@@ -521,6 +538,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     None => break (&mut snap).await,
                 },
                 _ = tick.tick() => self.send(Msg::Working).await?,
+                // The receiver says nothing while it takes the stream, unless it cannot
+                // take it: then its reason ends this side too (the snapshot stops when
+                // its pieces are no longer taken).
+                m = self.io.next() => return Err(self.interrupted(m)),
             }
         };
         match made.map_err(|e| anyhow!("peer sync worker failed: {e}"))? {
@@ -532,6 +553,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.out.streams_sent += 1;
         self.out.bytes_sent += n;
         Ok(())
+    }
+}
+
+impl<S> Session<S> {
+    /// What the receiver sent in the middle of a stream, as the error that ends it: its
+    /// ERROR (a full disk, said with its reason), or anything else as out of place.
+    fn interrupted(&self, m: Option<Result<Msg, std::io::Error>>) -> anyhow::Error {
+        match m {
+            Some(Ok(Msg::Error { code, reason })) => PeerError {
+                peer: self.peer.clone(),
+                code,
+                reason,
+            }
+            .into(),
+            Some(Ok(m)) => anyhow!(
+                "{}: {} in the middle of the stream it asked for",
+                self.peer,
+                m.name()
+            ),
+            Some(Err(e)) => anyhow!("{}: {}", self.peer, super::tls::io_reason(&e)),
+            None => anyhow!(
+                "{}: the peer closed the session during the stream",
+                self.peer
+            ),
+        }
     }
 }
 
@@ -627,21 +673,27 @@ fn restore_options(
 /// spooled to before the restore reads it; removed when dropped.
 struct Spool {
     path: PathBuf,
+    file: std::fs::File,
 }
 
 /// The spool directory under the data directory.
 pub const SPOOL_DIR: &str = "peer-spool";
 
 impl Spool {
-    fn new(data_dir: &Path, what: &str) -> anyhow::Result<Spool> {
+    /// Makes the spool directory if needed and creates a new spool file in it.
+    fn create(data_dir: &Path, what: &str) -> anyhow::Result<Spool> {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = data_dir.join(SPOOL_DIR);
         crate::collect::ensure_data_dir(&dir)
             .with_context(|| format!("{}: cannot make the spool directory", dir.display()))?;
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Spool {
-            path: dir.join(format!("{what}-{}-{n}.cmsbak", std::process::id())),
-        })
+        let path = dir.join(format!("{what}-{}-{n}.cmsbak", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot create", path.display()))?;
+        Ok(Spool { path, file })
     }
 }
 

@@ -17,8 +17,10 @@
 //! the test never looked at fails the test when the switch is dropped.
 //!
 //! Beside it: [`collector`] (a real `cms collect` process), [`sim`] (a real
-//! `cms-linksim` and a pair of collectors, checked against its ground truth), [`site`]
-//! (a configuration in a temp directory and `cms` run with it), [`wait`]
+//! `cms-linksim` and a pair of collectors, checked against its ground truth), [`run`] (the
+//! simulated run the pair scenarios start from), [`site`]
+//! (a configuration in a temp directory and `cms` run with it), [`smallfs`] (a small
+//! tmpfs: a disk that fills up), [`wait`]
 //! (the bounded poll every test waits with) and [`golden`] (whole-output comparison with
 //! the one normaliser of what varies between runs).
 
@@ -26,8 +28,10 @@
 
 pub mod collector;
 pub mod golden;
+pub mod run;
 pub mod sim;
 pub mod site;
+pub mod smallfs;
 pub mod wait;
 
 use cms::proto::codec::{CodecError, LinkCodec};

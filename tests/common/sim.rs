@@ -125,13 +125,29 @@ impl Pair {
     pub fn start_with(profile: &str, args: &[&str], extra_a: &str, extra_b: &str) -> Pair {
         let mut all = vec!["--wait-links", "2"];
         all.extend_from_slice(args);
-        let sim = Sim::start(profile, &all);
-        let tz = profile_tz(profile);
-        let mut a = Collector::configure_full("srv-a", sim.addr("A"), &tz, extra_a);
-        let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, extra_b);
+        Pair::on(Sim::start(profile, &all), profile, extra_a, extra_b)
+    }
+
+    /// Both collectors, configured with the extra lines and started, on a running `sim`.
+    pub fn on(sim: Sim, profile: &str, extra_a: &str, extra_b: &str) -> Pair {
+        let (mut a, mut b) = Pair::configure(&sim, profile, extra_a, extra_b);
         a.spawn();
         b.spawn();
         Pair { sim, a, b }
+    }
+
+    /// The two collectors' configurations (server ids `srv-a` and `srv-b`, the profile's
+    /// zone, the extra lines), not started.
+    pub fn configure(
+        sim: &Sim,
+        profile: &str,
+        extra_a: &str,
+        extra_b: &str,
+    ) -> (Collector, Collector) {
+        let tz = profile_tz(profile);
+        let a = Collector::configure_full("srv-a", sim.addr("A"), &tz, extra_a);
+        let b = Collector::configure_full("srv-b", sim.addr("B"), &tz, extra_b);
+        (a, b)
     }
 
     pub fn finish(&mut self) {
@@ -148,6 +164,22 @@ pub fn statuses(db: &Path) -> BTreeMap<i64, (String, String)> {
         .prepare("SELECT istart, status, reasons FROM interval_status WHERE acd = 1")
         .unwrap();
     st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// (status, source) of the ACD 1 intervals starting in `from..to` (UTC s): where each
+/// came from (`collected`, `restored:SERVER`).
+pub fn sources(db: &Path, from: i64, to: i64) -> BTreeMap<i64, (String, String)> {
+    let c = open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT istart, status, source FROM interval_status \
+             WHERE acd = 1 AND istart >= ?1 AND istart < ?2",
+        )
+        .unwrap();
+    st.query_map([from, to], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
         .unwrap()
         .map(|r| r.unwrap())
         .collect()
@@ -251,6 +283,27 @@ pub fn wait_truth_time(sim: &Sim, ts: i64, limit: Duration) {
             (end >= ts).then_some(())
         },
     )
+}
+
+/// Promise 5 at the end of a pair scenario: both servers hold all `intervals` of the
+/// run complete, each equal to the truth, sound, and identical to each other.
+///
+/// # Panics
+/// Naming the server, what is incomplete or missing, and its log.
+pub fn assert_pair_true(a: &Collector, b: &Collector, truth: &Path, intervals: usize) {
+    for (who, c) in [("A", a), ("B", b)] {
+        let v = check_against_truth(&c.db_path(), truth);
+        assert!(
+            v.incomplete.is_empty() && v.missing.is_empty(),
+            "{who}: incomplete {:?} missing {:?}\n{}",
+            v.incomplete,
+            v.missing,
+            c.log()
+        );
+        assert_eq!(v.complete, intervals, "{who}");
+        assert_integrity(&c.db_path());
+    }
+    assert_identical(&a.db_path(), &b.db_path());
 }
 
 /// `PRAGMA integrity_check` of a database must say ok.

@@ -17,6 +17,20 @@ pub const POLL: Duration = Duration::from_millis(20);
 pub fn until<T>(
     limit: Duration,
     what: impl FnOnce() -> String,
+    ready: impl FnMut() -> Option<T>,
+) -> T {
+    until_every(limit, POLL, what, ready)
+}
+
+/// [`until`], checking every `every`: for a condition that is costly to check (one that
+/// runs a `cms` process each time).
+///
+/// # Panics
+/// As [`until`].
+pub fn until_every<T>(
+    limit: Duration,
+    every: Duration,
+    what: impl FnOnce() -> String,
     mut ready: impl FnMut() -> Option<T>,
 ) -> T {
     let deadline = Instant::now() + limit;
@@ -27,7 +41,7 @@ pub fn until<T>(
         if Instant::now() >= deadline {
             panic!("waited {limit:?} for {}", what());
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(every);
     }
 }
 

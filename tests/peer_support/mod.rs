@@ -5,9 +5,11 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use crate::common::collector::Collector;
-use crate::common::sim::{profile_tz, Sim};
+use crate::common::run::{Run, PROFILE};
+use crate::common::sim::{Pair, Sim};
+use crate::common::wait::{until, until_every};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -83,29 +85,28 @@ pub fn cms_with(config: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// Polls `f` every 50 ms until it holds; panics after `limit` saying what was awaited.
+/// How often a pair's condition is checked: most run `cms status`, a process each time.
+const CHECK: Duration = Duration::from_millis(100);
+
+/// Polls `f` until it holds; panics after `limit` saying what was awaited.
 pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_every(limit, CHECK, || what.to_string(), || f().then_some(()));
+}
+
+/// [`wait_for`] in a pair: after `limit` the panic names what was awaited and shows
+/// both peer states (`cms status --json`) and the end of both collectors' logs, so a
+/// wait that runs out under load says whether a session was failing or merely slow.
+pub fn wait_pair(p: &PeerPair, what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    until_every(limit, CHECK, || p.state(what), || f().then_some(()));
 }
 
 /// Waits until `c`'s log contains `needle`; the log in the panic message.
 pub fn wait_log(c: &Collector, needle: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let log = c.log();
-        if log.contains(needle) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} not in the log within {limit:?}:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until(
+        limit,
+        || format!("{needle:?} in the log:\n{}", c.log()),
+        || c.log().contains(needle).then_some(()),
+    );
 }
 
 /// Two collectors configured as peers of each other (identities outside the data
@@ -121,16 +122,21 @@ pub struct PeerPair {
 }
 
 impl PeerPair {
-    /// As `common::sim::Pair::start`, with `[peer]` sections on both (each listening)
-    /// when `peer`, else on B only (listening; A syncs by hand with [`PeerPair::manual`]);
-    /// the collectors are started.
-    pub fn start(profile: &str, args: &[&str], peer: bool) -> PeerPair {
-        let mut all = vec!["--wait-links", "2"];
-        all.extend_from_slice(args);
-        let sim = Sim::start(profile, &all);
-        let tz = profile_tz(profile);
-        let mut a = Collector::configure_full("srv-a", sim.addr("A"), &tz, "");
-        let mut b = Collector::configure_full("srv-b", sim.addr("B"), &tz, "");
+    /// The simulator of `run` and both collectors as `common::run::Run::pair` starts
+    /// them, with `[peer]` sections on both (each listening) when `peer`, else on B only
+    /// (listening; A syncs by hand with [`PeerPair::manual`]); the collectors are started.
+    pub fn start(run: &Run, peer: bool) -> PeerPair {
+        let mut p = PeerPair::configure(run, peer);
+        p.a.spawn();
+        p.b.spawn();
+        p
+    }
+
+    /// [`PeerPair::start`] without starting the collectors (the simulator runs and
+    /// waits for their links): for a test that puts a data directory elsewhere first.
+    pub fn configure(run: &Run, peer: bool) -> PeerPair {
+        let sim = run.sim();
+        let (a, b) = Pair::configure(&sim, PROFILE, "", "");
         let (port_a, port_b) = (free_port(), free_port());
         let id_a = init_identity(&a, &a.dir.path().join("id"));
         let id_b = init_identity(&b, &b.dir.path().join("id"));
@@ -154,8 +160,6 @@ impl PeerPair {
                 ),
             );
         }
-        a.spawn();
-        b.spawn();
         PeerPair {
             sim,
             a,
@@ -180,6 +184,26 @@ impl PeerPair {
                 &self.a.dir.path().join("id"),
             ),
         )
+    }
+
+    /// `what`, then each side's peer state and the last lines of its log: the message
+    /// of a wait on the pair that ran out.
+    pub fn state(&self, what: &str) -> String {
+        let mut out = what.to_string();
+        for (who, c) in [("A", &self.a), ("B", &self.b)] {
+            let (_, st) = c.cms(&["status", "--json"]);
+            let peer = serde_json::from_str::<serde_json::Value>(&st)
+                .map(|v| v["peer"].to_string())
+                .unwrap_or(st);
+            let log = c.log();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            out += &format!(
+                "\n{who} peer: {peer}\n{who} log (end):\n{}",
+                tail.join("\n")
+            );
+        }
+        out
     }
 
     pub fn finish(&mut self) {
