@@ -29,6 +29,9 @@
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
 //!   `collect::writer` runs each ACD's database work on a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
+//! - [`query`]: the read side of the interval and summary tables (rows by family, ACD,
+//!   entity, dates and period, with status, local labels and the derived figures):
+//!   what `cms report` and the exports read.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
@@ -58,6 +61,7 @@ pub mod link;
 pub mod merge;
 pub mod peer;
 pub mod proto;
+pub mod query;
 pub mod report;
 pub mod sim;
 pub mod sitekey;
