@@ -10,7 +10,6 @@ use crate::domain::GapKind;
 use crate::items::TableDef;
 use crate::query::{figures, Period, Row};
 use crate::report::GapRange;
-use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
 /// The output format of `cms report`.
@@ -45,37 +44,69 @@ pub fn columns(t: &TableDef) -> Vec<&'static str> {
     c
 }
 
-/// The local `HHMM` of an interval's start, as `starttime` in the database (09:45 is
-/// `945`); `None` for a summary.
-fn starttime(r: &Row) -> Option<i64> {
-    use chrono::Timelike;
-    r.intrvl.map(|_| {
-        let l = r.local();
-        (l.hour() * 100 + l.minute()) as i64
-    })
+/// A row's time labels, shared by the rows of the same start (a report's rows come
+/// ordered by start, so each is formatted once per start, not once per row).
+struct Labels {
+    start: i64,
+    offset: i32,
+    row_date: String,
+    starttime: Option<i64>,
+    start_utc: String,
+    start_local: String,
 }
 
-/// One row's values in [`columns`] order, as JSON values (`null` for what it lacks).
-fn values(t: &TableDef, period: Period, r: &Row) -> Vec<Value> {
-    let mut v: Vec<Value> = vec![r.acd.into()];
-    v.extend(r.keys.iter().map(|&k| Value::from(k)));
-    v.push(period.as_str().into());
-    v.push(r.row_date().into());
-    v.push(starttime(r).map_or(Value::Null, Value::from));
-    v.push(r.intrvl.map_or(Value::Null, Value::from));
-    v.push(r.start_utc().into());
-    v.push(r.start_local().into());
-    v.push(r.status.as_str().into());
-    v.push(r.reasons.clone().into());
-    v.push(r.incomplete_intervals.map_or(Value::Null, Value::from));
-    v.extend(r.items.iter().map(|&i| Value::from(i)));
+impl Labels {
+    fn of(r: &Row) -> Labels {
+        use chrono::Timelike;
+        let l = r.local();
+        Labels {
+            start: r.start,
+            offset: r.offset,
+            row_date: r.row_date(),
+            // The local `HHMM` of an interval's start, as `starttime` in the database
+            // (09:45 is `945`); `None` for a summary.
+            starttime: r.intrvl.map(|_| (l.hour() * 100 + l.minute()) as i64),
+            start_utc: r.start_utc(),
+            start_local: r.start_local(),
+        }
+    }
+
+    /// These labels if they are `r`'s, else `r`'s, kept for the next row.
+    fn update(last: &mut Option<Labels>, r: &Row) {
+        if !last
+            .as_ref()
+            .is_some_and(|l| l.start == r.start && l.offset == r.offset)
+        {
+            *last = Some(Labels::of(r));
+        }
+    }
+}
+
+/// One value of a row: a number, a text, a derived figure, or nothing.
+enum Cell<'a> {
+    Int(i64),
+    Text(&'a str),
+    Figure(Option<f64>),
+    Null,
+}
+
+/// One row's values in [`columns`] order.
+fn cells<'a>(t: &TableDef, period: Period, r: &'a Row, l: &'a Labels, out: &mut Vec<Cell<'a>>) {
+    out.clear();
+    out.push(Cell::Int(r.acd.into()));
+    out.extend(r.keys.iter().map(|&k| Cell::Int(k)));
+    out.push(Cell::Text(period.as_str()));
+    out.push(Cell::Text(&l.row_date));
+    out.push(l.starttime.map_or(Cell::Null, Cell::Int));
+    out.push(r.intrvl.map_or(Cell::Null, |i| Cell::Int(i.into())));
+    out.push(Cell::Text(&l.start_utc));
+    out.push(Cell::Text(&l.start_local));
+    out.push(Cell::Text(r.status.as_str()));
+    out.push(Cell::Text(&r.reasons));
+    out.push(r.incomplete_intervals.map_or(Cell::Null, Cell::Int));
+    out.extend(r.items.iter().map(|&i| Cell::Int(i)));
     let d = r.derived(t);
-    v.extend(
-        figures(t)
-            .iter()
-            .map(|f| d.get(f.name).map_or(Value::Null, Value::from)),
-    );
-    v
+    out.extend(figures(t).iter().map(|f| Cell::Figure(d.get(f.name))));
 }
 
 /// A derived figure as CSV and the table show it: two decimals, empty when undefined.
@@ -84,58 +115,74 @@ fn figure_text(x: Option<f64>) -> String {
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
-        s.to_owned()
+        s.into()
     }
 }
 
 /// CSV with a header line of [`columns`]; figures with two decimals.
 pub fn csv(t: &TableDef, period: Period, rows: &[Row]) -> String {
     let cols = columns(t);
-    let nfig = figures(t).len();
+    let ncols = cols.len();
     let mut out = cols.join(",");
     out.push('\n');
+    let mut last = None;
     for r in rows {
-        let vals = values(t, period, r);
-        let n = vals.len();
-        for (i, v) in vals.into_iter().enumerate() {
+        Labels::update(&mut last, r);
+        let mut buf = Vec::with_capacity(ncols);
+        cells(t, period, r, last.as_ref().expect("set"), &mut buf);
+        for (i, c) in buf.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            let s = match v {
-                Value::Null => String::new(),
-                Value::String(s) => csv_field(&s),
-                Value::Number(x) if i >= n - nfig => figure_text(x.as_f64()),
-                other => other.to_string(),
-            };
-            out.push_str(&s);
+            match c {
+                Cell::Int(x) => {
+                    let _ = write!(out, "{x}");
+                }
+                Cell::Text(s) => out.push_str(&csv_field(s)),
+                Cell::Figure(x) => out.push_str(&figure_text(*x)),
+                Cell::Null => {}
+            }
         }
         out.push('\n');
     }
     out
 }
 
-/// A JSON array of objects keyed by [`columns`]; figures unrounded, `null` when
-/// undefined.
+/// A JSON array of objects keyed by [`columns`], one object a line; figures unrounded,
+/// `null` when undefined.
 pub fn json(t: &TableDef, period: Period, rows: &[Row]) -> String {
     let cols = columns(t);
-    let arr: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let m: Map<String, Value> = cols
-                .iter()
-                .map(|c| c.to_string())
-                .zip(values(t, period, r))
-                .collect();
-            Value::Object(m)
-        })
-        .collect();
-    let mut s = serde_json::to_string_pretty(&Value::Array(arr)).expect("JSON of values");
-    s.push('\n');
-    s
+    let ncols = cols.len();
+    let mut out: Vec<u8> = b"[".to_vec();
+    let mut last = None;
+    for (n, r) in rows.iter().enumerate() {
+        Labels::update(&mut last, r);
+        let mut buf = Vec::with_capacity(ncols);
+        cells(t, period, r, last.as_ref().expect("set"), &mut buf);
+        out.extend_from_slice(if n == 0 { b"\n{" } else { b",\n{" });
+        for (i, (c, v)) in cols.iter().zip(&buf).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(c.as_bytes());
+            out.extend_from_slice(b"\":");
+            let written = match v {
+                Cell::Int(x) => serde_json::to_writer(&mut out, x),
+                Cell::Text(s) => serde_json::to_writer(&mut out, s),
+                Cell::Figure(x) => serde_json::to_writer(&mut out, x),
+                Cell::Null => serde_json::to_writer(&mut out, &()),
+            };
+            written.expect("JSON into memory");
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"\n]\n");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
 /// The items the table shows per family (CSV and JSON carry them all).
@@ -269,6 +316,7 @@ mod tests {
     use super::*;
     use crate::domain::IntervalStatus;
     use crate::items::TKGRP;
+    use serde_json::Value;
 
     fn row(status: IntervalStatus, reasons: &str) -> Row {
         Row {
@@ -281,6 +329,31 @@ mod tests {
             reasons: reasons.into(),
             incomplete_intervals: None,
             items: vec![4, 600, 1, 300, 0],
+        }
+    }
+
+    #[test]
+    fn docs_list_every_familys_columns() {
+        let doc = include_str!("../docs/reports.md");
+        let list = |c: &[&str]| {
+            c.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for t in crate::items::TABLES {
+            let cols = columns(t);
+            let (k, rest) = cols.split_at(1 + t.keys.len());
+            let (labels, rest) = rest.split_at(LABELS.len());
+            assert_eq!(labels, LABELS);
+            let (items, figs) = rest.split_at(t.n_items());
+            for (group, c) in [("key", k), ("items", items), ("figures", figs)] {
+                let line = format!("| {group} | {} |", list(c));
+                assert!(doc.contains(&line), "docs/reports.md lacks {line}");
+            }
+        }
+        for l in LABELS {
+            assert!(doc.contains(&format!("| `{l}` |")), "{l}");
         }
     }
 
