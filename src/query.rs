@@ -202,6 +202,23 @@ const OCCUPANCY: Figure = Figure {
     scale: 100,
 };
 
+/// Average speed of answer of a skill or VDN: wait (or offer to answer) per ACD call.
+const SPEED_OF_ANSWER: Figure = Figure {
+    name: ASA,
+    num: &["anstime"],
+    den: &[("acdcalls", 1)],
+    scale: 1,
+};
+
+/// Average handle time of a skill or VDN: `acdtime` excludes hold, so handle time is
+/// talk + hold + ACW per ACD call.
+const HANDLE_TIME: Figure = Figure {
+    name: AHT,
+    num: &["acdtime", "holdtime", "acwtime"],
+    den: &[("acdcalls", 1)],
+    scale: 1,
+};
+
 const SPLIT_FIGURES: &[Figure] = &[
     // % within service level: abandons, outflows and dequeued calls count against it.
     Figure {
@@ -210,19 +227,8 @@ const SPLIT_FIGURES: &[Figure] = &[
         den: &[("callsoffered", 1)],
         scale: 100,
     },
-    Figure {
-        name: ASA,
-        num: &["anstime"],
-        den: &[("acdcalls", 1)],
-        scale: 1,
-    },
-    // acdtime excludes hold, so handle time is talk + hold + ACW.
-    Figure {
-        name: AHT,
-        num: &["acdtime", "holdtime", "acwtime"],
-        den: &[("acdcalls", 1)],
-        scale: 1,
-    },
+    SPEED_OF_ANSWER,
+    HANDLE_TIME,
     Figure {
         name: ABN,
         num: &["abncalls"],
@@ -249,18 +255,8 @@ const VDN_FIGURES: &[Figure] = &[
         den: &[("incalls", 1)],
         scale: 100,
     },
-    Figure {
-        name: ASA,
-        num: &["anstime"],
-        den: &[("acdcalls", 1)],
-        scale: 1,
-    },
-    Figure {
-        name: AHT,
-        num: &["acdtime", "holdtime", "acwtime"],
-        den: &[("acdcalls", 1)],
-        scale: 1,
-    },
+    SPEED_OF_ANSWER,
+    HANDLE_TIME,
     Figure {
         name: ABN,
         num: &["abncalls"],
