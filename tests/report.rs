@@ -388,25 +388,28 @@ fn reports_equal_the_truth_and_the_database_on_a_dst_day_with_a_gap() {
         assert_eq!(r["reasons"], "days_summarized=1/7");
         assert_eq!(items(&SPLIT, r), truth_sums[&r["split"].as_i64().unwrap()]);
     }
-    // The other families read the same way: trunk groups' day on B is the truth's.
-    let trunks = json_rows(&cfg_b, &["trunk", "--from", DAY, "--to", DAY]);
-    let n: i64 = truth
-        .query_row(
-            "SELECT COUNT(*) FROM htkgrp WHERE acd = 1 AND row_date = ?1",
-            [DAY],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(trunks.len() as i64, n);
-    let calls: i64 = trunks.iter().map(|r| r["incalls"].as_i64().unwrap()).sum();
-    let want: i64 = truth
-        .query_row(
-            "SELECT SUM(incalls) FROM htkgrp WHERE acd = 1 AND row_date = ?1",
-            [DAY],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(calls, want);
+    // The other families read the same way: B's day of agents, VDNs and trunk groups
+    // is the truth's, row for row, and their sums add up.
+    for (family, table, item) in [
+        ("agent", "hagent", "acdcalls"),
+        ("vdn", "hvdn", "incalls"),
+        ("trunk", "htkgrp", "incalls"),
+    ] {
+        let got = json_rows(&cfg_b, &[family, "--from", DAY, "--to", DAY]);
+        let (n, sum): (i64, i64) = truth
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*), SUM({item}) FROM {table} WHERE acd = 1 AND row_date = ?1"
+                ),
+                [DAY],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(got.len() as i64, n, "{family}");
+        let total: i64 = got.iter().map(|r| r[item].as_i64().unwrap()).sum();
+        assert_eq!(total, sum, "{family} {item}");
+        assert!(got.iter().all(|r| r["status"] == "complete"), "{family}");
+    }
 }
 
 /// A site in Europe/London whose database holds, by hand, four quarter hours around the
