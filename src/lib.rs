@@ -32,6 +32,10 @@
 //!   `session` target calls it too), `collect::writer` runs each ACD's database work on
 //!   a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
+//! - [`query`]: the read side of the interval and summary tables (rows by family, ACD,
+//!   entity, dates and period, with status, local labels and the derived figures):
+//!   what `cms report` and the exports read.
+//! - [`render`]: `cms report`'s table, CSV and JSON of those rows (stable columns).
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
@@ -62,6 +66,8 @@ pub mod link;
 pub mod merge;
 pub mod peer;
 pub mod proto;
+pub mod query;
+pub mod render;
 pub mod report;
 pub mod sim;
 pub mod sitekey;

@@ -74,6 +74,10 @@ enum Cmd {
     Status(StatusArgs),
     /// Intervals that are missing or incomplete (and restored ones), grouped into ranges.
     Gaps(GapsArgs),
+    /// The interval tables and their summaries, with service level, ASA, handle time,
+    /// abandon and occupancy (docs/reports.md): a table, CSV or JSON. Incomplete rows are
+    /// marked in every format.
+    Report(ReportArgs),
     /// Maintenance backup: one consistent snapshot of the chosen data into FILE, while
     /// collection goes on. Written to a temporary file, synced, then renamed; mode 0600.
     Backup(BackupArgs),
@@ -131,6 +135,32 @@ struct GapsArgs {
     /// Exit with code 3 when any interval is missing or incomplete.
     #[arg(long)]
     fail_on_gaps: bool,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// split, agent, vdn or trunk.
+    #[arg(value_parser = ["split", "agent", "vdn", "trunk"])]
+    family: String,
+    #[command(flatten)]
+    scope: Scope,
+    /// Only these skills, agents, VDNs or trunk groups (repeatable, or comma-separated).
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    id: Vec<i64>,
+    /// Interval rows (the default).
+    #[arg(long, group = "period")]
+    interval: bool,
+    /// Daily summaries.
+    #[arg(long, group = "period")]
+    daily: bool,
+    /// Weekly summaries.
+    #[arg(long, group = "period")]
+    weekly: bool,
+    /// Monthly summaries.
+    #[arg(long, group = "period")]
+    monthly: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    format: cms::render::Format,
 }
 
 #[derive(clap::Args)]
@@ -423,6 +453,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status(a) => status(&cfg, a),
         Cmd::Gaps(a) => gaps(&cfg, a),
+        Cmd::Report(a) => report_cmd(&cfg, a),
         Cmd::Backup(a) => backup(&cfg, a),
         Cmd::Verify(a) => verify(&cfg, a),
         Cmd::Restore(a) => restore(&cfg, a),
@@ -610,6 +641,48 @@ fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {
     let bad =
         all.iter().any(|g| g.kind != cms::domain::GapKind::Restored) || !unfinished.is_empty();
     Ok(found(a.fail_on_gaps && bad))
+}
+
+fn report_cmd(cfg: &Config, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    use cms::query::{Period, Query};
+    let Scope { from, to, acd } = a.scope;
+    if let (Some(f), Some(t)) = (from, to) {
+        anyhow::ensure!(f <= t, "--from {f} is after --to {t}");
+    }
+    let family = cms::query::family(&a.family).expect("clap checked the family");
+    let period = match (a.daily, a.weekly, a.monthly) {
+        (true, _, _) => Period::Daily,
+        (_, true, _) => Period::Weekly,
+        (_, _, true) => Period::Monthly,
+        _ => Period::Interval,
+    };
+    let store = Store::open_read_only(&cfg.db_path())?;
+    let q = Query {
+        family,
+        period,
+        acds: acds_of(cfg, &acd)?,
+        ids: a.id,
+        from,
+        to,
+    };
+    let grid = cfg.grid();
+    let rows = cms::query::rows(&store.conn, &grid, &q)
+        .with_context(|| format!("{}: reading the report", store.path.display()))?;
+    let mut text = cms::render::render(a.format, family, period, &rows);
+    // Intervals with no rows show in no row: say how many the range holds.
+    for &acd in &q.acds {
+        let gaps = match cms::report::gap_range(&store.conn, &grid, acd, from, to)? {
+            Some((f, t)) => cms::report::gaps(&store.conn, &grid, acd, f, t)?,
+            None => vec![],
+        };
+        match cms::render::gap_note(acd, &gaps) {
+            Some(note) if a.format == cms::render::Format::Table => text += &note,
+            Some(note) => eprint!("{note}"),
+            None => {}
+        }
+    }
+    out(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn backup(cfg: &Config, a: BackupArgs) -> anyhow::Result<ExitCode> {
