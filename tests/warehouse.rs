@@ -74,7 +74,7 @@ fn export(c: &Collector, url: &str, site: &str, code: i32) -> serde_json::Value 
             "--site",
             site,
             "--batch-rows",
-            "300",
+            "100",
             "--json",
         ],
         &[],
@@ -331,7 +331,7 @@ fn three_sites_both_servers_one_warehouse() {
             "--site",
             "east",
             "--batch-rows",
-            "300",
+            "30",
         ])
         .env("CMS_TEST_EXPORT_STALL", format!("3:{}", marker.display()))
         .stdout(Stdio::null())
