@@ -21,12 +21,9 @@ mod history;
 
 use cms::interval::Grid;
 use cms::items::TABLES;
-use cms::sim::profile::Profile;
 use cms::store::Store;
-use history::{
-    generate_day, history, release_cms, root, write_config, History, CACHE_VERSION, DAY0,
-};
-use std::path::{Path, PathBuf};
+use history::{history, reference_day, release_cms, write_config, History, DAY0};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -53,23 +50,7 @@ fn main() {
     let Some(cms) = release_cms() else {
         return;
     };
-    let profile =
-        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
-    let grid = Grid::new(profile.tz(), 15);
-    let cache = root()
-        .join("target/bench-data")
-        .join(format!("backup-restore-{CACHE_VERSION}"));
-    std::fs::create_dir_all(&cache).unwrap();
-    let day = cache.join("day.db");
-    if !cache.join("day.done").exists() {
-        let t = Instant::now();
-        generate_day(&profile, &grid, &day);
-        std::fs::write(cache.join("day.done"), "").unwrap();
-        println!(
-            "generated one simulated day in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
+    let (_, grid, cache, day) = reference_day();
     let full = history(&cache, &day, &grid, FULL_DAYS);
     let small = history(&cache, &day, &grid, SMALL_DAYS);
     let work = tempfile::Builder::new()

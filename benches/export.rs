@@ -14,9 +14,7 @@ mod pg;
 #[path = "../tests/common/wait.rs"]
 mod wait;
 
-use cms::interval::Grid;
-use cms::sim::profile::Profile;
-use history::{generate_day, history, release_cms, root, CACHE_VERSION};
+use history::{history, reference_day, release_cms};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -62,18 +60,7 @@ fn main() {
         println!("export: SKIPPED: no PostgreSQL (run tests/pg/ci-setup.sh)");
         return;
     };
-    let profile =
-        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
-    let grid = Grid::new(profile.tz(), 15);
-    let cache = root()
-        .join("target/bench-data")
-        .join(format!("backup-restore-{CACHE_VERSION}"));
-    std::fs::create_dir_all(&cache).unwrap();
-    let day = cache.join("day.db");
-    if !cache.join("day.done").exists() {
-        generate_day(&profile, &grid, &day);
-        std::fs::write(cache.join("day.done"), "").unwrap();
-    }
+    let (_, grid, cache, day) = reference_day();
     let h = history(&cache, &day, &grid, DAYS);
     let work = tempfile::Builder::new()
         .prefix("export-")

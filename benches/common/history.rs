@@ -262,3 +262,26 @@ pub fn replicate(db: &Path, grid: &Grid, days: i64) {
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
 }
+
+/// The reference profile, its 15-minute grid, the cache directory and its simulated day
+/// (generated the first time).
+pub fn reference_day() -> (Profile, Grid, PathBuf, PathBuf) {
+    let profile =
+        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
+    let grid = Grid::new(profile.tz(), 15);
+    let cache = root()
+        .join("target/bench-data")
+        .join(format!("backup-restore-{CACHE_VERSION}"));
+    std::fs::create_dir_all(&cache).unwrap();
+    let day = cache.join("day.db");
+    if !cache.join("day.done").exists() {
+        let t = Instant::now();
+        generate_day(&profile, &grid, &day);
+        std::fs::write(cache.join("day.done"), "").unwrap();
+        println!(
+            "generated one simulated day in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    (profile, grid, cache, day)
+}

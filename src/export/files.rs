@@ -160,16 +160,7 @@ pub fn export(
     let snap = super::snapshot(store)?;
     let pending = super::pending(&snap, &target, acds)?;
     let e = sql(&store.path);
-    let mut report = Report {
-        target: target.clone(),
-        new: 0,
-        corrections: 0,
-        rows: 0,
-        files: vec![],
-        conflicts: 0,
-        position: pending.position,
-        seconds: 0.0,
-    };
+    let mut report = Report::empty(&target, pending.position);
     if !pending.intervals.is_empty() {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let prefix = format!("cms-{}-{stamp}-p{}", cfg.server_id, pending.position);

@@ -77,6 +77,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of nothing exported yet to `target`, which stands at `position`.
+    pub fn empty(target: &str, position: i64) -> Report {
+        Report {
+            target: target.to_string(),
+            new: 0,
+            corrections: 0,
+            rows: 0,
+            files: vec![],
+            conflicts: 0,
+            position,
+            seconds: 0.0,
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut s = format!(
             "{}: {} new and {} corrected intervals, {} rows in {:.2} s (position {})\n",

@@ -344,16 +344,7 @@ async fn run(
     let e = sql(&store.path);
     let mut reader = RowReader::new(&snap.conn).map_err(&e)?;
     let mut scratch = Vec::new();
-    let mut report = Report {
-        target: target.to_string(),
-        new: 0,
-        corrections: 0,
-        rows: 0,
-        files: vec![],
-        conflicts: 0,
-        position: pending.position,
-        seconds: 0.0,
-    };
+    let mut report = Report::empty(target, pending.position);
     let stall = test_stall();
     for (k, chunk) in batches(&pending.intervals, o.batch_rows.max(1))
         .into_iter()
