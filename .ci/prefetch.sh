@@ -7,7 +7,7 @@
 #   .ci/prefetch.sh DIR
 #
 # Two phases, each leaving DIR/PHASE.rc (its exit code) when it ends:
-#   tests      what the test suite needs: FUSE (and the test services' packages);
+#   tests      what the test suite needs: FUSE, PostgreSQL, Chromium;
 #   packaging  cargo-deb, cargo-fuzz and the Windows target (CPU: overlaps clippy and the
 #              test build), then the packaging stage's apt packages and its debootstrap
 #              tree (network and disk), all done before the tests start running in a
@@ -25,6 +25,8 @@ phase_tests() {
     set -e
     step "FUSE (tests/lazyfs/ci-setup.sh)"
     bash tests/lazyfs/ci-setup.sh
+    step "PostgreSQL (tests/pg/ci-setup.sh)"
+    bash tests/pg/ci-setup.sh
 }
 phase_packaging() {
     set -e

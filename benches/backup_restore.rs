@@ -16,34 +16,21 @@
 //! - peak resident memory of backup and restore (target: 100 MB, not growing with the
 //!   history: 7 days vs 62 days).
 
-use cms::agg::{Aggregator, ClosedInterval};
+#[path = "common/history.rs"]
+mod history;
+
 use cms::interval::Grid;
 use cms::items::TABLES;
-use cms::proto::{decode_frame, Decoded, Frame};
-use cms::sim::gen::{Generator, Stop};
-use cms::sim::profile::Profile;
-use cms::store::intervals::Commit;
-use cms::store::{interval_checksum, summary, Store};
-use rusqlite::params;
-use std::path::{Path, PathBuf};
+use cms::store::Store;
+use history::{history, reference_day, release_cms, write_config, History, DAY0};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// 2024-01-01T05:00:00Z: local midnight in New York. 62 days from here end on
-/// 2024-03-02, before the DST change of 2024-03-10, so every day has 96 intervals.
-const DAY0: i64 = 1_704_085_200;
-const DAY0_DATE: (i32, u32, u32) = (2024, 1, 1);
 const FULL_DAYS: i64 = 62;
 const SMALL_DAYS: i64 = 7;
 const GAP_TARGET_S: f64 = 0.2;
 const RSS_TARGET_MB: f64 = 100.0;
-/// Bump when the generated history changes shape, so stale caches are not reused.
-const CACHE_VERSION: &str = "v1";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn main() {
     for tool in ["sqlite3", "zstd"] {
         let ok = Command::new(tool)
@@ -63,23 +50,7 @@ fn main() {
     let Some(cms) = release_cms() else {
         return;
     };
-    let profile =
-        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
-    let grid = Grid::new(profile.tz(), 15);
-    let cache = root()
-        .join("target/bench-data")
-        .join(format!("backup-restore-{CACHE_VERSION}"));
-    std::fs::create_dir_all(&cache).unwrap();
-    let day = cache.join("day.db");
-    if !cache.join("day.done").exists() {
-        let t = Instant::now();
-        generate_day(&profile, &grid, &day);
-        std::fs::write(cache.join("day.done"), "").unwrap();
-        println!(
-            "generated one simulated day in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
+    let (_, grid, cache, day) = reference_day();
     let full = history(&cache, &day, &grid, FULL_DAYS);
     let small = history(&cache, &day, &grid, SMALL_DAYS);
     let work = tempfile::Builder::new()
@@ -106,239 +77,6 @@ fn main() {
             m.gap / RSS_TARGET_MB
         );
     }
-}
-
-/// `target/release/cms`, built first with `cargo build --release --bins`.
-fn release_cms() -> Option<PathBuf> {
-    let cms = root().join("target/release/cms");
-    println!("building the release binaries (cargo build --release --bins) ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "--bins"])
-        .current_dir(root())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        println!("WARNING: cargo build --release --bins failed; using the binary already there");
-    }
-    if cms.exists() {
-        Some(cms)
-    } else {
-        println!(
-            "backup_restore: SKIPPED: {} is missing; build it with `cargo build --release --bins`",
-            cms.display()
-        );
-        None
-    }
-}
-
-/// One day of the reference centre, through the aggregation and `Store::commit` as the
-/// collector does (one commit per closed interval, admin data with the first).
-fn generate_day(profile: &Profile, grid: &Grid, db: &Path) {
-    let _ = std::fs::remove_file(db);
-    let mut store = Store::open(db).expect("create day database");
-    let end = DAY0 + 86_400;
-    let mut g = Generator::new(profile, 1, DAY0, end, None);
-    let epoch = g.start_epoch();
-    let mut agg = Aggregator::new(*grid);
-    agg.start_epoch(epoch);
-    let mut closed: Vec<ClosedInterval> = Vec::new();
-    let mut admin_done = false;
-    let mut commit = |agg: &Aggregator, closed: &mut Vec<ClosedInterval>, store: &mut Store| {
-        let admin = (!admin_done).then(|| {
-            (
-                agg.skills().cloned().collect(),
-                agg.vdns().cloned().collect(),
-                agg.tkgrps().cloned().collect(),
-            )
-        });
-        admin_done = true;
-        store
-            .commit(Commit {
-                acd: 1,
-                grid,
-                closed: &closed[..],
-                checkpoint: None,
-                admin,
-            })
-            .expect("commit");
-        closed.clear();
-    };
-    loop {
-        let stop = g.run_until(end, 100_000);
-        let buf = g.out.split();
-        let mut pos = 0;
-        while pos < buf.len() {
-            let Ok(Decoded::Frame(f, n)) = decode_frame(&buf[pos..]) else {
-                panic!("generated frame does not decode");
-            };
-            pos += n;
-            if let Frame::Event(ev) = f {
-                agg.apply(&ev, &mut closed);
-            }
-        }
-        if !closed.is_empty() {
-            commit(&agg, &mut closed, &mut store);
-        }
-        if stop == Stop::Reached {
-            break;
-        }
-    }
-    agg.tick(end * 1000, &mut closed);
-    commit(&agg, &mut closed, &mut store);
-    store
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
-}
-
-struct History {
-    days: i64,
-    /// Directory holding `cms.toml` and `data/cms.db`.
-    dir: PathBuf,
-    rows: i64,
-    intervals: i64,
-}
-
-impl History {
-    fn db(&self) -> PathBuf {
-        self.dir.join("data/cms.db")
-    }
-    fn config(&self) -> PathBuf {
-        self.dir.join("cms.toml")
-    }
-}
-
-fn write_config(dir: &Path, server_id: &str) {
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(
-        dir.join("cms.toml"),
-        format!(
-            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n\n\
-             [[acd]]\nid = 1\nswitch = \"127.0.0.1:5001\"\n"
-        ),
-    )
-    .unwrap();
-}
-
-fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
-    let mut st = conn
-        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-        .unwrap();
-    st.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
-}
-
-/// The day's history replicated over `days` days (cached).
-fn history(cache: &Path, day: &Path, grid: &Grid, days: i64) -> History {
-    let dir = cache.join(format!("history-{days}d"));
-    let done = dir.join("done");
-    if !done.exists() {
-        let t = Instant::now();
-        let _ = std::fs::remove_dir_all(&dir);
-        write_config(&dir, "bench-source");
-        std::fs::copy(day, dir.join("data/cms.db")).unwrap();
-        replicate(&dir.join("data/cms.db"), grid, days);
-        std::fs::write(&done, "").unwrap();
-        println!(
-            "built the {days}-day history in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-    }
-    let conn = rusqlite::Connection::open(dir.join("data/cms.db")).unwrap();
-    let (rows, intervals): (i64, i64) = conn
-        .query_row(
-            "SELECT SUM(row_count), COUNT(*) FROM interval_status",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let size = std::fs::metadata(dir.join("data/cms.db")).unwrap().len();
-    println!(
-        "history: {days} days, {intervals} intervals, {rows} interval rows, database {:.1} MB",
-        size as f64 / 1e6
-    );
-    History {
-        days,
-        dir,
-        rows,
-        intervals,
-    }
-}
-
-/// Copies day 0's interval rows and status to days 1..days (istart, row_date and the
-/// sequence numbers shifted), recomputes each copy's checksum, builds the summaries.
-fn replicate(db: &Path, grid: &Grid, days: i64) {
-    let mut store = Store::open(db).unwrap();
-    let day0 = chrono::NaiveDate::from_ymd_opt(DAY0_DATE.0, DAY0_DATE.1, DAY0_DATE.2).unwrap();
-    let max_seq: i64 = store
-        .conn
-        .query_row("SELECT MAX(last_seq) FROM interval_status", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let mut tables: Vec<String> = TABLES.iter().map(|t| t.interval_table()).collect();
-    tables.push("interval_status".into());
-    let mut copies = Vec::new();
-    for table in &tables {
-        let cols = columns(&store.conn, table);
-        let exprs: Vec<String> = cols
-            .iter()
-            .map(|c| match c.as_str() {
-                "istart" => "istart + ?1 * 86400".to_string(),
-                "row_date" => "date(row_date, '+' || ?1 || ' days')".to_string(),
-                "first_seq" | "last_seq" => format!("{c} + ?1 * ?2"),
-                _ => c.clone(),
-            })
-            .collect();
-        copies.push(format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE istart >= {DAY0} AND istart < {}",
-            cols.join(", "),
-            exprs.join(", "),
-            DAY0 + 86_400
-        ));
-    }
-    for k in 1..days {
-        let tx = store.conn.transaction().unwrap();
-        for sql in &copies {
-            let mut st = tx.prepare_cached(sql).unwrap();
-            if sql.contains("?2") {
-                st.execute(params![k, max_seq]).unwrap();
-            } else {
-                st.execute(params![k]).unwrap();
-            }
-        }
-        // The copies' checksums, computed from the rows as they now are.
-        let istarts: Vec<i64> = {
-            let mut st = tx
-                .prepare("SELECT istart FROM interval_status WHERE istart >= ?1 AND istart < ?2")
-                .unwrap();
-            let lo = DAY0 + k * 86_400;
-            st.query_map(params![lo, lo + 86_400], |r| r.get(0))
-                .unwrap()
-                .map(|r| r.unwrap())
-                .collect()
-        };
-        for istart in istarts {
-            let (rows, sum) = interval_checksum(&tx, 1, istart).unwrap();
-            tx.execute(
-                "UPDATE interval_status SET row_count = ?3, checksum = ?4 WHERE acd = ?1 AND istart = ?2",
-                params![1, istart, rows, sum],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
-    }
-    for k in 0..days {
-        let date = day0 + chrono::Duration::days(k);
-        summary::build_day(&mut store, 1, grid, chrono::Weekday::Mon, date).unwrap();
-    }
-    store
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
 }
 
 /// What one child process took.

@@ -45,6 +45,10 @@
 //! - [`peer`]: authenticated peer sync (proto/peer-sync.md): identity, mutual TLS 1.3
 //!   with pinned certificates, the message codec (no I/O), per-day digests, the session
 //!   (the backup stream merged by `merge::restore`), the collector's peer task, status.
+//! - [`export`]: `cms export`: the intervals that became complete or changed since a
+//!   target's previous export (triggers on `interval_status` see every writer), as the
+//!   generic CSV layout, Calabrio's queue file, or into a PostgreSQL warehouse that many
+//!   server pairs share (docs/exports.md, docs/warehouse.md).
 //! - [`sitekey`]: `cms site-key init` / `show`: a new site key file (random, private to
 //!   the service, never replacing one), and which key a server holds.
 //! - [`demo`]: `cms demo`, the whole story (switch, two collectors, a link failure, the
@@ -60,6 +64,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod export;
 pub mod interval;
 pub mod items;
 pub mod link;

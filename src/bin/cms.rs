@@ -101,6 +101,11 @@ enum Cmd {
     /// complete and merge it as `cms restore` does, then let the peer do the same; once
     /// with `--once`, else session after session until Ctrl-C or SIGTERM.
     Sync(SyncArgs),
+    /// The intervals that became complete or changed since the previous export, as files
+    /// (--out DIR) or into a PostgreSQL warehouse (--warehouse URL --site NAME); see
+    /// docs/exports.md and docs/warehouse.md. Exit 3 when the warehouse holds another
+    /// complete copy of an interval (a conflict, recorded there).
+    Export(cms::export::Args),
 }
 
 // The arguments' structs carry no `///` doc of their own: the variant's is the
@@ -460,6 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Compare(a) => compare(&cfg, a),
         Cmd::Peer { cmd } => peer(&cfg, cmd),
         Cmd::Sync(a) => sync(&cfg, a),
+        Cmd::Export(a) => export(&cfg, a),
     }
 }
 
@@ -611,6 +617,20 @@ fn sync(cfg: &Config, a: SyncArgs) -> anyhow::Result<ExitCode> {
         .await
     })?;
     Ok(found(conflicts))
+}
+
+fn export(cfg: &Config, a: cms::export::Args) -> anyhow::Result<ExitCode> {
+    let reports = match cms::export::run(cfg, &a) {
+        Err(cms::export::ExportError::Usage(m)) => {
+            eprintln!("cms: {m}");
+            return Ok(ExitCode::from(2));
+        }
+        r => r?,
+    };
+    report(a.json, &reports, |rs| {
+        rs.iter().map(|r| r.render()).collect()
+    })?;
+    Ok(found(reports.iter().any(|r| r.conflicts > 0)))
 }
 
 fn gaps(cfg: &Config, a: GapsArgs) -> anyhow::Result<ExitCode> {

@@ -21,14 +21,16 @@
 //! simulated run the pair scenarios start from), [`site`]
 //! (a configuration in a temp directory and `cms` run with it), [`smallfs`] (a small
 //! tmpfs: a disk that fills up), [`wait`]
-//! (the bounded poll every test waits with) and [`golden`] (whole-output comparison with
-//! the one normaliser of what varies between runs).
+//! (the bounded poll every test waits with), [`golden`] (whole-output comparison with
+//! the one normaliser of what varies between runs) and [`pg`] (a throwaway PostgreSQL
+//! cluster for the warehouse).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
 pub mod golden;
 pub mod run;
+pub mod pg;
 pub mod sim;
 pub mod site;
 pub mod smallfs;
