@@ -28,6 +28,9 @@
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
 //!   `collect::writer` runs each ACD's database work on a thread of its own.
+//! - [`web`]: the HTTP endpoints of `cms collect` (`/livez`, `/readyz`, `/metrics`, the
+//!   console's routes): the `[http]` section, the router, the token rule, the server task.
+//! - [`metrics`]: the collector's live state and counters, read by [`web`].
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
@@ -56,11 +59,13 @@ pub mod interval;
 pub mod items;
 pub mod link;
 pub mod merge;
+pub mod metrics;
 pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;
 pub mod sitekey;
 pub mod store;
+pub mod web;
 #[cfg(windows)]
 pub mod winsvc;
