@@ -16,7 +16,7 @@ use crate::agg::{reason, Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError, Start};
-use crate::metrics::Metrics;
+use crate::metrics::{AcdMetrics, Metrics};
 use crate::proto::{EventKind, Frame, Welcome};
 use crate::store::intervals::{now_secs, Checkpoint};
 use crate::store::Store;
@@ -125,7 +125,7 @@ pub async fn run(
     ensure_data_dir(&cfg.data_dir)?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(&cfg.server_id));
     let mut tasks = vec![];
     for acd in cfg.acds.clone() {
         let store = Store::open(&cfg.db_path())?;
@@ -138,7 +138,7 @@ pub async fn run(
             seq = agg.last_seq(),
             "collector ready"
         );
-        let db = DbWriter::start(&cfg, acd.acd, store)?;
+        let db = DbWriter::start(&cfg, acd.acd, store, metrics.clone())?;
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
         let m = metrics.clone();
@@ -230,6 +230,8 @@ struct AcdTask {
     repeats: Repeats,
     /// The collector's live state and counters, read by the HTTP endpoints.
     metrics: Arc<Metrics>,
+    /// This ACD's counters of the hot path (frames, events, reconnects).
+    counts: AcdMetrics,
 }
 
 /// How often an identical warning is repeated at WARN level; in between it is logged at
@@ -330,6 +332,7 @@ impl AcdTask {
         stop: watch::Receiver<bool>,
         metrics: Arc<Metrics>,
     ) -> AcdTask {
+        let counts = metrics.acd(acd.acd);
         AcdTask {
             cfg,
             acd,
@@ -342,6 +345,7 @@ impl AcdTask {
             last_error: String::new(),
             welcomed: None,
             repeats: Repeats::default(),
+            counts,
             metrics,
         }
     }
@@ -349,6 +353,9 @@ impl AcdTask {
     async fn run(mut self) -> anyhow::Result<()> {
         let mut backoff = Backoff::new(self.cfg.backoff_max_ms);
         let id = self.acd.acd;
+        // Whether a session or a connect failed since the last connection: the next
+        // connection is a reconnect.
+        let mut failed = false;
         loop {
             if *self.stop.borrow() {
                 break;
@@ -363,6 +370,7 @@ impl AcdTask {
                 Ok(c) => c,
                 Err(e) => {
                     let delay = backoff.fail(self.acd.secondary.is_some());
+                    failed = true;
                     let msg = format!("{addr}: cannot connect: {e}");
                     self.repeats.warn(id, &msg, delay);
                     self.last_error = format!("connect: {e}");
@@ -374,6 +382,9 @@ impl AcdTask {
                 }
             };
             info!(acd = id, peer = %addr, "connected");
+            if std::mem::take(&mut failed) {
+                self.counts.reconnected();
+            }
             let mut stop = self.stop.clone();
             let result = tokio::select! {
                 r = self.session(&mut conn, addr) => r,
@@ -390,6 +401,8 @@ impl AcdTask {
                     break;
                 }
                 Err(e) => {
+                    failed = true;
+                    self.metrics.session_failed(id, &e);
                     if let Err(ce) = ack {
                         warn!(acd = id, "{ce:#}");
                     }
@@ -538,6 +551,7 @@ impl AcdTask {
         self.link_state(LinkState::Handshake, &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
+        self.counts.handshake(&start);
         let mut first = None;
         let welcome = match start {
             Start::Replay(w) => {
@@ -619,6 +633,7 @@ impl AcdTask {
         frame: Frame,
         limit: i64,
     ) -> Result<bool, LinkError> {
+        self.counts.frame(frame.type_code());
         match self.handle(frame, peer, limit)? {
             Some(f) => Ok(self.catch_up(conn, peer, f, limit).await?.is_some()),
             None => Ok(false),
@@ -700,6 +715,7 @@ impl AcdTask {
                 ) {
                     self.admin_dirty = true;
                 }
+                self.counts.event(ev.kind.type_code());
                 self.agg.apply(&ev, &mut self.closed);
                 Ok(None)
             }

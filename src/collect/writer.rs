@@ -64,7 +64,12 @@ impl DbWriter {
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(cfg: &Config, acd: u16, store: Store) -> anyhow::Result<DbWriter> {
+    pub fn start(
+        cfg: &Config,
+        acd: u16,
+        store: Store,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<DbWriter> {
         let (jobs, rx) = mpsc::channel();
         let (done_tx, done) = oneshot::channel();
         let mut thread = Thread {
@@ -74,6 +79,7 @@ impl DbWriter {
             unstored: vec![],
             admin: None,
             gate: CommitGate::from_env(acd),
+            metrics,
         };
         std::thread::Builder::new()
             .name(format!("cms-db-acd{acd}"))
@@ -138,6 +144,8 @@ struct Thread {
     /// Translations a failed commit could not store.
     admin: Option<Admin>,
     gate: Option<CommitGate>,
+    /// Counts the intervals stored (`cms_intervals_closed_total`).
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Thread {
@@ -196,6 +204,7 @@ impl Thread {
     fn summarise(&mut self) -> anyhow::Result<()> {
         let (acd, grid) = (self.acd, self.cfg.grid());
         for ci in std::mem::take(&mut self.unstored) {
+            self.metrics.interval_stored(acd, &ci);
             let next = grid.next(ci.istart);
             let day = grid.local_date(ci.istart);
             if grid.local_date(next) != day {

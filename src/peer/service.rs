@@ -295,6 +295,7 @@ impl Shared {
     /// Records a session's end: what it healed, or why it failed.
     async fn finish(&self, addr: &str, r: anyhow::Result<Outcome>) -> bool {
         let ok = r.is_ok();
+        self.metrics.peer_sync(r.as_ref().ok());
         match r {
             Ok(o) => {
                 let healed = o.healed();

@@ -117,6 +117,7 @@ pub struct WebState {
 pub fn router(state: WebState) -> Router {
     let protected = Router::new()
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state.clone());
     // The web console's routes are merged here, behind the same access rule.
     protected
@@ -159,6 +160,20 @@ async fn readyz(State(s): State<WebState>) -> Response {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    }
+}
+
+/// The registry in the Prometheus text format; the database's part is read on a blocking
+/// thread, so a slow disk never stalls the runtime.
+async fn metrics(State(s): State<WebState>) -> Response {
+    let text = tokio::task::spawn_blocking(move || s.metrics.encode(&s.config)).await;
+    match text {
+        Ok(t) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], t).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("metrics: the encoder failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -220,7 +235,7 @@ pub async fn serve(
     } else {
         "loopback, no token"
     };
-    info!(%addr, access, "serving HTTP: /livez /readyz");
+    info!(%addr, access, "serving HTTP: /livez /readyz /metrics");
     let app = router(state);
     Some(tokio::spawn(async move {
         let stopped = async move {
