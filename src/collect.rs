@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use writer::{CommitJob, DbWriter};
 
+pub mod watchdog;
 pub mod writer;
 
 /// Frames handled in a row from what is already received, before the timers are checked.
@@ -127,6 +128,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new(&cfg.server_id));
     let mut tasks = vec![];
+    let mut probes = vec![];
     for acd in cfg.acds.clone() {
         let store = Store::open(&cfg.db_path())?;
         store.set_setting("server_id", &cfg.server_id)?;
@@ -139,6 +141,7 @@ pub async fn run(
             "collector ready"
         );
         let db = DbWriter::start(&cfg, acd.acd, store, metrics.clone())?;
+        probes.extend(db.probe());
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
         let m = metrics.clone();
@@ -153,6 +156,13 @@ pub async fn run(
             peer.await;
             Ok(())
         }));
+    }
+    // The systemd watchdog, when systemd asked for one (WatchdogSec=).
+    if let Some(period) = watchdog::period_from_env() {
+        let socket = std::env::var_os("NOTIFY_SOCKET");
+        tasks.push(tokio::spawn(
+            watchdog::run(period, probes, socket, stop_rx.clone()).map(Ok),
+        ));
     }
     // The HTTP endpoints (crate::web), stopped with the collectors.
     let state = crate::web::WebState {
@@ -802,17 +812,18 @@ fn clock_old_ts(ev: &crate::proto::Event) -> Option<i64> {
 
 /// Tells systemd the service is ready, when run under it with `Type=notify`.
 pub fn notify_ready() {
-    notify_systemd("READY=1\n");
+    notify_systemd(std::env::var_os("NOTIFY_SOCKET").as_deref(), "READY=1\n");
 }
 
-/// Sends `msg` to the service manager's `$NOTIFY_SOCKET` (a path, or `@name` in the
-/// abstract namespace), if there is one: the one place that speaks sd_notify, for
-/// `READY=1` and, later, the watchdog's `WATCHDOG=1` (issue #14). The `sd-notify` crate
-/// would do it but cannot reach an abstract-namespace socket, which this does.
+/// Sends `msg` to the service manager's notify socket (`$NOTIFY_SOCKET`: a path, or
+/// `@name` in the abstract namespace), if there is one: the one place that speaks
+/// sd_notify, for `READY=1` and the watchdog's `WATCHDOG=1` ([`watchdog`]). The
+/// `sd-notify` crate would do it but cannot reach an abstract-namespace socket, which
+/// this does.
 #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-fn notify_systemd(msg: &str) {
+fn notify_systemd(socket: Option<&std::ffi::OsStr>, msg: &str) {
     #[cfg(target_os = "linux")]
-    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+    if let Some(path) = socket {
         use std::os::unix::net::UnixDatagram;
         let p = path.to_string_lossy().to_string();
         let sock = UnixDatagram::unbound();

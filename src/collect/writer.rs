@@ -48,6 +48,36 @@ enum Job {
         peer: String,
         detail: String,
     },
+    /// The watchdog asks whether the thread still takes jobs ([`Probe`]).
+    Probe(oneshot::Sender<()>),
+}
+
+/// Asks one ACD's database thread whether it still takes jobs: a thread stuck in a
+/// commit (a hung disk) does not answer, and the watchdog stops telling systemd the
+/// service is alive ([`crate::collect::watchdog`]).
+#[derive(Clone)]
+pub struct Probe {
+    pub acd: u16,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Probe {
+    /// Whether the thread answered within `within` (after every job sent before).
+    pub async fn answered(&self, within: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.jobs.send(Job::Probe(tx)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
+    }
+
+    /// A probe of a thread that never answers, and the handle that keeps it so (test
+    /// support for the watchdog).
+    #[cfg(test)]
+    pub fn stalled(acd: u16) -> (Probe, impl Sized) {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        (Probe { acd, jobs }, rx)
+    }
 }
 
 /// The async side's handle on one ACD's database thread.
@@ -95,6 +125,15 @@ impl DbWriter {
             acd,
             jobs: Some(jobs),
             done,
+        })
+    }
+
+    /// The watchdog's probe of this thread; `None` once closed.
+    pub fn probe(&self) -> Option<Probe> {
+        let jobs = self.jobs.clone()?;
+        Some(Probe {
+            acd: self.acd,
+            jobs,
         })
     }
 
@@ -154,6 +193,9 @@ impl Thread {
             Job::Commit(job, reply) => {
                 let answer = self.commit(job);
                 let _ = reply.send(answer);
+            }
+            Job::Probe(answer) => {
+                let _ = answer.send(());
             }
             Job::LinkState {
                 state,
