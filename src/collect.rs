@@ -128,6 +128,10 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::new(&cfg.server_id));
     let mut tasks = vec![];
+    // The systemd watchdog, when systemd asked for one (WatchdogSec=), probes every
+    // database thread. Only then are probes made: each holds its thread's job queue
+    // open, so one left unused would keep that thread from closing at shutdown.
+    let watchdog = watchdog::period_from_env();
     let mut probes = vec![];
     for acd in cfg.acds.clone() {
         let store = Store::open(&cfg.db_path())?;
@@ -141,7 +145,9 @@ pub async fn run(
             "collector ready"
         );
         let db = DbWriter::start(&cfg, acd.acd, store, metrics.clone())?;
-        probes.extend(db.probe());
+        if watchdog.is_some() {
+            probes.extend(db.probe());
+        }
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
         let m = metrics.clone();
@@ -157,8 +163,7 @@ pub async fn run(
             Ok(())
         }));
     }
-    // The systemd watchdog, when systemd asked for one (WatchdogSec=).
-    if let Some(period) = watchdog::period_from_env() {
+    if let Some(period) = watchdog {
         let socket = std::env::var_os("NOTIFY_SOCKET");
         tasks.push(tokio::spawn(
             watchdog::run(period, probes, socket, stop_rx.clone()).map(Ok),

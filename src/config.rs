@@ -60,6 +60,8 @@ pub struct Config {
     /// The `[http]` section: `/livez`, `/readyz`, `/metrics` and the console
     /// ([`crate::web`]).
     pub http: crate::web::HttpConfig,
+    /// `log_format`: plain lines or one JSON object per line ([`crate::logging`]).
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// The longest retention of any kind, in days: 100 years, far beyond the classic maxima
@@ -116,6 +118,7 @@ struct RawConfig {
     peer: Option<crate::peer::RawPeer>,
     #[serde(default)]
     http: crate::web::RawHttp,
+    log_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,6 +231,13 @@ impl Config {
         }
         let peer = raw.peer.map(|p| p.validate()).transpose().map_err(err)?;
         let http = raw.http.validate().map_err(err)?;
+        let log_format = raw
+            .log_format
+            .as_deref()
+            .map(crate::logging::LogFormat::parse)
+            .transpose()
+            .map_err(err)?
+            .unwrap_or_default();
         Ok(Config {
             source: origin.map(Path::to_owned),
             server_id,
@@ -243,6 +253,7 @@ impl Config {
             site_key_file: raw.site_key_file,
             peer,
             http,
+            log_format,
         })
     }
 }

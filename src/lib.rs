@@ -31,6 +31,7 @@
 //! - [`web`]: the HTTP endpoints of `cms collect` (`/livez`, `/readyz`, `/metrics`, the
 //!   console's routes): the `[http]` section, the router, the token rule, the server task.
 //! - [`metrics`]: the collector's live state and counters, read by [`web`].
+//! - [`logging`]: `log_format` (plain lines or JSON) and the logger on stderr.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
@@ -58,6 +59,7 @@ pub mod domain;
 pub mod interval;
 pub mod items;
 pub mod link;
+pub mod logging;
 pub mod merge;
 pub mod metrics;
 pub mod peer;

@@ -189,6 +189,14 @@ impl Metrics {
                 ("server_id", server_id.to_string()),
             ]),
         );
+        let started = Gauge::<i64>::default();
+        started.set(crate::store::intervals::now_secs());
+        r.register_with_unit(
+            "start_time",
+            "When the collector started (Unix time): it changes at every restart",
+            Unit::Seconds,
+            started,
+        );
         r.register(
             "link_state",
             "1 for the ACD link's current state, 0 for the others",

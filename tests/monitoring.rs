@@ -245,3 +245,45 @@ fn collect_refuses_a_non_loopback_listen_without_a_token() {
     );
     assert!(!c.dir.path().join("data").exists(), "{out}");
 }
+
+/// `log_format = "json"`: every line the collector writes is one JSON object with its
+/// time, level and message, and the fields beside (the HTTP address it serves on).
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let switch = "127.0.0.1:9".parse().unwrap();
+    let extra = "log_format = \"json\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
+    let mut c = Collector::configure_full("mon-a", switch, "UTC", extra);
+    c.spawn();
+    until(
+        LIMIT,
+        || format!("a connect failure in the log\n{}", c.log()),
+        || c.log().contains("cannot connect").then_some(()),
+    );
+    c.stop();
+    let log = c.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    for v in &lines {
+        assert!(v["timestamp"].is_string(), "{v}");
+        assert!(v["level"].is_string(), "{v}");
+        assert!(v["fields"]["message"].is_string(), "{v}");
+    }
+    let message = |m: &str| {
+        lines
+            .iter()
+            .find(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(m))
+            })
+            .unwrap_or_else(|| panic!("no {m:?} in\n{log}"))
+    };
+    message("cms collect starting");
+    assert_eq!(message("collector ready")["fields"]["acd"], 1);
+    assert_eq!(message("cannot connect")["level"], "WARN");
+    message("stopped");
+    let addr = message("serving HTTP")["fields"]["addr"].as_str().unwrap();
+    assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{addr}");
+}

@@ -128,7 +128,8 @@ impl DbWriter {
         })
     }
 
-    /// The watchdog's probe of this thread; `None` once closed.
+    /// The watchdog's probe of this thread; `None` once closed. The thread ends only
+    /// once every probe is dropped too.
     pub fn probe(&self) -> Option<Probe> {
         let jobs = self.jobs.clone()?;
         Some(Probe {
