@@ -9,6 +9,11 @@
 //!    running) against the 500,000 events/s target, and each collector's peak RSS
 //!    (VmHWM) against the 200 MB target.
 //!
+//! Monitoring overhead (issue #14, target: within 2 %): part 1 runs decode + aggregate
+//! with and without the collector's hot-path counters (`metrics::AcdMetrics`, as
+//! `collect` calls them) in alternation; part 2 runs once with HTTP off and once with
+//! HTTP on and `/metrics` scraped every second on both collectors, side by side.
+//!
 //! `CMS_BENCH_DAYS` (default 7) sets the simulated days of both parts;
 //! `CMS_BENCH_SKIP_E2E=1` runs only part 1; `CMS_BENCH_CMS=PATH` runs part 2 with that
 //! `cms` binary instead of `target/release/cms` (to compare two builds back to back on a
@@ -16,6 +21,7 @@
 
 use cms::agg::{Aggregator, ClosedInterval};
 use cms::interval::Grid;
+use cms::metrics::{AcdMetrics, Metrics};
 use cms::proto::{decode_frame, Decoded, Frame};
 use cms::sim::gen::{Generator, Stop};
 use cms::sim::profile::Profile;
@@ -54,7 +60,16 @@ fn main() {
         println!("end to end: skipped (CMS_BENCH_SKIP_E2E is set)");
         return;
     }
-    end_to_end(&profile, &profile_path, days);
+    let off = end_to_end(&profile, &profile_path, days, false);
+    let on = end_to_end(&profile, &profile_path, days, true);
+    if let (Some(off), Some(on)) = (off, on) {
+        println!(
+            "monitoring overhead end to end: HTTP off {off:.0} events/s per collector, HTTP on \
+             and /metrics scraped every second {on:.0} events/s ({:+.2} %; target within 2 %; \
+             one run each on a shared machine: noisy)",
+            (on / off - 1.0) * 100.0
+        );
+    }
 }
 
 /// The whole stream of `days` days as one buffer of encoded frames, and its epoch.
@@ -81,6 +96,7 @@ fn decode_and_aggregate(
     epoch: u64,
     grid: Grid,
     end_ms: i64,
+    counts: Option<&AcdMetrics>,
 ) -> (u64, u64, u64, Aggregator) {
     let mut agg = Aggregator::new(grid);
     agg.start_epoch(epoch);
@@ -93,9 +109,15 @@ fn decode_and_aggregate(
             other => panic!("frame at byte {pos} does not decode: {other:?}"),
         };
         pos += n;
+        if let Some(c) = counts {
+            c.frame(frame.type_code());
+        }
         match frame {
             Frame::Event(ev) => {
                 events += 1;
+                if let Some(c) = counts {
+                    c.event(ev.kind.type_code());
+                }
                 agg.apply(&ev, &mut closed);
             }
             Frame::Heartbeat { ts, .. } => agg.tick(ts, &mut closed),
@@ -143,22 +165,29 @@ fn in_memory(profile: &Profile, days: i64) {
     );
     let grid = Grid::new(profile.tz(), 15);
     let end_ms = (START + days * 86_400) * 1000;
-    let (mut best_agg, mut best_dec) = (0.0f64, 0.0f64);
+    let (mut best_agg, mut best_dec, mut best_counted) = (0.0f64, 0.0f64, 0.0f64);
     let mut state_bytes = 0;
+    let metrics = Metrics::new("bench");
+    let counts = metrics.acd(1);
     for round in 0..ROUNDS {
         let t = Instant::now();
         let events = decode_only(&buf);
         let dec = events as f64 / t.elapsed().as_secs_f64();
         assert_eq!(events, generated);
         let t = Instant::now();
-        let (events, intervals, rows, agg) = decode_and_aggregate(&buf, epoch, grid, end_ms);
+        let (events, intervals, rows, agg) = decode_and_aggregate(&buf, epoch, grid, end_ms, None);
         let secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (counted_events, ..) = decode_and_aggregate(&buf, epoch, grid, end_ms, Some(&counts));
+        let counted = counted_events as f64 / t.elapsed().as_secs_f64();
+        best_counted = best_counted.max(counted);
         state_bytes = agg.checkpoint().len();
         assert_eq!(events, generated);
         let rate = events as f64 / secs;
         println!(
             "round {round}: decode only {dec:.0} events/s; decode + aggregate {rate:.0} events/s \
-             ({intervals} intervals, {rows} rows closed, {secs:.2} s)"
+             ({intervals} intervals, {rows} rows closed, {secs:.2} s); with the metrics' \
+             counters {counted:.0} events/s"
         );
         best_agg = best_agg.max(rate);
         best_dec = best_dec.max(dec);
@@ -168,6 +197,11 @@ fn in_memory(profile: &Profile, days: i64) {
          decode alone {best_dec:.0} events/s, aggregation costs {:.0} % of the time)",
         best_agg / AGG_TARGET,
         (1.0 - best_agg / best_dec) * 100.0
+    );
+    println!(
+        "metrics overhead, decode + aggregate, best of {ROUNDS}: counters off {best_agg:.0} \
+         events/s, on {best_counted:.0} events/s ({:+.2} %; target within 2 %)",
+        (best_counted / best_agg - 1.0) * 100.0
     );
     println!(
         "aggregation state after {days} day(s) (checkpoint size): {:.2} MB",
@@ -253,10 +287,18 @@ fn proc_mb(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
-    let Some((cms, sim)) = release_bins() else {
-        return;
-    };
+/// One end-to-end run; `http`: the collectors serve HTTP and a thread scrapes
+/// `/metrics` on both every second. Returns the sustained events/s per collector.
+fn end_to_end(profile: &Profile, profile_path: &Path, days: i64, http: bool) -> Option<f64> {
+    let (cms, sim) = release_bins()?;
+    println!(
+        "end to end with HTTP {}",
+        if http {
+            "on, /metrics scraped every second"
+        } else {
+            "off"
+        }
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     // --buffer holds the whole run (a reference day is about 415,000 events), so no
@@ -295,8 +337,15 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
             cd.join("cms.toml"),
             format!(
                 "server_id = \"{name}\"\ndata_dir = \"data\"\ntime_zone = \"{}\"\n\
-                 checkpoint_seconds = 1\n\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:{}\"\n",
-                profile.time_zone, ports[link]
+                 checkpoint_seconds = 1\n\n[http]\n{}\n\
+                 [[acd]]\nid = 1\nswitch = \"127.0.0.1:{}\"\n",
+                profile.time_zone,
+                if http {
+                    "listen = \"127.0.0.1:0\""
+                } else {
+                    "enabled = false"
+                },
+                ports[link]
             ),
         )
         .unwrap();
@@ -323,6 +372,7 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
             })
             .then(Instant::now)
     });
+    let scraper = http.then(|| Scraper::start(collectors.iter().map(|(_, cd, _)| cd.clone())));
     // Resident memory of both collectors over the run, to see whether it grows.
     let pids: Vec<u32> = collectors
         .iter()
@@ -363,6 +413,9 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
         !l.contains(" done: ") && (l.contains("overrun") || l.contains("drain timeout"))
     }) {
         println!("WARNING: {l}");
+    }
+    if let Some(sc) = scraper {
+        println!("  /metrics scraped {} times", sc.stop());
     }
     let per = events as f64 / wall;
     println!(
@@ -430,5 +483,68 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64) {
         if incomplete > 0 {
             println!("  WARNING: {name} closed {incomplete} interval(s) incomplete");
         }
+    }
+    Some(per)
+}
+
+/// Scrapes `/metrics` of every collector every second on a thread of its own, as a
+/// Prometheus server would, until stopped.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Scraper {
+    /// The collectors' addresses come from their "serving HTTP ... addr=" log lines.
+    fn start(dirs: impl Iterator<Item = PathBuf>) -> Scraper {
+        use std::io::{Read, Write};
+        let addrs: Vec<std::net::SocketAddr> = dirs
+            .map(|cd| {
+                wait_for(
+                    "a collector's HTTP address",
+                    Duration::from_secs(30),
+                    || {
+                        let log = std::fs::read_to_string(cd.join("collector.log")).ok()?;
+                        let line = log.lines().find(|l| l.contains("serving HTTP"))?;
+                        line.split("addr=")
+                            .nth(1)?
+                            .split_whitespace()
+                            .next()?
+                            .parse()
+                            .ok()
+                    },
+                )
+            })
+            .collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for a in &addrs {
+                    let Ok(mut s) = std::net::TcpStream::connect_timeout(a, Duration::from_secs(5))
+                    else {
+                        continue;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let req =
+                        format!("GET /metrics HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n");
+                    let mut body = Vec::new();
+                    if s.write_all(req.as_bytes()).is_ok() && s.read_to_end(&mut body).is_ok() {
+                        assert!(body.starts_with(b"HTTP/1.1 200"), "/metrics of {a} failed");
+                        n += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            n
+        });
+        Scraper { stop, thread }
+    }
+
+    /// Stops scraping; how many scrapes answered.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("scraper thread")
     }
 }

@@ -25,6 +25,7 @@ use crate::agg::{Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError};
+use crate::metrics::{AcdMetrics, Metrics};
 use crate::proto::{Frame, Welcome};
 use crate::store::intervals::{now_secs, Checkpoint};
 use crate::store::Store;
@@ -33,6 +34,7 @@ use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use step::{Taken, MAX_PENDING_INTERVALS};
 use tokio::sync::watch;
@@ -41,6 +43,7 @@ use tracing::{info, warn};
 use writer::{CommitJob, DbWriter};
 
 pub mod step;
+pub mod watchdog;
 pub mod writer;
 
 /// Frames handled in a row from what is already received, before the timers are checked.
@@ -130,7 +133,13 @@ pub async fn run(
     ensure_data_dir(&cfg.data_dir)?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new(&cfg.server_id));
     let mut tasks = vec![];
+    // The systemd watchdog, when systemd asked for one (WatchdogSec=), probes every
+    // database thread. Only then are probes made: each holds its thread's job queue
+    // open, so one left unused would keep that thread from closing at shutdown.
+    let watchdog = watchdog::period_from_env();
+    let mut probes = vec![];
     for acd in cfg.acds.clone() {
         let store = Store::open(&cfg.db_path())?;
         store.set_setting("server_id", &cfg.server_id)?;
@@ -142,19 +151,39 @@ pub async fn run(
             seq = agg.last_seq(),
             "collector ready"
         );
-        let db = DbWriter::start(&cfg, acd.acd, store)?;
+        let db = DbWriter::start(&cfg, acd.acd, store, metrics.clone())?;
+        if watchdog.is_some() {
+            probes.extend(db.probe());
+        }
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
+        let m = metrics.clone();
         tasks.push(tokio::spawn(async move {
-            AcdTask::new(cfg, acd, db, agg, rx).run().await
+            AcdTask::new(cfg, acd, db, agg, rx, m).run().await
         }));
     }
     if cfg.peer.is_some() {
         // Peer sync (proto/peer-sync.md): its own task, stopped with the collectors.
-        let peer = crate::peer::service::run(cfg.clone(), stop_rx.clone());
+        let peer = crate::peer::service::run(cfg.clone(), stop_rx.clone(), metrics.clone());
         tasks.push(tokio::spawn(async move {
             peer.await;
             Ok(())
+        }));
+    }
+    if let Some(period) = watchdog {
+        let socket = std::env::var_os("NOTIFY_SOCKET");
+        tasks.push(tokio::spawn(
+            watchdog::run(period, probes, socket, stop_rx.clone()).map(Ok),
+        ));
+    }
+    // The HTTP endpoints (crate::web), stopped with the collectors.
+    let state = crate::web::WebState {
+        config: Arc::new(cfg.clone()),
+        metrics: metrics.clone(),
+    };
+    if let Some(web) = crate::web::serve(state, stop_rx.clone()).await {
+        tasks.push(tokio::spawn(async move {
+            web.await.context("HTTP server task")
         }));
     }
     ready();
@@ -221,6 +250,10 @@ struct AcdTask {
     welcomed: Option<std::time::Instant>,
     /// Rate limit of identical warnings (a switch that fails the same way every time).
     repeats: Repeats,
+    /// The collector's live state and counters, read by the HTTP endpoints.
+    metrics: Arc<Metrics>,
+    /// This ACD's counters of the hot path (frames, events, reconnects).
+    counts: AcdMetrics,
 }
 
 /// Reconnect warnings, rate-limited ([`link::repeats`]).
@@ -291,7 +324,9 @@ impl AcdTask {
         db: DbWriter,
         agg: Aggregator,
         stop: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
     ) -> AcdTask {
+        let counts = metrics.acd(acd.acd);
         AcdTask {
             cfg,
             acd,
@@ -304,12 +339,17 @@ impl AcdTask {
             last_error: String::new(),
             welcomed: None,
             repeats: Repeats::default(),
+            counts,
+            metrics,
         }
     }
 
     async fn run(mut self) -> anyhow::Result<()> {
         let mut backoff = Backoff::new(self.cfg.backoff_max_ms);
         let id = self.acd.acd;
+        // Whether a session or a connect failed since the last connection: the next
+        // connection is a reconnect.
+        let mut failed = false;
         loop {
             if *self.stop.borrow() {
                 break;
@@ -324,6 +364,7 @@ impl AcdTask {
                 Ok(c) => c,
                 Err(e) => {
                     let delay = backoff.fail(self.acd.secondary.is_some());
+                    failed = true;
                     let msg = format!("{addr}: cannot connect: {e}");
                     self.repeats.warn(id, &msg, delay);
                     self.last_error = format!("connect: {e}");
@@ -335,6 +376,9 @@ impl AcdTask {
                 }
             };
             info!(acd = id, peer = %addr, "connected");
+            if std::mem::take(&mut failed) {
+                self.counts.reconnected();
+            }
             let mut stop = self.stop.clone();
             let result = tokio::select! {
                 r = self.session(&mut conn, addr) => r,
@@ -351,6 +395,8 @@ impl AcdTask {
                     break;
                 }
                 Err(e) => {
+                    failed = true;
+                    self.metrics.session_failed(id, &e);
                     if let Err(ce) = ack {
                         warn!(acd = id, "{ce:#}");
                     }
@@ -388,6 +434,7 @@ impl AcdTask {
     }
 
     fn link_state(&self, state: LinkState, peer: &str, detail: &str) {
+        self.metrics.set_link(self.acd.acd, state, detail);
         self.db.link_state(state, peer, detail);
     }
 
@@ -498,6 +545,7 @@ impl AcdTask {
         self.link_state(LinkState::Handshake, &peer.to_string(), &self.last_error);
         let start =
             link::handshake(conn, peer, id, &self.cfg.server_id, epoch, resume_from).await?;
+        self.counts.handshake(&start);
         let begun = step::begin(&mut self.agg, start, &mut self.closed);
         let welcome = begun.welcome;
         match begun.pumpup {
@@ -562,6 +610,7 @@ impl AcdTask {
         frame: Frame,
         limit: i64,
     ) -> Result<bool, LinkError> {
+        self.counts.frame(frame.type_code());
         match self.handle(frame, peer, limit)? {
             Some(f) => Ok(self.catch_up(conn, peer, f, limit).await?.is_some()),
             None => Ok(false),
@@ -609,9 +658,16 @@ impl AcdTask {
         peer: SocketAddr,
         limit: i64,
     ) -> Result<Option<Taken>, LinkError> {
+        let event = match &frame {
+            Frame::Event(ev) => Some(ev.kind.type_code()),
+            _ => None,
+        };
         match step::take(&mut self.agg, frame, peer, limit, &mut self.closed)? {
             Taken::Applied { admin } => {
                 self.admin_dirty |= admin;
+                if let Some(code) = event {
+                    self.counts.event(code);
+                }
                 Ok(None)
             }
             far => Ok(Some(far)),
@@ -675,17 +731,18 @@ impl AcdTask {
 
 /// Tells systemd the service is ready, when run under it with `Type=notify`.
 pub fn notify_ready() {
-    notify_systemd("READY=1\n");
+    notify_systemd(std::env::var_os("NOTIFY_SOCKET").as_deref(), "READY=1\n");
 }
 
-/// Sends `msg` to the service manager's `$NOTIFY_SOCKET` (a path, or `@name` in the
-/// abstract namespace), if there is one: the one place that speaks sd_notify, for
-/// `READY=1` and, later, the watchdog's `WATCHDOG=1` (issue #14). Why not the
-/// `sd-notify` crate: see the module doc.
+/// Sends `msg` to the service manager's notify socket (`$NOTIFY_SOCKET`: a path, or
+/// `@name` in the abstract namespace), if there is one: the one place that speaks
+/// sd_notify, for `READY=1` and the watchdog's `WATCHDOG=1` ([`watchdog`]). The
+/// `sd-notify` crate would do it but cannot reach an abstract-namespace socket, which
+/// this does.
 #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-fn notify_systemd(msg: &str) {
+fn notify_systemd(socket: Option<&std::ffi::OsStr>, msg: &str) {
     #[cfg(target_os = "linux")]
-    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+    if let Some(path) = socket {
         use std::os::unix::net::UnixDatagram;
         let p = path.to_string_lossy().to_string();
         let sock = UnixDatagram::unbound();

@@ -57,6 +57,11 @@ pub struct Config {
     pub site_key_file: Option<PathBuf>,
     /// The `[peer]` section: peer sync (proto/peer-sync.md); `None`: no peer configured.
     pub peer: Option<crate::peer::PeerConfig>,
+    /// The `[http]` section: `/livez`, `/readyz`, `/metrics` and the console
+    /// ([`crate::web`]).
+    pub http: crate::web::HttpConfig,
+    /// `log_format`: plain lines or one JSON object per line ([`crate::logging`]).
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// The longest retention of any kind, in days: 100 years, far beyond the classic maxima
@@ -111,6 +116,9 @@ struct RawConfig {
     #[serde(default, rename = "acd")]
     acds: Vec<RawAcd>,
     peer: Option<crate::peer::RawPeer>,
+    #[serde(default)]
+    http: crate::web::RawHttp,
+    log_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +230,14 @@ impl Config {
             ));
         }
         let peer = raw.peer.map(|p| p.validate()).transpose().map_err(err)?;
+        let http = raw.http.validate().map_err(err)?;
+        let log_format = raw
+            .log_format
+            .as_deref()
+            .map(crate::logging::LogFormat::parse)
+            .transpose()
+            .map_err(err)?
+            .unwrap_or_default();
         Ok(Config {
             source: origin.map(Path::to_owned),
             server_id,
@@ -236,6 +252,8 @@ impl Config {
             acds,
             site_key_file: raw.site_key_file,
             peer,
+            http,
+            log_format,
         })
     }
 }

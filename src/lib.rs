@@ -31,6 +31,10 @@
 //!   `collect::step` is a session's socket-free part (what each frame does; the fuzz
 //!   `session` target calls it too), `collect::writer` runs each ACD's database work on
 //!   a thread of its own.
+//! - [`web`]: the HTTP endpoints of `cms collect` (`/livez`, `/readyz`, `/metrics`, the
+//!   console's routes): the `[http]` section, the router, the token rule, the server task.
+//! - [`metrics`]: the collector's live state and counters, read by [`web`].
+//! - [`logging`]: `log_format` (plain lines or JSON) and the logger on stderr.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`query`]: the read side of the interval and summary tables (rows by family, ACD,
 //!   entity, dates and period, with status, local labels and the derived figures):
@@ -68,7 +72,9 @@ pub mod export;
 pub mod interval;
 pub mod items;
 pub mod link;
+pub mod logging;
 pub mod merge;
+pub mod metrics;
 pub mod peer;
 pub mod proto;
 pub mod query;
@@ -77,5 +83,6 @@ pub mod report;
 pub mod sim;
 pub mod sitekey;
 pub mod store;
+pub mod web;
 #[cfg(windows)]
 pub mod winsvc;

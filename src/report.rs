@@ -62,6 +62,18 @@ fn fmt_ts(t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The start of the last complete interval of `acd` (UTC seconds), if any.
+///
+/// # Errors
+/// A database error.
+pub fn last_complete(store: &Store, acd: u16) -> Result<Option<i64>> {
+    Ok(store.conn.query_row(
+        "SELECT MAX(istart) FROM interval_status WHERE acd = ?1 AND status = ?2",
+        params![acd, IntervalStatus::Complete],
+        |r| r.get(0),
+    )?)
+}
+
 /// Status of every configured ACD.
 ///
 /// # Errors
@@ -91,11 +103,7 @@ pub fn status(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let last_complete: Option<i64> = store.conn.query_row(
-            "SELECT MAX(istart) FROM interval_status WHERE acd = ?1 AND status = ?2",
-            params![acd, IntervalStatus::Complete],
-            |r| r.get(0),
-        )?;
+        let last_complete = last_complete(store, acd)?;
         let (state, since, peer, detail) =
             link.unwrap_or((LinkState::NeverConnected, 0, String::new(), String::new()));
         out.push(AcdStatus {

@@ -264,18 +264,6 @@ enum PeerCmd {
     Id,
 }
 
-/// Logs to stderr at `default` level unless `CMS_LOG` says otherwise.
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CMS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
-}
-
 fn main() -> ExitCode {
     // Every file and directory cms creates is private to the service (promise 7): the
     // database and its -wal/-shm, the collector lock, backups and their temporary files.
@@ -438,10 +426,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // and log only warnings on stderr (CMS_LOG=debug shows, e.g., a restore's phase
     // times). The Windows service installs its own logger, to its log file.
     match cli.cmd {
-        Cmd::Collect => init_logging("info"),
+        Cmd::Collect => cms::logging::init("info", cfg.log_format),
         #[cfg(windows)]
         Cmd::Service => {}
-        _ => init_logging("warn"),
+        _ => cms::logging::init("warn", cfg.log_format),
     }
     match cli.cmd {
         Cmd::Collect => collect(cfg),

@@ -48,6 +48,36 @@ enum Job {
         peer: String,
         detail: String,
     },
+    /// The watchdog asks whether the thread still takes jobs ([`Probe`]).
+    Probe(oneshot::Sender<()>),
+}
+
+/// Asks one ACD's database thread whether it still takes jobs: a thread stuck in a
+/// commit (a hung disk) does not answer, and the watchdog stops telling systemd the
+/// service is alive ([`crate::collect::watchdog`]).
+#[derive(Clone)]
+pub struct Probe {
+    pub acd: u16,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Probe {
+    /// Whether the thread answered within `within` (after every job sent before).
+    pub async fn answered(&self, within: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.jobs.send(Job::Probe(tx)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, rx).await, Ok(Ok(())))
+    }
+
+    /// A probe of a thread that never answers, and the handle that keeps it so (test
+    /// support for the watchdog).
+    #[cfg(test)]
+    pub fn stalled(acd: u16) -> (Probe, impl Sized) {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        (Probe { acd, jobs }, rx)
+    }
 }
 
 /// The async side's handle on one ACD's database thread.
@@ -64,7 +94,12 @@ impl DbWriter {
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(cfg: &Config, acd: u16, store: Store) -> anyhow::Result<DbWriter> {
+    pub fn start(
+        cfg: &Config,
+        acd: u16,
+        store: Store,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<DbWriter> {
         let (jobs, rx) = mpsc::channel();
         let (done_tx, done) = oneshot::channel();
         let mut thread = Thread {
@@ -74,6 +109,7 @@ impl DbWriter {
             unstored: vec![],
             admin: None,
             gate: CommitGate::from_env(acd),
+            metrics,
         };
         std::thread::Builder::new()
             .name(format!("cms-db-acd{acd}"))
@@ -89,6 +125,16 @@ impl DbWriter {
             acd,
             jobs: Some(jobs),
             done,
+        })
+    }
+
+    /// The watchdog's probe of this thread; `None` once closed. The thread ends only
+    /// once every probe is dropped too.
+    pub fn probe(&self) -> Option<Probe> {
+        let jobs = self.jobs.clone()?;
+        Some(Probe {
+            acd: self.acd,
+            jobs,
         })
     }
 
@@ -138,6 +184,8 @@ struct Thread {
     /// Translations a failed commit could not store.
     admin: Option<Admin>,
     gate: Option<CommitGate>,
+    /// Counts the intervals stored (`cms_intervals_closed_total`).
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Thread {
@@ -146,6 +194,9 @@ impl Thread {
             Job::Commit(job, reply) => {
                 let answer = self.commit(job);
                 let _ = reply.send(answer);
+            }
+            Job::Probe(answer) => {
+                let _ = answer.send(());
             }
             Job::LinkState {
                 state,
@@ -196,6 +247,7 @@ impl Thread {
     fn summarise(&mut self) -> anyhow::Result<()> {
         let (acd, grid) = (self.acd, self.cfg.grid());
         for ci in std::mem::take(&mut self.unstored) {
+            self.metrics.interval_stored(acd, &ci);
             let next = grid.next(ci.istart);
             let day = grid.local_date(ci.istart);
             if grid.local_date(next) != day {

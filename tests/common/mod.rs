@@ -22,13 +22,15 @@
 //! (a configuration in a temp directory and `cms` run with it), [`smallfs`] (a small
 //! tmpfs: a disk that fills up), [`wait`]
 //! (the bounded poll every test waits with), [`golden`] (whole-output comparison with
-//! the one normaliser of what varies between runs) and [`pg`] (a throwaway PostgreSQL
-//! cluster for the warehouse).
+//! the one normaliser of what varies between runs) [`pg`] (a throwaway PostgreSQL
+//! cluster for the warehouse) and [`http`] (a plain HTTP/1.1 GET of a collector's
+//! endpoints).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
 pub mod golden;
+pub mod http;
 pub mod run;
 pub mod pg;
 pub mod sim;
