@@ -29,6 +29,9 @@
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
 //!   `collect::writer` runs each ACD's database work on a thread of its own.
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
+//! - [`console`]: the read-only web console (docs/console.md): the overview, the
+//!   coverage picture and the interval report as HTML pages from a read-only database,
+//!   and their routes on the collector's HTTP server.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
@@ -50,6 +53,7 @@ pub mod agg;
 pub mod archive;
 pub mod collect;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod interval;
