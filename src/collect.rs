@@ -16,6 +16,7 @@ use crate::agg::{reason, Aggregator, ClosedInterval};
 use crate::config::{AcdConfig, Config};
 use crate::domain::LinkState;
 use crate::link::{self, Backoff, LinkError, Start};
+use crate::metrics::Metrics;
 use crate::proto::{EventKind, Frame, Welcome};
 use crate::store::intervals::{now_secs, Checkpoint};
 use crate::store::Store;
@@ -24,6 +25,7 @@ use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -123,6 +125,7 @@ pub async fn run(
     ensure_data_dir(&cfg.data_dir)?;
     let _lock = lock_data_dir(&cfg.data_dir)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
     let mut tasks = vec![];
     for acd in cfg.acds.clone() {
         let store = Store::open(&cfg.db_path())?;
@@ -138,16 +141,27 @@ pub async fn run(
         let db = DbWriter::start(&cfg, acd.acd, store)?;
         let cfg = cfg.clone();
         let rx = stop_rx.clone();
+        let m = metrics.clone();
         tasks.push(tokio::spawn(async move {
-            AcdTask::new(cfg, acd, db, agg, rx).run().await
+            AcdTask::new(cfg, acd, db, agg, rx, m).run().await
         }));
     }
     if cfg.peer.is_some() {
         // Peer sync (proto/peer-sync.md): its own task, stopped with the collectors.
-        let peer = crate::peer::service::run(cfg.clone(), stop_rx.clone());
+        let peer = crate::peer::service::run(cfg.clone(), stop_rx.clone(), metrics.clone());
         tasks.push(tokio::spawn(async move {
             peer.await;
             Ok(())
+        }));
+    }
+    // The HTTP endpoints (crate::web), stopped with the collectors.
+    let state = crate::web::WebState {
+        config: Arc::new(cfg.clone()),
+        metrics: metrics.clone(),
+    };
+    if let Some(web) = crate::web::serve(state, stop_rx.clone()).await {
+        tasks.push(tokio::spawn(async move {
+            web.await.context("HTTP server task")
         }));
     }
     ready();
@@ -214,6 +228,8 @@ struct AcdTask {
     welcomed: Option<std::time::Instant>,
     /// Rate limit of identical warnings (a switch that fails the same way every time).
     repeats: Repeats,
+    /// The collector's live state and counters, read by the HTTP endpoints.
+    metrics: Arc<Metrics>,
 }
 
 /// How often an identical warning is repeated at WARN level; in between it is logged at
@@ -312,6 +328,7 @@ impl AcdTask {
         db: DbWriter,
         agg: Aggregator,
         stop: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
     ) -> AcdTask {
         AcdTask {
             cfg,
@@ -325,6 +342,7 @@ impl AcdTask {
             last_error: String::new(),
             welcomed: None,
             repeats: Repeats::default(),
+            metrics,
         }
     }
 
@@ -409,6 +427,7 @@ impl AcdTask {
     }
 
     fn link_state(&self, state: LinkState, peer: &str, detail: &str) {
+        self.metrics.set_link(self.acd.acd, state, detail);
         self.db.link_state(state, peer, detail);
     }
 

@@ -57,6 +57,9 @@ pub struct Config {
     pub site_key_file: Option<PathBuf>,
     /// The `[peer]` section: peer sync (proto/peer-sync.md); `None`: no peer configured.
     pub peer: Option<crate::peer::PeerConfig>,
+    /// The `[http]` section: `/livez`, `/readyz`, `/metrics` and the console
+    /// ([`crate::web`]).
+    pub http: crate::web::HttpConfig,
 }
 
 /// The longest retention of any kind, in days: 100 years, far beyond the classic maxima
@@ -111,6 +114,8 @@ struct RawConfig {
     #[serde(default, rename = "acd")]
     acds: Vec<RawAcd>,
     peer: Option<crate::peer::RawPeer>,
+    #[serde(default)]
+    http: crate::web::RawHttp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +227,7 @@ impl Config {
             ));
         }
         let peer = raw.peer.map(|p| p.validate()).transpose().map_err(err)?;
+        let http = raw.http.validate().map_err(err)?;
         Ok(Config {
             source: origin.map(Path::to_owned),
             server_id,
@@ -236,6 +242,7 @@ impl Config {
             acds,
             site_key_file: raw.site_key_file,
             peer,
+            http,
         })
     }
 }

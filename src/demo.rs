@@ -26,7 +26,8 @@ fn collector_config(dir: &Path, id: &str, port: u16, tz: &str) -> anyhow::Result
     let data = dir.join(id).join("data");
     let text = format!(
         "server_id = \"{id}\"\ndata_dir = {data:?}\ntime_zone = \"{tz}\"\ncheckpoint_seconds = 0.5\n\
-         backoff_max_seconds = 0.5\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:{port}\"\n",
+         backoff_max_seconds = 0.5\n[http]\nenabled = false\n\
+         [[acd]]\nid = 1\nswitch = \"127.0.0.1:{port}\"\n",
         data = data.display().to_string()
     );
     let path = dir.join(id).join("cms.toml");

@@ -28,6 +28,9 @@
 //! - [`collect`]: `cms collect`: link + agg + store, checkpoints, a far frame caught up
 //!   8 intervals at a time, rate-limited reconnect warnings, and the one shutdown path;
 //!   `collect::writer` runs each ACD's database work on a thread of its own.
+//! - [`web`]: the HTTP endpoints of `cms collect` (`/livez`, `/readyz`, `/metrics`, the
+//!   console's routes): the `[http]` section, the router, the token rule, the server task.
+//! - [`metrics`]: the collector's live state and counters, read by [`web`].
 //! - [`report`]: `cms status`, `cms gaps` and `cms compare`.
 //! - [`console`]: the read-only web console (docs/console.md): the overview, the
 //!   coverage picture and the interval report as HTML pages from a read-only database,
@@ -60,11 +63,13 @@ pub mod interval;
 pub mod items;
 pub mod link;
 pub mod merge;
+pub mod metrics;
 pub mod peer;
 pub mod proto;
 pub mod report;
 pub mod sim;
 pub mod sitekey;
 pub mod store;
+pub mod web;
 #[cfg(windows)]
 pub mod winsvc;

@@ -32,11 +32,17 @@ struct Shared {
     state: Mutex<sp::PeerState>,
     /// One restore at a time: sessions this side asks in are serialised.
     asking: tokio::sync::Mutex<()>,
+    /// The collector's live state: the peer's reachability for `/readyz`.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Runs until `stop` turns true. Never fails the collector: a broken identity or an
 /// unusable listen address is logged and shown in `cms status`.
-pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    cfg: Config,
+    mut stop: watch::Receiver<bool>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     let Some(pc) = cfg.peer.clone() else { return };
     let mut state = sp::PeerState {
         address: pc.address.clone(),
@@ -48,14 +54,16 @@ pub async fn run(cfg: Config, mut stop: watch::Receiver<bool>) {
         Err(e) => {
             warn!("peer sync off: {e:#}");
             state.reason = format!("peer sync off: {e:#}");
+            metrics.set_peer(false, &state.reason);
             save(&cfg, &state).await;
             return;
         }
     };
-    let shared = match setup(&cfg, &pc, &me, state) {
+    let shared = match setup(&cfg, &pc, &me, state, metrics.clone()) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             warn!("peer sync off: {e:#}");
+            metrics.set_peer(false, &format!("peer sync off: {e:#}"));
             return;
         }
     };
@@ -121,6 +129,7 @@ fn setup(
     pc: &PeerConfig,
     me: &Identity,
     state: sp::PeerState,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Shared> {
     let server = tls::server_config(me, pc.peer_id)?;
     let client = tls::client_config(me, pc.peer_id)?;
@@ -138,6 +147,7 @@ fn setup(
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
         state: Mutex::new(state),
         asking: tokio::sync::Mutex::new(()),
+        metrics,
     })
 }
 
@@ -221,8 +231,12 @@ async fn save(cfg: &Config, s: &sp::PeerState) {
 }
 
 impl Shared {
+    /// Changes the state row's copy in memory, and the peer's reachability that
+    /// `/readyz` reads.
     fn update(&self, f: impl FnOnce(&mut sp::PeerState)) {
-        f(&mut self.state.lock().expect("peer state lock"));
+        let mut s = self.state.lock().expect("peer state lock");
+        f(&mut s);
+        self.metrics.set_peer(s.connected, &s.reason);
     }
 
     async fn persist(&self) {

@@ -19,13 +19,15 @@
 //! Beside it: [`collector`] (a real `cms collect` process), [`sim`] (a real
 //! `cms-linksim` and a pair of collectors, checked against its ground truth), [`site`]
 //! (a configuration in a temp directory and `cms` run with it), [`wait`]
-//! (the bounded poll every test waits with) and [`golden`] (whole-output comparison with
-//! the one normaliser of what varies between runs).
+//! (the bounded poll every test waits with), [`golden`] (whole-output comparison with
+//! the one normaliser of what varies between runs) and [`http`] (a plain HTTP/1.1 GET
+//! of a collector's endpoints).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod collector;
 pub mod golden;
+pub mod http;
 pub mod sim;
 pub mod site;
 pub mod wait;
