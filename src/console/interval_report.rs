@@ -137,6 +137,32 @@ pub fn skills(store: &Store, grid: &Grid, acd: u16, date: NaiveDate) -> Result<V
     Ok(v)
 }
 
+/// The runs of consecutive intervals not exact, in words: `08:00–09:30 incomplete (6)`,
+/// `10:15 missing`.
+fn runs(grid: &Grid, ls: &[Line]) -> Vec<String> {
+    let mut out = vec![];
+    let mut i = 0;
+    while i < ls.len() {
+        if !ls[i].flagged() {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < ls.len() && ls[j + 1].flagged() && ls[j + 1].status == ls[i].status {
+            j += 1;
+        }
+        let from = grid.local(ls[i].istart).format("%H:%M");
+        out.push(if i == j {
+            format!("{from} {}", ls[i].status)
+        } else {
+            let to = grid.local(grid.next(ls[j].istart)).format("%H:%M");
+            format!("{from}–{to} {} ({})", ls[i].status, j - i + 1)
+        });
+        i = j + 1;
+    }
+    out
+}
+
 /// `1.5` -> `1.5 %`, `None` -> `–`.
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.1} %"))
@@ -357,11 +383,7 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
         format!(
             "{} not exact, hatched: {}.",
             crate::report::plural(flagged.len() as u64, "interval"),
-            flagged
-                .iter()
-                .map(|l| format!("{} {}", grid.local(l.istart).format("%H:%M"), l.status))
-                .collect::<Vec<_>>()
-                .join(", ")
+            runs(&grid, &ls).join(", ")
         )
     };
     let title = format!("Skill {skill}, ACD {acd}, {date}: calls per interval");
@@ -443,4 +465,43 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
         Nav::Report,
         &b,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_group_consecutive_intervals_of_one_status() {
+        let g = Grid::new(chrono_tz::UTC, 15);
+        let l = |i: i64, status: &'static str| Line {
+            istart: i * 900,
+            offered: 0,
+            answered: 0,
+            abandoned: 0,
+            acceptable: 0,
+            status,
+            detail: String::new(),
+        };
+        let ls = [
+            l(0, "missing"),
+            l(1, "missing"),
+            l(2, "complete"),
+            l(3, "incomplete"),
+            l(4, "missing"),
+            l(5, "incomplete"),
+            l(6, "incomplete"),
+            l(7, "incomplete"),
+            l(8, "not yet"),
+        ];
+        assert_eq!(
+            runs(&g, &ls),
+            [
+                "00:00–00:30 missing (2)",
+                "00:45 incomplete",
+                "01:00 missing",
+                "01:15–02:00 incomplete (3)"
+            ]
+        );
+    }
 }

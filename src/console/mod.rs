@@ -20,12 +20,23 @@ pub mod coverage;
 pub mod html;
 pub mod interval_report;
 pub mod overview;
+mod routes;
 
 use crate::config::Config;
 use crate::interval::Grid;
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use thiserror::Error;
+
+/// The console's routes, for `web::router` to merge behind its access rule.
+pub fn router(state: crate::web::WebState) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/", get(routes::overview))
+        .route("/coverage", get(routes::coverage))
+        .route("/report", get(routes::report))
+        .with_state(state)
+}
 
 /// Why a page could not be made.
 #[derive(Debug, Error)]

@@ -117,7 +117,8 @@ pub struct WebState {
 pub fn router(state: WebState) -> Router {
     let protected = Router::new()
         .route("/readyz", get(readyz))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::console::router(state.clone()));
     // The web console's routes are merged here, behind the same access rule.
     protected
         .layer(axum::middleware::from_fn_with_state(state, access))
