@@ -94,29 +94,23 @@ pub fn coverage(
     to: NaiveDate,
     now: i64,
 ) -> Result<Coverage> {
-    let lo = grid.day_start(from);
-    let hi = grid.day_start(to.succ_opt().expect("date in range"));
-    let known = super::known_end(&store.conn, grid, acd, now)?;
-    let open = crate::store::open_interval(&store.conn, acd)
-        .map_err(|e| ConsoleError::Database(format!("{}: {e}", store.path.display())))?;
-    let ranges = if known > lo {
-        crate::report::gaps(&store.conn, grid, acd, lo, hi.min(known))?
-    } else {
-        vec![]
-    };
-    let mut marked: HashMap<i64, (CellKind, &str)> = HashMap::new();
-    for g in &ranges {
-        let kind = match g.kind.parse::<GapKind>() {
-            Ok(GapKind::Incomplete) => CellKind::Incomplete,
-            Ok(GapKind::Restored) => CellKind::Restored,
-            _ => CellKind::Missing,
-        };
-        let mut t = g.from;
-        while t < g.to {
-            marked.insert(t, (kind, g.reasons.as_str()));
-            t = grid.next(t);
-        }
-    }
+    let (lo, _) = super::day_bounds(grid, from);
+    let (_, hi) = super::day_bounds(grid, to);
+    let open = crate::store::open_interval(&store.conn, acd).map_err(super::db_error(store))?;
+    let m = super::marked(store, grid, acd, (lo, hi), now)?;
+    let known = m.known;
+    let marked: HashMap<i64, (CellKind, &str)> = m
+        .by_interval
+        .iter()
+        .map(|(t, (k, r))| {
+            let kind = match k {
+                GapKind::Incomplete => CellKind::Incomplete,
+                GapKind::Restored => CellKind::Restored,
+                _ => CellKind::Missing,
+            };
+            (*t, (kind, r.as_str()))
+        })
+        .collect();
     let mut days = vec![];
     let mut d = from;
     while d <= to {
@@ -148,7 +142,7 @@ pub fn coverage(
         from,
         to,
         days,
-        ranges,
+        ranges: m.ranges,
     })
 }
 
@@ -399,7 +393,7 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
     match &cfg.peer {
         Some(pc) => {
             let peer = crate::peer::status::peer_status(&store.conn, &pc.address)
-                .map_err(|e| ConsoleError::Database(format!("{}: {e}", store.path.display())))?;
+                .map_err(super::db_error(store))?;
             let _ = write!(
                 b,
                 "<div class=\"pair\"><section aria-labelledby=\"this-server\">\

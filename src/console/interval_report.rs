@@ -10,9 +10,8 @@
 //! against it), none where nothing was offered.
 
 use super::html::{acd_select, esc, num, page, Nav};
-use super::{ConsoleError, Params, Result};
+use super::{Params, Result};
 use crate::config::Config;
-use crate::domain::GapKind;
 use crate::interval::Grid;
 use crate::store::Store;
 use chrono::NaiveDate;
@@ -59,38 +58,25 @@ pub fn lines(
     date: NaiveDate,
     now: i64,
 ) -> Result<Vec<Line>> {
-    let db = |e: rusqlite::Error| ConsoleError::Database(format!("{}: {e}", store.path.display()));
-    let lo = grid.day_start(date);
-    let hi = grid.day_start(date.succ_opt().expect("date in range"));
+    let db = super::db_error(store);
+    let (lo, hi) = super::day_bounds(grid, date);
     let mut st = store
         .conn
         .prepare_cached(
             "SELECT istart, callsoffered, acdcalls, abncalls, acceptable FROM hsplit
              WHERE acd = ?1 AND split = ?2 AND istart >= ?3 AND istart < ?4",
         )
-        .map_err(db)?;
+        .map_err(&db)?;
     let rows: HashMap<i64, [i64; 4]> = st
         .query_map(params![acd, skill, lo, hi], |r| {
             Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
         })
-        .map_err(db)?
+        .map_err(&db)?
         .collect::<rusqlite::Result<_>>()
-        .map_err(db)?;
-    let known = super::known_end(&store.conn, grid, acd, now)?;
-    let mut status: HashMap<i64, (&'static str, String)> = HashMap::new();
-    if known > lo {
-        for g in crate::report::gaps(&store.conn, grid, acd, lo, hi.min(known))? {
-            let word = match g.kind.parse::<GapKind>() {
-                Ok(k) => k.as_str(),
-                Err(_) => "missing",
-            };
-            let mut t = g.from;
-            while t < g.to {
-                status.insert(t, (word, g.reasons.clone()));
-                t = grid.next(t);
-            }
-        }
-    }
+        .map_err(&db)?;
+    let m = super::marked(store, grid, acd, (lo, hi), now)?;
+    let known = m.known;
+    let mut status = m.by_interval;
     let mut out = vec![];
     let mut t = lo;
     while t < hi {
@@ -98,7 +84,10 @@ pub fn lines(
         let (word, detail) = if t >= known {
             ("not yet", String::new())
         } else {
-            status.remove(&t).unwrap_or(("complete", String::new()))
+            status
+                .remove(&t)
+                .map(|(k, r)| (k.as_str(), r))
+                .unwrap_or(("complete", String::new()))
         };
         out.push(Line {
             istart: t,
@@ -119,21 +108,20 @@ pub fn lines(
 /// # Errors
 /// A database error.
 pub fn skills(store: &Store, grid: &Grid, acd: u16, date: NaiveDate) -> Result<Vec<i64>> {
-    let db = |e: rusqlite::Error| ConsoleError::Database(format!("{}: {e}", store.path.display()));
-    let lo = grid.day_start(date);
-    let hi = grid.day_start(date.succ_opt().expect("date in range"));
+    let db = super::db_error(store);
+    let (lo, hi) = super::day_bounds(grid, date);
     let mut st = store
         .conn
         .prepare_cached(
             "SELECT DISTINCT split FROM hsplit WHERE acd = ?1 AND istart >= ?2 AND istart < ?3
              ORDER BY split",
         )
-        .map_err(db)?;
+        .map_err(&db)?;
     let v = st
         .query_map(params![acd, lo, hi], |r| r.get(0))
-        .map_err(db)?
+        .map_err(&db)?
         .collect::<rusqlite::Result<Vec<i64>>>()
-        .map_err(db)?;
+        .map_err(&db)?;
     Ok(v)
 }
 
@@ -324,7 +312,7 @@ pub fn chart(grid: &Grid, lines: &[Line], title: &str, desc: &str) -> String {
 /// The interval report page for the request `p` at UTC `now`.
 ///
 /// # Errors
-/// A bad parameter ([`ConsoleError::BadRequest`]) or a database error.
+/// A bad parameter ([`super::ConsoleError::BadRequest`]) or a database error.
 pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<String> {
     let grid = cfg.grid();
     let acd = p.acd(cfg)?;

@@ -173,6 +173,65 @@ pub fn latest_date(
     Ok(grid.local_date(last.unwrap_or(now)))
 }
 
+/// The first instant of local day `date` and of the day after: the day's UTC bounds.
+pub fn day_bounds(grid: &Grid, date: NaiveDate) -> (i64, i64) {
+    let next = date.succ_opt().expect("date in range");
+    (grid.day_start(date), grid.day_start(next))
+}
+
+/// A database error of `store`, naming its file.
+pub fn db_error(store: &crate::store::Store) -> impl Fn(rusqlite::Error) -> ConsoleError + '_ {
+    move |e| ConsoleError::Database(format!("{}: {e}", store.path.display()))
+}
+
+/// What `cms gaps` says of `[lo, hi)` of one ACD, up to what can be known, spread to one
+/// entry per interval.
+#[derive(Debug, Clone)]
+pub struct Marked {
+    /// The ranges as `cms gaps` lists them.
+    pub ranges: Vec<crate::report::GapRange>,
+    /// Interval start -> its kind and its reasons (the source of a restored one).
+    pub by_interval: std::collections::HashMap<i64, (crate::domain::GapKind, String)>,
+    /// [`known_end`]: nothing at or after it is missing yet.
+    pub known: i64,
+}
+
+/// [`crate::report::gaps`] of `acd` over `[lo, hi)` up to [`known_end`] at `now`, with
+/// each range's intervals listed.
+///
+/// # Errors
+/// A database error.
+pub fn marked(
+    store: &crate::store::Store,
+    grid: &Grid,
+    acd: u16,
+    (lo, hi): (i64, i64),
+    now: i64,
+) -> Result<Marked> {
+    use crate::domain::GapKind;
+    let known = known_end(&store.conn, grid, acd, now)?;
+    let ranges = if known > lo {
+        crate::report::gaps(&store.conn, grid, acd, lo, hi.min(known))?
+    } else {
+        vec![]
+    };
+    let mut by_interval = std::collections::HashMap::new();
+    for g in &ranges {
+        // `gaps` names its kinds from `GapKind`; anything else would be a missing one.
+        let kind = g.kind.parse().unwrap_or(GapKind::Missing);
+        let mut t = g.from;
+        while t < g.to {
+            by_interval.insert(t, (kind, g.reasons.clone()));
+            t = grid.next(t);
+        }
+    }
+    Ok(Marked {
+        ranges,
+        by_interval,
+        known,
+    })
+}
+
 /// The end of what can be known of `acd` at `now`: the interval being collected, or on
 /// a server not collecting, the interval of the present. Nothing at or after it is
 /// missing yet (as `report::gap_range` clamps `cms gaps`).

@@ -35,14 +35,11 @@ pub struct Today {
 /// # Errors
 /// A database error.
 pub fn today(store: &Store, grid: &Grid, acd: u16, now: i64) -> Result<Today> {
-    let db = |e: rusqlite::Error| {
-        super::ConsoleError::Database(format!("{}: {e}", store.path.display()))
-    };
+    let db = super::db_error(store);
     let date = grid.local_date(grid.start_of(now));
-    let lo = grid.day_start(date);
-    let hi = grid.day_start(date.succ_opt().expect("date in range"));
-    let (_, intervals) = crate::store::status::totals(&store.conn, acd, lo, hi).map_err(db)?;
-    let complete = crate::store::status::complete_count(&store.conn, acd, lo, hi).map_err(db)?;
+    let (lo, hi) = super::day_bounds(grid, date);
+    let (_, intervals) = crate::store::status::totals(&store.conn, acd, lo, hi).map_err(&db)?;
+    let complete = crate::store::status::complete_count(&store.conn, acd, lo, hi).map_err(&db)?;
     let (offered, answered, abandoned) = store
         .conn
         .query_row(
@@ -52,7 +49,7 @@ pub fn today(store: &Store, grid: &Grid, acd: u16, now: i64) -> Result<Today> {
             params![acd, lo, hi],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .map_err(db)?;
+        .map_err(&db)?;
     Ok(Today {
         date,
         intervals,
@@ -182,7 +179,7 @@ pub fn render(cfg: &Config, store: &Store, now: i64) -> Result<String> {
 
     if let Some(pc) = &cfg.peer {
         let p = crate::peer::status::peer_status(&store.conn, &pc.address)
-            .map_err(|e| super::ConsoleError::Database(format!("{}: {e}", store.path.display())))?;
+            .map_err(super::db_error(store))?;
         b += &peer_table(&p);
     }
     Ok(page("Overview", &cfg.server_id, Nav::Overview, &b))
