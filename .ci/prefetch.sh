@@ -27,6 +27,8 @@ phase_tests() {
     bash tests/lazyfs/ci-setup.sh
     step "PostgreSQL (tests/pg/ci-setup.sh)"
     bash tests/pg/ci-setup.sh
+    step "Chromium (tests/console/ci-setup.sh)"
+    bash tests/console/ci-setup.sh
 }
 phase_packaging() {
     set -e

@@ -40,6 +40,9 @@
 //!   entity, dates and period, with status, local labels and the derived figures):
 //!   what `cms report` and the exports read.
 //! - [`render`]: `cms report`'s table, CSV and JSON of those rows (stable columns).
+//! - [`console`]: the read-only web console (docs/console.md): the overview, the
+//!   coverage picture and the interval report as HTML pages from a read-only database,
+//!   and their routes on the collector's HTTP server.
 //! - [`archive`]: the backup file format (proto/backup-format.md): writer, reader,
 //!   verification, the header properties (encode and parse side by side). No database.
 //! - [`merge`]: `cms backup` and `cms restore`: snapshot into an archive or any writer
@@ -66,6 +69,7 @@ pub mod agg;
 pub mod archive;
 pub mod collect;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod export;

@@ -118,7 +118,8 @@ pub fn router(state: WebState) -> Router {
     let protected = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::console::router(state.clone()));
     // The web console's routes are merged here, behind the same access rule.
     protected
         .layer(axum::middleware::from_fn_with_state(state, access))
