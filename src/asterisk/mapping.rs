@@ -269,6 +269,19 @@ mod tests {
         assert_eq!(m.aux("Training"), 4);
     }
 
+    /// The annotated reference the package installs is a valid mapping, and says
+    /// what it sets.
+    #[test]
+    fn the_packaged_reference_is_valid() {
+        let m = Mapping::parse(include_str!("../../packaging/asterisk.toml")).unwrap();
+        let want = Mapping {
+            service_level: 20,
+            vdn_service_level: 20,
+            ..Mapping::default()
+        };
+        assert_eq!(m, want);
+    }
+
     #[test]
     fn bad_mappings_name_the_key() {
         let e = Mapping::parse("[aux_codes]\nLunch = 12\n").unwrap_err();
