@@ -36,7 +36,7 @@ struct Args {
     state_dir: PathBuf,
 
     /// A link: NAME=ADDR, e.g. A=0.0.0.0:5001. Repeat for the second collector.
-    #[arg(long = "listen", value_name = "NAME=ADDR", value_parser = listen_arg, required = true)]
+    #[arg(long = "listen", value_name = "NAME=ADDR", value_parser = cms::sim::parse_listen, required = true)]
     listen: Vec<(String, SocketAddr)>,
 
     /// Heartbeat period announced in WELCOME, ms.
@@ -50,17 +50,6 @@ struct Args {
     /// After binding, write the ports as JSON ({"A": 40123}) to this file.
     #[arg(long, value_name = "FILE")]
     port_file: Option<PathBuf>,
-}
-
-fn listen_arg(s: &str) -> std::result::Result<(String, SocketAddr), String> {
-    let (n, addr) = s
-        .split_once('=')
-        .ok_or_else(|| "expected NAME=ADDR".to_string())?;
-    if n.is_empty() {
-        return Err("empty link name (expected NAME=ADDR)".to_string());
-    }
-    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
-    Ok((n.to_string(), addr))
 }
 
 #[derive(Debug)]

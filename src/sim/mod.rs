@@ -26,5 +26,6 @@ pub mod switch;
 pub mod truth;
 
 pub use switch::{
-    run, LinkServer, LinkServerConfig, Notice, Notices, Snapshot, Speed, Summary, SwitchConfig,
+    parse_listen, run, LinkServer, LinkServerConfig, Notice, Notices, Snapshot, Speed, Summary,
+    SwitchConfig,
 };

@@ -369,6 +369,21 @@ pub struct LinkServer<G: Snapshot> {
     ports: String,
 }
 
+/// A link of a `--listen NAME=ADDR` option (`cms-linksim`, `cms-asterisk`).
+///
+/// # Errors
+/// No `=`, an empty name or an address that does not parse; the message says which.
+pub fn parse_listen(s: &str) -> Result<(String, SocketAddr), String> {
+    let (n, addr) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=ADDR".to_string())?;
+    if n.is_empty() {
+        return Err("empty link name (expected NAME=ADDR)".to_string());
+    }
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
+    Ok((n.to_string(), addr))
+}
+
 /// Where a [`LinkServer`] listens and where its stream stands.
 #[derive(Debug, Clone)]
 pub struct LinkServerConfig {
