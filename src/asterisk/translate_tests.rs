@@ -414,3 +414,70 @@ fn translation_is_deterministic() {
     assert!(a.len() > 20);
     assert_eq!(a, run());
 }
+
+/// The pump-up snapshot is the state the log implies: the translations, the members
+/// logged in with their state, the calls in progress; every record encodes to a valid
+/// frame.
+#[test]
+fn the_snapshot_is_the_state_the_log_implies() {
+    use crate::proto::{decode_frame, AgentSnapshot, CallPhase, CallSnapshot, Decoded, Frame};
+    let mut r = Run::new(WORKED_MAP);
+    r.lines(&format!(
+        "{}|NONE|support|PJSIP/100|ADDMEMBER|\n\
+         {}|NONE|support|PJSIP/101|ADDMEMBER|\n\
+         {}|1.7|support|NONE|ENTERQUEUE||5550100|1\n\
+         {}|1.7|support|PJSIP/100|CONNECT|16|1.8|4\n\
+         {}|1.9|support|NONE|ENTERQUEUE||5550101|1\n\
+         {}|NONE|support|PJSIP/101|PAUSE|\n",
+        t(9, 50, 0),
+        t(9, 50, 0),
+        t(9, 58, 0),
+        t(9, 58, 16),
+        t(9, 59, 0),
+        t(9, 59, 30),
+    ));
+    let snap = r.tr.snapshot();
+    for f in &snap {
+        let mut b = bytes::BytesMut::new();
+        f.encode(&mut b);
+        assert!(matches!(decode_frame(&b), Ok(Decoded::Frame(ref g, _)) if g == f));
+    }
+    let sl = |skill| SkillLevel { skill, level: 1 };
+    assert!(matches!(&snap[0], Frame::SnapSkill(d) if d.skill == 1 && d.service_level == 20));
+    assert!(matches!(&snap[1], Frame::SnapVdn(d) if d.vdn == 1));
+    assert_eq!(
+        snap[2..],
+        [
+            Frame::SnapAgent(AgentSnapshot {
+                agent: 100,
+                state: AgentState::Acd,
+                work_skill: 1,
+                skills: vec![sl(1)],
+            }),
+            Frame::SnapAgent(AgentSnapshot {
+                agent: 101,
+                state: AgentState::Aux(0),
+                work_skill: 0,
+                skills: vec![sl(1)],
+            }),
+            Frame::SnapCall(CallSnapshot {
+                call: 1,
+                vdn: 1,
+                tkgrp: super::TKGRP,
+                phase: CallPhase::Connected,
+                agent: 100,
+                skills: vec![1],
+                offered_ts: t(9, 58, 0) * 1000,
+            }),
+            Frame::SnapCall(CallSnapshot {
+                call: 2,
+                vdn: 1,
+                tkgrp: super::TKGRP,
+                phase: CallPhase::Queued,
+                agent: 0,
+                skills: vec![1],
+                offered_ts: t(9, 59, 0) * 1000,
+            }),
+        ]
+    );
+}
