@@ -64,9 +64,12 @@
 //! - `winsvc` (Windows only): the Windows service entry point; Stop resolves the same
 //!   shutdown future as SIGTERM.
 //! - [`sim`]: `cms-linksim`, the simulated switch and its independent ground truth.
+//! - [`asterisk`]: an Asterisk queue log as the switch side: the line parser, the
+//!   TOML mapping, and the translation to link events (`docs/asterisk.md`). No I/O.
 
 pub mod agg;
 pub mod archive;
+pub mod asterisk;
 pub mod collect;
 pub mod config;
 pub mod console;

@@ -4,7 +4,7 @@
 #   packaging/deb/build-deb.sh [--no-build] [--deb-version VERSION] [--out DIR]
 #
 # 1. cargo build --release --bins (unless --no-build: reuse target/release);
-# 2. generates the manual pages cms(1) and cms-linksim(1) from the binaries' --help
+# 2. generates the manual pages cms(1), cms-linksim(1) and cms-asterisk(1) from the binaries' --help
 #    with help2man (so they cannot drift from the CLI), every subcommand's --help
 #    included in cms(1), into target/packaging/man/;
 # 3. cargo deb --no-build; prints the path of the .deb on the last line.
@@ -51,7 +51,9 @@ help2man --no-info --section 1 --name "dual-server call-data collector" \
     --include "$inc" --output "$man/cms.1" "$bin/cms"
 help2man --no-info --section 1 --name "simulated ACD phone switch for tests" \
     --include packaging/deb/cms-linksim.h2m --output "$man/cms-linksim.1" "$bin/cms-linksim"
-gzip -9nf "$man/cms.1" "$man/cms-linksim.1"
+help2man --no-info --section 1 --name "Asterisk queue log as an ACD link switch" \
+    --include packaging/deb/cms-asterisk.h2m --output "$man/cms-asterisk.1" "$bin/cms-asterisk"
+gzip -9nf "$man/cms.1" "$man/cms-linksim.1" "$man/cms-asterisk.1"
 
 # --strip: release builds keep line tables (profile.release debug = 1); the package does not.
 deb=$(cargo deb --no-build --strip "${version[@]}" --output "$out/" 2>"$out/cargo-deb.log") || {

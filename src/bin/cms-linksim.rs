@@ -47,7 +47,7 @@ struct Args {
 
     /// A link: NAME=ADDR, e.g. A=127.0.0.1:0 (port 0 = any free port). Repeat for more
     /// links; every link carries the identical stream.
-    #[arg(long = "listen", value_name = "NAME=ADDR", value_parser = listen_arg)]
+    #[arg(long = "listen", value_name = "NAME=ADDR", value_parser = cms::sim::parse_listen)]
     listen: Vec<(String, SocketAddr)>,
 
     /// Replay buffer per link, in events. A link more than this far behind is dropped.
@@ -132,18 +132,6 @@ fn interval_minutes_arg() -> impl clap::builder::TypedValueParser<Value = u32> {
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(["15", "30", "60"])
         .map(|m| m.parse().expect("one of the possible values"))
-}
-
-/// `--listen`: `NAME=ADDR` with a non-empty name and a socket address.
-fn listen_arg(s: &str) -> std::result::Result<(String, SocketAddr), String> {
-    let (n, addr) = s
-        .split_once('=')
-        .ok_or_else(|| "expected NAME=ADDR".to_string())?;
-    if n.is_empty() {
-        return Err("empty link name (expected NAME=ADDR)".to_string());
-    }
-    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
-    Ok((n.to_string(), addr))
 }
 
 fn build(a: &Args) -> Result<SwitchConfig> {

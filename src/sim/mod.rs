@@ -14,7 +14,9 @@
 //! - [`truth`]: the ground truth, a second implementation of `docs/data-items.md` from
 //!   call and agent timelines, and its writer (collector schema, `source = 'truth'`).
 //! - [`faults`]: the fault grammar (one-line form and script files).
-//! - [`switch`]: listeners, link sessions (session rules), the clock, faults, drain.
+//! - [`switch`]: listeners, link sessions (session rules), the clock, faults, drain;
+//!   [`LinkServer`], the same sessions for a stream made outside the simulator (the
+//!   Asterisk bridge), with its source behind the [`Snapshot`] trait.
 
 pub mod dist;
 pub mod faults;
@@ -23,4 +25,7 @@ pub mod profile;
 pub mod switch;
 pub mod truth;
 
-pub use switch::{run, Notice, Notices, Speed, Summary, SwitchConfig};
+pub use switch::{
+    parse_listen, run, LinkServer, LinkServerConfig, Notice, Notices, Snapshot, Speed, Summary,
+    SwitchConfig,
+};

@@ -242,10 +242,23 @@ struct State {
     links: Vec<LinkState>,
 }
 
-struct Hub {
+/// The source of a link server's stream, as the sessions see it: the pump-up snapshot
+/// of the state after the last event appended to the log. The simulator's generator is
+/// one; the Asterisk bridge's translator (`crate::asterisk`) is the other.
+pub trait Snapshot: Send + 'static {
+    fn snapshot(&self) -> Vec<Frame>;
+}
+
+impl Snapshot for Generator {
+    fn snapshot(&self) -> Vec<Frame> {
+        Generator::snapshot(self)
+    }
+}
+
+struct Hub<G = Generator> {
     state: Mutex<State>,
     /// Lock order: `gen` before `state`.
-    gen: Mutex<Generator>,
+    gen: Mutex<G>,
     /// Something changed (events appended, a fault, the end).
     notify: Notify,
     /// Sessions waiting for the generator lock (the driver yields to them).
@@ -344,6 +357,121 @@ pub async fn run(
             .expect("the truth writer panicked")?;
     }
     Ok(summary)
+}
+
+/// The switch side of the links for a stream made outside the simulator: the Asterisk
+/// bridge (`cms-asterisk`, `crate::asterisk`). The sessions are `cms-linksim`'s
+/// (handshake, replay, pump-up from `G`'s snapshot, GAP, heartbeats, ACK trimming),
+/// with no faults, no end of run and no overrun: the log keeps every event some link
+/// has not ACKed.
+pub struct LinkServer<G: Snapshot> {
+    hub: Arc<Hub<G>>,
+    ports: String,
+}
+
+/// A link of a `--listen NAME=ADDR` option (`cms-linksim`, `cms-asterisk`).
+///
+/// # Errors
+/// No `=`, an empty name or an address that does not parse; the message says which.
+pub fn parse_listen(s: &str) -> Result<(String, SocketAddr), String> {
+    let (n, addr) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=ADDR".to_string())?;
+    if n.is_empty() {
+        return Err("empty link name (expected NAME=ADDR)".to_string());
+    }
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
+    Ok((n.to_string(), addr))
+}
+
+/// Where a [`LinkServer`] listens and where its stream stands.
+#[derive(Debug, Clone)]
+pub struct LinkServerConfig {
+    pub listen: Vec<(String, SocketAddr)>,
+    pub acd: u16,
+    pub heartbeat_ms: u32,
+    /// The stream's epoch (non-zero).
+    pub epoch: u64,
+    /// The seq the next event gets; an epoch held from 1 is a cold start.
+    pub first_seq: u64,
+    /// The stream's time now, ms (the heartbeat time while nothing is appended).
+    pub clock_ms: i64,
+}
+
+impl<G: Snapshot> LinkServer<G> {
+    /// Binds every link and starts accepting sessions.
+    ///
+    /// # Errors
+    /// An address cannot be bound.
+    pub async fn start(
+        cfg: &LinkServerConfig,
+        source: G,
+        notices: impl Fn(Notice) + Send + Sync + 'static,
+    ) -> Result<LinkServer<G>, SimError> {
+        let notices: Notices = Arc::new(notices);
+        let listeners = bind_links(&cfg.listen).await?;
+        let ports: serde_json::Map<String, serde_json::Value> = listeners
+            .iter()
+            .map(|(n, a, _)| (n.clone(), a.port().into()))
+            .collect();
+        let ports = serde_json::Value::Object(ports).to_string();
+        let start = HubStart {
+            epoch: cfg.epoch,
+            first_seq: cfg.first_seq.max(1),
+            clock_ms: cfg.clock_ms,
+            end_ms: i64::MAX,
+            buffer: u64::MAX,
+            heartbeat_ms: cfg.heartbeat_ms,
+            acd: cfg.acd,
+        };
+        let (hub, down_rx) = Hub::new(&cfg.listen, source, start, notices);
+        for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
+            tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
+        }
+        Ok(LinkServer { hub, ports })
+    }
+
+    /// Link name -> bound port, as JSON (`{"A": 40123}`).
+    pub fn ports(&self) -> &str {
+        &self.ports
+    }
+
+    /// Runs `f` with the source locked and the seq its first new event gets; `f`
+    /// encodes the events it makes into the buffer and returns the stream's time. The
+    /// events join the log and the sessions are woken.
+    pub fn feed<T>(&self, f: impl FnOnce(&mut G, u64, &mut BytesMut) -> (i64, T)) -> T {
+        let mut gen = self.hub.gen.lock().unwrap();
+        let next = self.hub.state.lock().unwrap().head + 1;
+        let mut buf = BytesMut::new();
+        let (clock_ms, r) = f(&mut gen, next, &mut buf);
+        let mut st = self.hub.state.lock().unwrap();
+        st.append(buf);
+        st.clock_ms = clock_ms;
+        st.trim(self.hub.buffer);
+        drop(st);
+        drop(gen);
+        self.hub.notify.notify_waiters();
+        r
+    }
+
+    /// The last seq appended (0 = none).
+    pub fn head(&self) -> u64 {
+        self.hub.state.lock().unwrap().head
+    }
+
+    /// Each link's name, whether a session is up, and the seq it ACKed.
+    pub fn links(&self) -> Vec<(String, bool, u64)> {
+        let st = self.hub.state.lock().unwrap();
+        st.links
+            .iter()
+            .map(|l| (l.name.clone(), l.session.is_some(), l.acked))
+            .collect()
+    }
+
+    /// Ends every session.
+    pub fn shutdown(&self) {
+        self.hub.cancel_sessions();
+    }
 }
 
 /// The generator of the run, with the faults scheduled: fault `i` starts at timer
@@ -563,27 +691,38 @@ fn drive(
     (summary, wall)
 }
 
-impl Hub {
-    /// The hub of a run starting with `gen`'s first epoch, and one "link down" receiver
-    /// per link for its listener.
-    fn start(
-        cfg: &SwitchConfig,
-        mut gen: Generator,
-        end_s: i64,
+/// What a hub starts from: its epoch and where in it.
+struct HubStart {
+    epoch: u64,
+    /// The next seq (1 for an epoch that begins here).
+    first_seq: u64,
+    clock_ms: i64,
+    end_ms: i64,
+    buffer: u64,
+    heartbeat_ms: u32,
+    acd: u16,
+}
+
+impl<G: Snapshot> Hub<G> {
+    /// A hub with no sessions yet, and one "link down" receiver per link for its
+    /// listener. An epoch held from its seq 1 is a cold start (a fresh collector may
+    /// replay it from there).
+    fn new(
+        listen: &[(String, SocketAddr)],
+        gen: G,
+        h: HubStart,
         notices: Notices,
-    ) -> (Arc<Hub>, Vec<watch::Receiver<bool>>) {
-        let epoch = gen.start_epoch();
-        let mut state = State {
-            epoch,
-            epoch_cold: true,
-            first_seq: 1,
+    ) -> (Arc<Hub<G>>, Vec<watch::Receiver<bool>>) {
+        let state = State {
+            epoch: h.epoch,
+            epoch_cold: h.first_seq == 1,
+            first_seq: h.first_seq,
             frames: VecDeque::new(),
-            head: 0,
-            clock_ms: gen.now_ms(),
+            head: h.first_seq - 1,
+            clock_ms: h.clock_ms,
             finished: false,
-            end_ms: end_s * 1000,
-            links: cfg
-                .listen
+            end_ms: h.end_ms,
+            links: listen
                 .iter()
                 .map(|(n, _)| LinkState {
                     name: n.clone(),
@@ -597,22 +736,47 @@ impl Hub {
                 })
                 .collect(),
         };
-        state.append(gen.out.split());
         let (down, down_rx): (Vec<_>, Vec<_>) =
-            cfg.listen.iter().map(|_| watch::channel(false)).unzip();
+            listen.iter().map(|_| watch::channel(false)).unzip();
         let hub = Arc::new(Hub {
             state: Mutex::new(state),
             gen: Mutex::new(gen),
             notify: Notify::new(),
             want_gen: AtomicUsize::new(0),
             down,
-            buffer: cfg.buffer.max(1),
-            heartbeat_ms: cfg.heartbeat_ms,
-            acd: cfg.profile.acd,
+            buffer: h.buffer.max(1),
+            heartbeat_ms: h.heartbeat_ms,
+            acd: h.acd,
             next_session: AtomicU64::new(1),
             overruns: AtomicU64::new(0),
             notices,
         });
+        (hub, down_rx)
+    }
+}
+
+impl Hub {
+    /// The hub of a run starting with `gen`'s first epoch, and one "link down" receiver
+    /// per link for its listener.
+    fn start(
+        cfg: &SwitchConfig,
+        mut gen: Generator,
+        end_s: i64,
+        notices: Notices,
+    ) -> (Arc<Hub>, Vec<watch::Receiver<bool>>) {
+        let epoch = gen.start_epoch();
+        let out = gen.out.split();
+        let start = HubStart {
+            epoch,
+            first_seq: 1,
+            clock_ms: gen.now_ms(),
+            end_ms: end_s * 1000,
+            buffer: cfg.buffer,
+            heartbeat_ms: cfg.heartbeat_ms,
+            acd: cfg.profile.acd,
+        };
+        let (hub, down_rx) = Hub::new(&cfg.listen, gen, start, notices);
+        hub.state.lock().unwrap().append(out);
         (hub, down_rx)
     }
 
@@ -663,7 +827,9 @@ impl Hub {
             of: cfg.listen.len(),
         });
     }
+}
 
+impl<G: Snapshot> Hub<G> {
     /// Ends every session (the run is over).
     fn cancel_sessions(&self) {
         let st = self.state.lock().unwrap();
@@ -770,8 +936,8 @@ fn apply_fault(
 
 /// Accepts connections on one link; drops the listener while the link is down and binds
 /// the same port again when it comes back.
-async fn listen_loop(
-    hub: Arc<Hub>,
+async fn listen_loop<G: Snapshot>(
+    hub: Arc<Hub<G>>,
     link: usize,
     addr: SocketAddr,
     first: TcpListener,
@@ -836,7 +1002,7 @@ async fn listen_loop(
 }
 
 /// One collector session: handshake, catch-up, live stream, heartbeats, ACKs.
-async fn session(hub: Arc<Hub>, link: usize, stream: TcpStream, peer: SocketAddr) {
+async fn session<G: Snapshot>(hub: Arc<Hub<G>>, link: usize, stream: TcpStream, peer: SocketAddr) {
     let (rd, mut wr) = stream.into_split();
     let mut reader = FramedRead::new(rd, LinkCodec);
     let Some(hello) = read_hello(&mut reader, peer).await else {
@@ -911,7 +1077,7 @@ fn refusal(hello: &Hello, acd: u16) -> Option<Frame> {
     })
 }
 
-impl Hub {
+impl<G: Snapshot> Hub<G> {
     /// Makes session `sid` the link's session (replacing the one it had) and returns its
     /// handshake: WELCOME, and for a pump-up the snapshot and the GAP. Replay or pump-up
     /// is decided atomically with the head (proto/acd-link.md, "Opening", step 4).
@@ -940,7 +1106,7 @@ impl Hub {
         })
         .encode(&mut buf);
         if mode == StartMode::Pumpup {
-            st.encode_pumpup(&gen, hello, &mut buf);
+            st.encode_pumpup(&*gen, hello, &mut buf);
         }
         let l = &mut st.links[link];
         if let Some(old) = l.session.take() {
@@ -986,7 +1152,7 @@ impl State {
 
     /// A pump-up as of the head: PUMPUP_BEGIN, the generator's snapshot, PUMPUP_END, and
     /// the GAP a collector that asked to resume gets.
-    fn encode_pumpup(&self, gen: &Generator, hello: &Hello, buf: &mut BytesMut) {
+    fn encode_pumpup(&self, gen: &impl Snapshot, hello: &Hello, buf: &mut BytesMut) {
         let head = self.head;
         Frame::PumpupBegin {
             as_of_seq: head,
@@ -1035,8 +1201,8 @@ struct SeenFaults {
 
 /// Sends session `sid` its handshake (`first`), then the log from its cursor, heartbeats
 /// and the link's faults, until the session ends.
-async fn write_loop(
-    hub: &Hub,
+async fn write_loop<G: Snapshot>(
+    hub: &Hub<G>,
     link: usize,
     sid: u64,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
@@ -1135,7 +1301,7 @@ fn heartbeat(ts: i64, last_seq: u64) -> BytesMut {
     b
 }
 
-impl Hub {
+impl<G: Snapshot> Hub<G> {
     /// Runs `f` on session `sid` of `link` if it is still the link's session.
     fn with_session<T>(
         &self,
@@ -1227,8 +1393,8 @@ fn event_ts(frame: &[u8]) -> Option<i64> {
     }
 }
 
-async fn read_loop(
-    hub: Arc<Hub>,
+async fn read_loop<G: Snapshot>(
+    hub: Arc<Hub<G>>,
     link: usize,
     sid: u64,
     mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, LinkCodec>,
