@@ -31,8 +31,8 @@
 pub mod collector;
 pub mod golden;
 pub mod http;
-pub mod run;
 pub mod pg;
+pub mod run;
 pub mod sim;
 pub mod site;
 pub mod smallfs;
