@@ -289,7 +289,7 @@ pub fn table(t: &TableDef, period: Period, rows: &[Row]) -> String {
 pub fn gap_note(acd: u16, gaps: &[GapRange]) -> Option<String> {
     let count = |k: GapKind| -> u32 {
         gaps.iter()
-            .filter(|g| g.kind == k.as_str())
+            .filter(|g| g.kind == k)
             .map(|g| g.intervals)
             .sum()
     };

@@ -327,7 +327,7 @@ fn ranges_table(cov: &Coverage) -> String {
             esc(&g.to_local),
             g.intervals,
             esc(&g.reasons),
-            k = esc(&g.kind),
+            k = esc(g.kind.as_str()),
         );
     }
     o + "</tbody>\n</table>\n"
@@ -374,7 +374,7 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
     b += "</ul>\n";
     let (mut bad, mut restored) = (0u32, 0u32);
     for g in &cov.ranges {
-        if g.kind == GapKind::Restored.as_str() {
+        if g.kind == GapKind::Restored {
             restored += g.intervals;
         } else {
             bad += g.intervals;

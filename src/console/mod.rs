@@ -208,7 +208,6 @@ pub fn marked(
     (lo, hi): (i64, i64),
     now: i64,
 ) -> Result<Marked> {
-    use crate::domain::GapKind;
     let known = known_end(&store.conn, grid, acd, now)?;
     let ranges = if known > lo {
         crate::report::gaps(&store.conn, grid, acd, lo, hi.min(known))?
@@ -217,8 +216,7 @@ pub fn marked(
     };
     let mut by_interval = std::collections::HashMap::new();
     for g in &ranges {
-        // `gaps` names its kinds from `GapKind`; anything else would be a missing one.
-        let kind = g.kind.parse().unwrap_or(GapKind::Missing);
+        let kind = g.kind;
         let mut t = g.from;
         while t < g.to {
             by_interval.insert(t, (kind, g.reasons.clone()));
