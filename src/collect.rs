@@ -385,6 +385,7 @@ impl AcdTask {
                 _ = stop.changed() => Ok(Ended::Stopped),
             };
             // Whatever happened, make what we have durable before anything else.
+            self.counts.flush();
             let ack = self.commit(true).await;
             match result {
                 Ok(Ended::Stopped) => {
@@ -526,6 +527,7 @@ impl AcdTask {
             self.flush_if_many().await;
             if frames >= 256 {
                 frames = 0;
+                self.counts.flush();
                 self.run_due_timers(conn, peer, &mut t).await?;
             }
         }
@@ -718,6 +720,7 @@ impl AcdTask {
         conn: &mut link::Conn,
         peer: SocketAddr,
     ) -> Result<(), LinkError> {
+        self.counts.flush();
         match self.commit(true).await {
             Ok(Some((epoch, seq))) => link::send(conn, peer, Frame::Ack { epoch, seq }).await,
             Ok(None) => Ok(()),

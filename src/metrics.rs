@@ -7,8 +7,9 @@
 //! (frames, events, bad input, reconnects, link state), the database thread (intervals
 //! closed), the peer task (syncs, restored intervals, conflicts). What the database
 //! already holds (checkpoint age, the last complete interval, its size) is read from it
-//! at each scrape ([`Metrics::encode`]). The hot path is one relaxed atomic add per frame:
-//! every per-ACD counter is created once, when the ACD task starts ([`AcdMetrics`]).
+//! at each scrape ([`Metrics::encode`]). The hot path adds to plain integers the ACD task owns,
+//! shared every 256 frames and at each checkpoint; every per-ACD counter is created once,
+//! when the ACD task starts ([`AcdMetrics`]).
 //! No Unix-only calls: the same endpoints work on Windows.
 
 use crate::agg::ClosedInterval;
@@ -313,6 +314,9 @@ impl Metrics {
             acd,
             frames,
             events,
+            pending_frames: Box::new([0; 256]),
+            pending_events: Box::new([0; 256]),
+            codes: FRAME_TYPES.iter().map(|&(code, _)| code).collect(),
             reconnects: self.reconnects.get_or_create_owned(&Acd { acd }),
         }
     }
@@ -463,34 +467,64 @@ impl Metrics {
     }
 }
 
-/// One ACD's counters of the hot path: a frame costs one relaxed atomic add.
+/// One ACD's counters of the hot path. The ACD task counts into plain integers it owns
+/// (an array index and an add, no atomic, no branch) and adds them to the shared
+/// counters at [`AcdMetrics::flush`], which it calls every 256 frames, at each checkpoint
+/// and when a session ends: a scrape sees the counts at most one checkpoint period old.
 pub struct AcdMetrics {
     pub acd: u16,
     /// By frame type code; `None` for a code the protocol does not define.
     frames: Vec<Option<Counter>>,
     events: Vec<Option<Counter>>,
+    /// Counted since the last flush, by type code.
+    pending_frames: Box<[u64; 256]>,
+    pending_events: Box<[u64; 256]>,
+    /// The type codes that have a counter (the ones `flush` visits).
+    codes: Vec<u8>,
     reconnects: Counter,
 }
 
 impl AcdMetrics {
-    /// A frame of type `code` received.
-    pub fn frame(&self, code: u8) {
-        if let Some(c) = &self.frames[usize::from(code)] {
-            c.inc();
+    /// A frame of type `code` received (shared at the next [`AcdMetrics::flush`]).
+    #[inline]
+    pub fn frame(&mut self, code: u8) {
+        self.pending_frames[usize::from(code)] += 1;
+    }
+
+    /// An event of type `code` applied (shared at the next [`AcdMetrics::flush`]).
+    #[inline]
+    pub fn event(&mut self, code: u8) {
+        self.pending_events[usize::from(code)] += 1;
+    }
+
+    /// Adds what was counted since the last flush to the shared counters; a code the
+    /// protocol does not define (no counter) is dropped.
+    pub fn flush(&mut self) {
+        for &code in &self.codes {
+            let i = usize::from(code);
+            for (pending, counters) in [
+                (&mut self.pending_frames[i], &self.frames),
+                (&mut self.pending_events[i], &self.events),
+            ] {
+                let n = std::mem::take(pending);
+                if n > 0 {
+                    if let Some(c) = &counters[i] {
+                        c.inc_by(n);
+                    }
+                }
+            }
         }
+        self.pending_frames.fill(0);
+        self.pending_events.fill(0);
     }
 
     /// The frames a handshake read: WELCOME, and for a pump-up its records and the GAP
     /// notice (the first live frame it read is counted when it is handled).
-    pub fn handshake(&self, start: &crate::link::Start) {
+    pub fn handshake(&mut self, start: &crate::link::Start) {
         use crate::proto::*;
         self.frame(T_WELCOME);
         if let crate::link::Start::Pumpup { pumpup: p, gap, .. } = start {
-            let n = |code: u8, k: usize| {
-                if let Some(c) = &self.frames[usize::from(code)] {
-                    c.inc_by(k as u64);
-                }
-            };
+            let mut n = |code: u8, k: usize| self.pending_frames[usize::from(code)] += k as u64;
             n(T_PUMPUP_BEGIN, 1);
             n(T_SNAP_SKILL, p.skills.len());
             n(T_SNAP_VDN, p.vdns.len());
@@ -500,13 +534,7 @@ impl AcdMetrics {
             n(T_PUMPUP_END, 1);
             n(T_GAP, usize::from(gap.is_some()));
         }
-    }
-
-    /// An event of type `code` applied.
-    pub fn event(&self, code: u8) {
-        if let Some(c) = &self.events[usize::from(code)] {
-            c.inc();
-        }
+        self.flush();
     }
 
     /// A connection made again after a session ended or a connect failed.

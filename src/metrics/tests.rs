@@ -44,7 +44,7 @@ fn every_name_has_the_prefix_and_counters_end_in_total() {
 #[test]
 fn frames_events_and_the_link_state_are_counted() {
     let m = Metrics::new("srv-a");
-    let a = m.acd(2);
+    let mut a = m.acd(2);
     for _ in 0..3 {
         a.frame(T_CALL_OFFERED);
     }
@@ -54,6 +54,15 @@ fn frames_events_and_the_link_state_are_counted() {
     a.frame(0xee); // not a protocol type: not counted
     a.reconnected();
     m.set_link(2, LinkState::DataTransfer, "");
+    // Counted in the task's own integers: nothing shared before the flush.
+    assert_eq!(
+        sample(
+            &text(&m),
+            "cms_frames_received_total{acd=\"2\",type=\"call_offered\"}"
+        ),
+        Some(0.0)
+    );
+    a.flush();
     let t = text(&m);
     let s = |l: &str| sample(&t, l);
     assert_eq!(
@@ -87,7 +96,7 @@ fn frames_events_and_the_link_state_are_counted() {
 #[test]
 fn a_pumpup_handshake_counts_its_records() {
     let m = Metrics::new("srv-a");
-    let a = m.acd(1);
+    let mut a = m.acd(1);
     let vdn = crate::proto::VdnDef {
         vdn: 1,
         service_level: 20,
