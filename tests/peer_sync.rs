@@ -98,8 +98,49 @@ fn sync_once_heals_a_link_failure_beyond_the_buffer() {
     wait_pair(&p, "B listening again", LIMIT, || {
         cms_with(&sync, &["sync", "--once"]).0 == 0
     });
+    // One more: nothing is left to heal either way, so what A saw of B is B now.
+    let (code, out) = cms_with(&sync, &["sync", "--once"]);
+    assert_eq!(code, 0, "{out}");
     p.b.stop();
     all_complete_and_true(&p);
+    view_is_the_peers(&p.a.db_path(), &p.b.db_path());
+}
+
+/// What A's last sync stored of B's intervals (the console's peer grid) is B's own
+/// statuses, interval by interval, read from B's database.
+fn view_is_the_peers(a: &std::path::Path, b: &std::path::Path) {
+    use cms::store::peer::{load_view, status_rows, PeerDay};
+    use std::collections::BTreeMap;
+    let (sa, sb) = (
+        cms::store::Store::open_read_only(a).unwrap(),
+        cms::store::Store::open_read_only(b).unwrap(),
+    );
+    let by_day = |rows: Vec<cms::store::peer::StatusRow>| {
+        let mut m: BTreeMap<u32, Vec<(i64, bool)>> = BTreeMap::new();
+        for r in rows {
+            let d = cms::peer::digest::day_number(&r.date);
+            m.entry(d).or_default().push((r.istart, r.complete));
+        }
+        m
+    };
+    let view = load_view(&sa.conn, 1, (0, u32::MAX))
+        .unwrap()
+        .expect("A stored a view of B");
+    let theirs = by_day(status_rows(&sb.conn, 1, None).unwrap());
+    let mine = by_day(status_rows(&sa.conn, 1, None).unwrap());
+    assert!(!theirs.is_empty());
+    assert_eq!(
+        view.days.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "the days B has"
+    );
+    for (day, rows) in &theirs {
+        match &view.days[day] {
+            PeerDay::Same => assert_eq!(mine.get(day), Some(rows), "day {day}: as A's"),
+            PeerDay::Listed(l) => assert_eq!(l, rows, "day {day}: listed"),
+            PeerDay::Held { .. } => panic!("day {day}: A keeps every day B has"),
+        }
+    }
 }
 
 #[test]

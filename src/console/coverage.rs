@@ -10,9 +10,10 @@
 //! reasons in a `title` (hover) and in text a screen reader reads; the ranges follow in
 //! a table, in the words of `cms gaps`.
 //!
-//! With a peer configured, the peer's state as this server's last sync recorded it is
-//! shown beside the grid (its totals, not its cells: this server keeps no copy of the
-//! peer's interval statuses; docs/console.md says so).
+//! With a peer configured, the peer's grid follows this server's, column for column, as
+//! this server's last sync saw it ([`peer_coverage`], from the view the sync stored:
+//! `store::peer::PeerView`): complete, incomplete (the peer's reasons are not sent),
+//! missing, or not known since the sync; then the peer's state and totals.
 
 use super::html::{acd_select, esc, legend_item, page, Nav};
 use super::{ConsoleError, Params, Result, MAX_DAYS};
@@ -36,6 +37,8 @@ pub enum CellKind {
     Collecting,
     /// After the interval being collected: nothing to know yet.
     Future,
+    /// The peer's: a day only the peer holds, not fetched (only its counts are known).
+    Unknown,
 }
 
 impl CellKind {
@@ -48,6 +51,7 @@ impl CellKind {
             CellKind::Restored => "restored",
             CellKind::Collecting => "collecting",
             CellKind::Future => "future",
+            CellKind::Unknown => "unknown",
         }
     }
 }
@@ -144,6 +148,67 @@ pub fn coverage(
         days,
         ranges: m.ranges,
     })
+}
+
+/// The peer's grid over the days of `cov` (this server's), from `view`, what this
+/// server's last sync saw of the peer: a day the sync found equal to this server's (or
+/// fetched whole) has this server's states (a restored interval is complete there); a day
+/// it drilled into has the peer's own list; a day the peer has nothing of is missing. An
+/// interval that had not ended at the sync is "future": the sync could not know it.
+pub fn peer_coverage(cov: &Coverage, view: &crate::store::peer::PeerView) -> Coverage {
+    use crate::store::peer::PeerDay;
+    let days = cov
+        .days
+        .iter()
+        .map(|day| {
+            let dn = crate::peer::digest::day_number(&day.date.to_string());
+            let listed: HashMap<i64, bool> = match view.days.get(&dn) {
+                Some(PeerDay::Listed(rows)) => rows.iter().copied().collect(),
+                _ => HashMap::new(),
+            };
+            let cells = day
+                .cells
+                .iter()
+                .map(|c| {
+                    let kind = if c.end > view.at {
+                        CellKind::Future
+                    } else {
+                        match view.days.get(&dn) {
+                            None => CellKind::Missing,
+                            Some(PeerDay::Held { .. }) => CellKind::Unknown,
+                            Some(PeerDay::Listed(_)) => match listed.get(&c.istart) {
+                                Some(true) => CellKind::Complete,
+                                Some(false) => CellKind::Incomplete,
+                                None => CellKind::Missing,
+                            },
+                            Some(PeerDay::Same) => match c.kind {
+                                CellKind::Complete | CellKind::Restored => CellKind::Complete,
+                                CellKind::Incomplete => CellKind::Incomplete,
+                                _ => CellKind::Missing,
+                            },
+                        }
+                    };
+                    Cell {
+                        istart: c.istart,
+                        end: c.end,
+                        kind,
+                        detail: String::new(),
+                    }
+                })
+                .collect();
+            Day {
+                date: day.date,
+                cells,
+            }
+        })
+        .collect();
+    Coverage {
+        acd: cov.acd,
+        from: cov.from,
+        to: cov.to,
+        days,
+        ranges: vec![],
+    }
 }
 
 /// The page's range from its parameters: `from` and `to` (local dates, inclusive), by
@@ -277,7 +342,7 @@ pub fn grid_table(grid: &Grid, cov: &Coverage, server: &str) -> String {
             }
             o += "</td>";
         }
-        let mut counts = [0usize; 6];
+        let mut counts = [0usize; 7];
         for c in &day.cells {
             counts[c.kind as usize] += 1;
         }
@@ -366,7 +431,14 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
         ),
         (CellKind::Missing, "missing: nothing collected or restored"),
         (CellKind::Collecting, "being collected"),
-        (CellKind::Future, "not yet"),
+        (
+            CellKind::Future,
+            "not yet (for the peer: not ended at the last sync)",
+        ),
+        (
+            CellKind::Unknown,
+            "the peer's, unknown: a day only the peer holds, not fetched",
+        ),
     ] {
         b += &legend_item(&format!("k-{}", k.as_str()), w);
     }
@@ -394,20 +466,44 @@ pub fn render(cfg: &Config, store: &Store, p: &Params, now: i64) -> Result<Strin
         Some(pc) => {
             let peer = crate::peer::status::peer_status(&store.conn, &pc.address)
                 .map_err(super::db_error(store))?;
+            let day = |d: NaiveDate| crate::peer::digest::day_number(&d.to_string());
+            let view = crate::store::peer::load_view(&store.conn, acd, (day(from), day(to)))
+                .map_err(super::db_error(store))?;
+            let name = if peer.stored.peer_server.is_empty() {
+                pc.address.clone()
+            } else {
+                peer.stored.peer_server.clone()
+            };
             let _ = write!(
                 b,
-                "<div class=\"pair\"><section aria-labelledby=\"this-server\">\
-                 <h2 id=\"this-server\">This server, {}</h2>\n{}</section>\n\
-                 <section aria-labelledby=\"peer-server\"><h2 id=\"peer-server\">The peer</h2>\n\
-                 <p>This server keeps no copy of the peer's interval statuses: what it \
-                 knows of the peer is what its last sync recorded. Every interval that is \
-                 missing or incomplete here and complete on the peer is fetched by the \
-                 next sync; the <em>pending</em> ones are not complete on the peer \
-                 either.</p>\n{}</section></div>\n",
+                "<section aria-labelledby=\"this-server\"><h2 id=\"this-server\">This \
+                 server, {}</h2>\n{}</section>\n\
+                 <section aria-labelledby=\"peer-server\"><h2 id=\"peer-server\">The peer, \
+                 {}</h2>\n",
                 esc(&server),
                 grid_table(&grid, &cov, &server),
-                super::overview::peer_table(&peer)
+                esc(&name),
             );
+            match view {
+                Some(v) => {
+                    let at = grid.local(v.at).format("%Y-%m-%d %H:%M:%S %Z");
+                    let _ = write!(
+                        b,
+                        "<p id=\"peer-view\" data-at=\"{}\">As this server's last sync saw \
+                         it, at {at}. Every interval missing or incomplete here and complete \
+                         there is fetched by the next sync; the peer fetches the other way \
+                         round.</p>\n{}",
+                        v.at,
+                        grid_table(&grid, &peer_coverage(&cov, &v), &name)
+                    );
+                }
+                None => {
+                    b += "<p id=\"peer-view\">No sync has seen the peer's intervals of this \
+                          ACD yet.</p>\n";
+                }
+            }
+            b += &super::overview::peer_table(&peer);
+            b += "</section>\n";
         }
         None => b += &grid_table(&grid, &cov, &server),
     }

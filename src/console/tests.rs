@@ -475,3 +475,129 @@ fn the_overview_shows_the_status_of_cms_status_and_todays_totals_as_sql_sums_the
     assert!(html
         .contains("<th scope=\"row\">Intervals healed from the peer</th><td class=\"n\">12</td>"));
 }
+
+/// Every `data-istart`/`data-kind` cell of the coverage table of `server`.
+fn cells_of(html: &str, server: &str) -> BTreeMap<i64, String> {
+    let start = html
+        .find(&format!(
+            "<table class=\"coverage\" data-server=\"{server}\""
+        ))
+        .unwrap_or_else(|| panic!("no coverage table of {server}"));
+    let end = start + html[start..].find("</table>").unwrap();
+    cells(&html[start..end])
+}
+
+#[test]
+fn the_peers_grid_follows_this_servers_as_the_last_sync_saw_it() {
+    use crate::store::peer::{save_state, save_views, PeerDay, PeerState, PeerView};
+    let id = "AB".repeat(32);
+    let s = site(&format!(
+        "[peer]\naddress = \"127.0.0.1:7070\"\npeer_id = \"{id}\"\n"
+    ));
+    // This server: 2026-11-03 all complete but 09:00 incomplete and 10:00 restored;
+    // 2026-11-04 complete up to 12:00 (missing 08:00), collecting 12:00.
+    let d3 = ny("2026-11-03 00:00", false);
+    let d4 = ny("2026-11-04 00:00", false);
+    for i in 0..96 {
+        let t = d3 + i * 900;
+        let (complete, reason) = if t == ny("2026-11-03 09:00", false) {
+            (false, "replay_gap")
+        } else {
+            (true, "")
+        };
+        let source = if t == ny("2026-11-03 10:00", false) {
+            "restored:srv-b"
+        } else {
+            "collected"
+        };
+        status(&s.store, 1, t, complete, reason, source);
+    }
+    for i in 0..48 {
+        let t = d4 + i * 900;
+        if t != ny("2026-11-04 08:00", false) {
+            status(&s.store, 1, t, true, "", "collected");
+        }
+    }
+    let open = ny("2026-11-04 12:00", false);
+    checkpoint(&s.store, 1, open, crate::store::intervals::now_secs());
+    save_state(
+        &s.store.conn,
+        &PeerState {
+            address: "127.0.0.1:7070".into(),
+            peer_server: "srv-b".into(),
+            connected: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The sync at 11:10 on 11-04 saw: 11-02 only on the peer (not fetched), 11-03 equal,
+    // 11-04 listed: complete up to 11:00 but 08:00 (missing there too), 09:30 incomplete.
+    let dn = |d: &str| crate::peer::digest::day_number(d);
+    let at = ny("2026-11-04 11:10", false);
+    let mut listed = vec![];
+    for i in 0..44 {
+        let t = d4 + i * 900;
+        if t != ny("2026-11-04 08:00", false) {
+            listed.push((t, t != ny("2026-11-04 09:30", false)));
+        }
+    }
+    let view = PeerView {
+        acd: 1,
+        at,
+        days: [
+            (
+                dn("2026-11-02"),
+                PeerDay::Held {
+                    intervals: 96,
+                    complete: 96,
+                },
+            ),
+            (dn("2026-11-03"), PeerDay::Same),
+            (dn("2026-11-04"), PeerDay::Listed(listed)),
+        ]
+        .into(),
+    };
+    save_views(&s.store.conn, &[view]).unwrap();
+    let p = Params::of([("acd", "1"), ("from", "2026-11-01"), ("to", "2026-11-04")]);
+    let now = ny("2026-11-04 12:05", false);
+    let html = coverage::render(&s.cfg, &s.store, &p, now).unwrap();
+    assert!(
+        html.contains("<h2 id=\"peer-server\">The peer, srv-b</h2>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("data-at=\"{at}\"")));
+    let here = cells_of(&html, "srv-a");
+    let peer = cells_of(&html, "srv-b");
+    assert_eq!(here.len(), peer.len(), "column for column");
+    // Worked out by hand, interval by interval.
+    for (t, k) in &peer {
+        let t = *t;
+        let want = if t < ny("2026-11-02 00:00", false) {
+            "missing" // 11-01: the peer has nothing
+        } else if t < d3 {
+            "unknown" // 11-02: held by the peer alone
+        } else if t < d4 {
+            if t == ny("2026-11-03 09:00", false) {
+                "incomplete" // equal digests: as here
+            } else {
+                "complete" // a restored interval came from the peer: complete there
+            }
+        } else if t + 900 > at {
+            "future" // not ended at the sync
+        } else if t == ny("2026-11-04 08:00", false) {
+            "missing"
+        } else if t == ny("2026-11-04 09:30", false) {
+            "incomplete"
+        } else {
+            "complete"
+        };
+        assert_eq!(k, want, "peer cell at {t}");
+    }
+    assert_eq!(here[&ny("2026-11-03 10:00", false)], "restored");
+    assert_eq!(here[&open], "collecting");
+    // Without a sync having seen the ACD, the page says so and draws no peer grid.
+    let p2 = Params::of([("acd", "2"), ("from", "2026-11-01"), ("to", "2026-11-04")]);
+    let html = coverage::render(&s.cfg, &s.store, &p2, now).unwrap();
+    assert!(html.contains("No sync has seen the peer's intervals of this ACD yet."));
+    assert!(!html.contains("data-server=\"srv-b\""));
+}

@@ -79,6 +79,7 @@ impl ByHand {
         let o = session::run(tls, addr, self.local.clone(), true).await?;
         if !self.local.dry_run {
             record(&self.local.cfg, addr, &o).await;
+            super::service::save_views(&self.local.cfg, o.views.clone()).await;
         }
         Ok(render(addr, &o, self.local.dry_run))
     }

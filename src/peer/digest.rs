@@ -3,7 +3,7 @@
 //! `store::peer::status_rows`.
 
 use super::wire::{DayDigest, IntervalSum};
-use crate::store::peer::StatusRow;
+use crate::store::peer::{PeerDay, PeerView, StatusRow};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -177,6 +177,36 @@ pub fn compare_day(
     }
 }
 
+/// What an ask saw of the peer's intervals of `acd` at UTC `at`: the peer's digests
+/// (`theirs`), this server's days (`mine`), the rows of the days drilled into (`listed`)
+/// and the days fetched whole. A day of the peer's that was not drilled into is this
+/// server's when this server has it (equal digests) or fetched it; else the peer alone
+/// holds it, and only its counts are known.
+pub fn peer_view(
+    acd: u16,
+    at: i64,
+    theirs: &[DayDigest],
+    mine: &BTreeMap<u32, Vec<IntervalSum>>,
+    mut listed: BTreeMap<u32, Vec<(i64, bool)>>,
+    fetched: &[u32],
+) -> PeerView {
+    let mut days = BTreeMap::new();
+    for t in theirs.iter().filter(|t| t.intervals > 0) {
+        let d = if let Some(rows) = listed.remove(&t.day) {
+            PeerDay::Listed(rows)
+        } else if mine.contains_key(&t.day) || fetched.contains(&t.day) {
+            PeerDay::Same
+        } else {
+            PeerDay::Held {
+                intervals: t.intervals,
+                complete: t.complete,
+            }
+        };
+        days.insert(t.day, d);
+    }
+    PeerView { acd, at, days }
+}
+
 /// Consecutive days joined into inclusive ranges: one backup stream per range.
 pub fn ranges(days: &[u32]) -> Vec<(u32, u32)> {
     let mut out: Vec<(u32, u32)> = vec![];
@@ -242,6 +272,54 @@ mod tests {
         compare_day(&mut d, 1, &mine[&1], &theirs_1, Some(900));
         assert!(d.fetch.is_empty());
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), vec![(1, 3), (5, 5), (7, 8)]);
+    }
+
+    #[test]
+    fn the_view_of_the_peer_lists_drilled_days_and_knows_the_rest_by_digest() {
+        let mine: BTreeMap<u32, Vec<IntervalSum>> = [
+            (1, vec![row(86_400, true, 1)]),
+            (2, vec![row(2 * 86_400, false, 2)]),
+        ]
+        .into();
+        let theirs: BTreeMap<u32, Vec<IntervalSum>> = [
+            (1, vec![row(86_400, true, 1)]),
+            (
+                2,
+                vec![row(2 * 86_400, true, 2), row(2 * 86_400 + 900, false, 3)],
+            ),
+            (3, vec![row(3 * 86_400, true, 4)]),
+            (
+                9,
+                vec![row(9 * 86_400, true, 5), row(9 * 86_400 + 900, false, 6)],
+            ),
+        ]
+        .into();
+        let mut c = compare_digests(&mine, &digests(&theirs));
+        assert_eq!(c.drill, vec![2]);
+        let day2 = &theirs[&2];
+        compare_day(&mut c, 2, &mine[&2], day2, None);
+        let listed = [(2, day2.iter().map(|r| (r.istart, r.complete)).collect())].into();
+        // Day 9 was left to the peer (older than this server keeps, say).
+        let v = peer_view(1, 77, &digests(&theirs), &mine, listed, &[2, 3]);
+        assert_eq!(v.at, 77);
+        assert_eq!(v.days[&1], PeerDay::Same, "equal digests");
+        assert_eq!(
+            v.days[&2],
+            PeerDay::Listed(vec![(2 * 86_400, true), (2 * 86_400 + 900, false)])
+        );
+        assert_eq!(v.days[&3], PeerDay::Same, "fetched whole");
+        assert_eq!(
+            v.days[&9],
+            PeerDay::Held {
+                intervals: 2,
+                complete: 1
+            }
+        );
+        assert_eq!(
+            v.days.len(),
+            4,
+            "a day the peer has nothing of is not in the view"
+        );
     }
 
     #[test]

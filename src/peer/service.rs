@@ -293,6 +293,23 @@ async fn save(cfg: &Config, s: &sp::PeerState) {
     }
 }
 
+/// Writes what a sync saw of the peer's intervals (logged, never fatal).
+pub async fn save_views(cfg: &Config, views: Vec<sp::PeerView>) {
+    if views.is_empty() {
+        return;
+    }
+    let db = cfg.db_path();
+    let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let store = Store::open(&db)?;
+        sp::save_views(&store.conn, &views)?;
+        Ok(())
+    })
+    .await;
+    if let Ok(Err(e)) = r {
+        warn!("peer view: {e:#}");
+    }
+}
+
 impl Shared {
     /// Changes the state row's copy in memory, and the peer's reachability that
     /// `/readyz` reads.
@@ -370,6 +387,7 @@ impl Shared {
                     warn!(peer = %addr, conflicts = o.conflicts.len(), "intervals complete on both servers with different contents (kept, never resolved): see `cms compare`");
                 }
                 info!(peer = %addr, server = %o.peer_server, healed, pending, sent = o.streams_sent, "peer sync done");
+                save_views(&self.cfg, o.views.clone()).await;
                 self.update(|s| {
                     s.connected = true;
                     s.reason.clear();

@@ -59,6 +59,9 @@ pub struct Outcome {
     pub bytes_received: u64,
     /// Whether this side asked in this session.
     pub asked: bool,
+    /// The peer's interval statuses per ACD as this side's ask saw them (after its
+    /// fetches), for the console's coverage picture.
+    pub views: Vec<sp::PeerView>,
 }
 
 impl Outcome {
@@ -301,6 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .context("reading this server's intervals")?;
         let mine = digest::by_day(&mine);
         let mut c: Comparison = digest::compare_digests(&mine, &theirs);
+        let mut listed = std::collections::BTreeMap::new();
         for day in c.drill.clone() {
             self.send(Msg::DayReq { acd, day }).await?;
             let rows = match self.recv().await? {
@@ -318,6 +322,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let empty = vec![];
             let here = mine.get(&day).unwrap_or(&empty);
             digest::compare_day(&mut c, day, here, &rows, open);
+            listed.insert(day, rows.iter().map(|r| (r.istart, r.complete)).collect());
         }
         self.out
             .conflicts
@@ -341,6 +346,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         for (lo, hi) in digest::ranges(&c.fetch) {
             let rep = self.fetch(acd, lo, hi).await?;
             self.out.restores.push(rep);
+        }
+        if !self.local.dry_run {
+            self.out.views.push(digest::peer_view(
+                acd,
+                crate::store::intervals::now_secs(),
+                &theirs,
+                &mine,
+                listed,
+                &c.fetch,
+            ));
         }
         Ok(())
     }

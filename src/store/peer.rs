@@ -1,7 +1,10 @@
 //! Peer sync's SQL (proto/peer-sync.md, docs/peer-sync.md): the closed intervals' status
-//! rows as the digests need them, and the `peer_state` row that `cms status` shows.
+//! rows as the digests need them, the `peer_state` row that `cms status` shows, and the
+//! peer's interval statuses as the last sync saw them (`peer_view_days`,
+//! `peer_view_intervals`), which the console's coverage picture draws beside this
+//! server's.
 //!
-//! `peer_state` is created when first written (`CREATE TABLE IF NOT EXISTS`), not by a
+//! These tables are created when first written (`CREATE TABLE IF NOT EXISTS`), not by a
 //! schema migration: it is this server's own bookkeeping, never in a backup, and a new
 //! schema version would make every backup of this release refused by the previous
 //! release's restore, which a rolling upgrade needs.
@@ -145,6 +148,172 @@ pub fn load_state(conn: &Connection) -> rusqlite::Result<Option<PeerState>> {
     .optional()
 }
 
+/// What the last sync learnt of one local day of the peer's intervals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerDay {
+    /// The peer's closed intervals of the day were this server's, status and contents:
+    /// equal digests, or a day only the peer had, fetched whole.
+    Same,
+    /// The peer's closed intervals of the day, `(istart, complete)` in time order (the
+    /// days whose digests differed).
+    Listed(Vec<(i64, bool)>),
+    /// A day only the peer holds and this server did not fetch (older than its own
+    /// retention): only the counts are known.
+    Held { intervals: u16, complete: u16 },
+}
+
+/// The peer's intervals of one ACD as a sync saw them. A day not in `days` has no
+/// closed interval on the peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerView {
+    pub acd: u16,
+    /// UTC seconds of the sync.
+    pub at: i64,
+    /// By local day number (days since 1970-01-01).
+    pub days: std::collections::BTreeMap<u32, PeerDay>,
+}
+
+const CREATE_VIEW: &str = "CREATE TABLE IF NOT EXISTS peer_view (
+    acd INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS peer_view_days (
+    acd INTEGER NOT NULL, day INTEGER NOT NULL, state INTEGER NOT NULL,
+    intervals INTEGER NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY (acd, day));
+CREATE TABLE IF NOT EXISTS peer_view_intervals (
+    acd INTEGER NOT NULL, day INTEGER NOT NULL, istart INTEGER NOT NULL,
+    complete INTEGER NOT NULL, PRIMARY KEY (acd, istart))";
+
+/// `peer_view_days.state`.
+const SAME: i64 = 0;
+const LISTED: i64 = 1;
+const HELD: i64 = 2;
+
+/// Replaces the stored view of each ACD in `views` (one transaction; creating the tables
+/// the first time).
+///
+/// # Errors
+/// A database error (nothing is changed then).
+pub fn save_views(conn: &Connection, views: &[PeerView]) -> rusqlite::Result<()> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch(CREATE_VIEW)?;
+    let tx = conn.unchecked_transaction()?;
+    for v in views {
+        tx.execute("DELETE FROM peer_view_days WHERE acd = ?1", [v.acd])?;
+        tx.execute("DELETE FROM peer_view_intervals WHERE acd = ?1", [v.acd])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO peer_view (acd, at) VALUES (?1, ?2)",
+            params![v.acd, v.at],
+        )?;
+        let mut day = tx.prepare_cached(
+            "INSERT INTO peer_view_days (acd, day, state, intervals, complete)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut iv = tx.prepare_cached(
+            "INSERT INTO peer_view_intervals (acd, day, istart, complete) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (d, pd) in &v.days {
+            let (state, n, c) = match pd {
+                PeerDay::Same => (SAME, 0, 0),
+                PeerDay::Listed(rows) => {
+                    for (istart, complete) in rows {
+                        iv.execute(params![v.acd, d, istart, complete])?;
+                    }
+                    let c = rows.iter().filter(|r| r.1).count();
+                    (LISTED, rows.len(), c)
+                }
+                PeerDay::Held {
+                    intervals,
+                    complete,
+                } => (HELD, usize::from(*intervals), usize::from(*complete)),
+            };
+            day.execute(params![v.acd, d, state, n, c])?;
+        }
+    }
+    tx.commit()
+}
+
+/// The stored view of the peer's intervals of `acd` on local days `[lo, hi]` (day
+/// numbers), or `None` when no sync has recorded one.
+///
+/// # Errors
+/// A database error other than the tables not existing yet.
+pub fn load_view(
+    conn: &Connection,
+    acd: u16,
+    (lo, hi): (u32, u32),
+) -> rusqlite::Result<Option<PeerView>> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'peer_view'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    let Some(at) = conn
+        .query_row("SELECT at FROM peer_view WHERE acd = ?1", [acd], |r| {
+            r.get(0)
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut v = PeerView {
+        acd,
+        at,
+        days: Default::default(),
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT day, state, intervals, complete FROM peer_view_days
+         WHERE acd = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day",
+    )?;
+    let days = st.query_map(params![acd, lo, hi], |r| {
+        Ok((
+            r.get::<_, u32>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, u16>(2)?,
+            r.get::<_, u16>(3)?,
+        ))
+    })?;
+    let mut listed = false;
+    for d in days {
+        let (day, state, intervals, complete) = d?;
+        let pd = match state {
+            SAME => PeerDay::Same,
+            LISTED => {
+                listed = true;
+                PeerDay::Listed(vec![])
+            }
+            _ => PeerDay::Held {
+                intervals,
+                complete,
+            },
+        };
+        v.days.insert(day, pd);
+    }
+    if listed {
+        let mut st = conn.prepare_cached(
+            "SELECT day, istart, complete FROM peer_view_intervals
+             WHERE acd = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY istart",
+        )?;
+        let rows = st.query_map(params![acd, lo, hi], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?;
+        for r in rows {
+            let (day, istart, complete) = r?;
+            if let Some(PeerDay::Listed(v)) = v.days.get_mut(&day) {
+                v.push((istart, complete));
+            }
+        }
+    }
+    Ok(Some(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +333,46 @@ mod tests {
         save_state(&s.conn, &st).unwrap();
         save_state(&s.conn, &st).unwrap();
         assert_eq!(load_state(&s.conn).unwrap(), Some(st));
+    }
+
+    #[test]
+    fn the_peer_view_round_trips_by_day_range_and_a_new_sync_replaces_it() {
+        let d = tempfile::tempdir().unwrap();
+        let s = crate::store::Store::open(&d.path().join("cms.db")).unwrap();
+        assert_eq!(load_view(&s.conn, 1, (0, u32::MAX)).unwrap(), None);
+        let mut v = PeerView {
+            acd: 1,
+            at: 1_000,
+            days: Default::default(),
+        };
+        v.days.insert(10, PeerDay::Same);
+        v.days
+            .insert(11, PeerDay::Listed(vec![(950_400, true), (951_300, false)]));
+        v.days.insert(
+            12,
+            PeerDay::Held {
+                intervals: 96,
+                complete: 90,
+            },
+        );
+        let other = PeerView {
+            acd: 2,
+            at: 1_000,
+            days: [(11, PeerDay::Listed(vec![(950_400, false)]))].into(),
+        };
+        save_views(&s.conn, &[v.clone(), other.clone()]).unwrap();
+        assert_eq!(load_view(&s.conn, 1, (0, 100)).unwrap(), Some(v.clone()));
+        assert_eq!(load_view(&s.conn, 2, (0, 100)).unwrap(), Some(other));
+        let part = load_view(&s.conn, 1, (11, 11)).unwrap().unwrap();
+        assert_eq!(part.days.keys().copied().collect::<Vec<_>>(), vec![11]);
+        assert_eq!(part.days[&11], v.days[&11]);
+        // The next sync's view replaces the whole of that ACD's.
+        let next = PeerView {
+            acd: 1,
+            at: 2_000,
+            days: [(10, PeerDay::Same)].into(),
+        };
+        save_views(&s.conn, std::slice::from_ref(&next)).unwrap();
+        assert_eq!(load_view(&s.conn, 1, (0, 100)).unwrap(), Some(next));
     }
 }
