@@ -13,7 +13,9 @@
 //!   the gap healed within 5 s of the peer closing the interval);
 //! - a fresh server backfilling the whole history from its peer vs `merge::backup` into
 //!   a file + `merge::restore::restore_at` of it: wall time, side by side (target: no
-//!   slower).
+//!   slower);
+//! - the process's peak RSS (both sides ran in it: an upper bound of either side's;
+//!   target: under 100 MB each).
 
 use cms::config::Config;
 use cms::peer::identity;
@@ -28,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const IDLE_CPU_TARGET_MS: f64 = 50.0;
 const GAP_TARGET_S: f64 = 5.0;
+const RSS_TARGET_MB: f64 = 100.0;
 
 fn history() -> Option<PathBuf> {
     let h = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -261,4 +264,22 @@ fn main() {
         backup_s + restore_s,
         sync_s / (backup_s + restore_s)
     );
+    // Both sides ran in this process, so its peak is an upper bound of either side's.
+    println!(
+        "peak RSS of this process (both sides of every sync, the backup and the restore): \
+         {:.1} MB (target: under {RSS_TARGET_MB} MB on each side)",
+        peak_rss_mb()
+    );
+}
+
+/// VmHWM of this process, MB (0 where /proc is missing).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
