@@ -69,7 +69,6 @@ pub const CLAIMS: [Claim; 3] = [
             "i_auxtime8",
             "i_auxtime9",
             "i_acdtime",
-            "i_othertime",
             "maxstaffed",
         ],
         configured: &["acwtime", "i_acwtime"],
