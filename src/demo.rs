@@ -255,6 +255,7 @@ fn switch_config(dir: &Path) -> anyhow::Result<(SwitchConfig, chrono_tz::Tz)> {
         drain_timeout: Duration::from_secs(30),
         heartbeat_ms: 1000,
         progress: false,
+        queue_log: None,
     };
     Ok((cfg, tz))
 }

@@ -9,6 +9,8 @@
 //! Data flows one way: log line -> [`parse`] -> [`translate`] (with [`mapping`]) ->
 //! `(ts, EventKind)` pairs, sequenced by the caller.
 //! - [`parse`]: one queue-log line to a typed event or a named error. No I/O.
+//! - [`exact`]: docs/asterisk.md's "what a queue log can give" as data: the items that
+//!   are exact (or exact given the configured wrap-up), per table.
 //! - [`mapping`]: the TOML mapping (queues -> skills, members -> agents, DIDs -> VDNs,
 //!   pause reasons -> AUX codes, wrap-up -> ACW) and its fixed numbering rules.
 //! - [`translate`]: the bookings: queue-log events to link events, deterministic, with
@@ -20,6 +22,7 @@
 //!   the stream with the simulator's `LinkServer`.
 
 pub mod bridge;
+pub mod exact;
 pub mod follow;
 pub mod mapping;
 pub mod parse;

@@ -755,7 +755,13 @@ impl Translator {
                     return self.mark(ts, out);
                 };
                 let skill = self.skill(q, ts, out);
-                self.agent(m).want.remove(&skill);
+                let a = self.agent(m);
+                a.want.remove(&skill);
+                if a.want.is_empty() {
+                    // Removed from its last queue, the member is gone from Asterisk and
+                    // its pause with it: added again, it starts unpaused (or PAUSED).
+                    a.paused = None;
+                }
                 self.sync_login(m, ts, out);
             }
             Event::Pause { reason, .. } => {

@@ -325,6 +325,33 @@ fn pauses_are_aux_and_wait_for_the_call() {
     assert_eq!(item(i, AGENT, &[200, 1], "i_availtime"), 60 + 120);
 }
 
+/// A member removed from its last queue is gone from Asterisk, its pause with it: added
+/// again, it is available, unless ADDMEMBER says PAUSED (found by the chain proof's
+/// review: the member used to come back in its old AUX).
+#[test]
+fn a_member_added_again_is_not_paused() {
+    let mut r = Run::new("[queues.a]\nskill = 1\n[aux_codes]\nLunch = 3\n");
+    r.lines(&format!(
+        "{}|NONE|a|PJSIP/200|ADDMEMBER|\n\
+         {}|NONE|a|PJSIP/200|PAUSE|Lunch\n\
+         {}|NONE|a|PJSIP/200|REMOVEMEMBER|\n\
+         {}|NONE|a|PJSIP/200|ADDMEMBER|\n\
+         {}|NONE|a|PJSIP/201|ADDMEMBER|PAUSED\n",
+        t(10, 0, 0),
+        t(10, 1, 0),
+        t(10, 2, 0),
+        t(10, 5, 0),
+        t(10, 5, 0),
+    ));
+    r.until(t(10, 30, 0));
+    let i = r.interval(t(10, 0, 0));
+    assert!(i.complete(), "{:?}", i.reasons);
+    assert_eq!(item(i, AGENT, &[200, 1], "i_auxtime3"), 60);
+    assert_eq!(item(i, AGENT, &[200, 1], "i_availtime"), 60 + 600);
+    assert_eq!(item(i, AGENT, &[200, 1], "i_stafftime"), 120 + 600);
+    assert_eq!(item(i, AGENT, &[201, 1], "i_auxtime0"), 600);
+}
+
 /// An Asterisk restart while a call is connected: the call ends at the restart, the
 /// member is available again, and the interval is not exact.
 #[test]

@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use clap::Parser;
 use cms::sim::faults::{self, parse_duration};
 use cms::sim::profile::Profile;
+use cms::sim::queuelog;
+use cms::sim::switch::QueueLogConfig;
 use cms::sim::{Notice, Speed, SwitchConfig};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -91,6 +93,22 @@ struct Args {
     /// Heartbeat period announced in WELCOME and used by the switch, ms.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     heartbeat_ms: u32,
+
+    /// Also write the workload as the Asterisk queue log Asterisk would write for it, into
+    /// this new file, paced like the links (`cms-asterisk --log` can follow it). The
+    /// profile must be one a queue log can express (profiles/asterisk.toml); the truth
+    /// is then restricted to what a queue log can give (docs/asterisk.md).
+    #[arg(long, value_name = "FILE")]
+    queue_log: Option<PathBuf>,
+
+    /// With --queue-log: write the matching `cms-asterisk --mapping` file here.
+    #[arg(long, value_name = "FILE", requires = "queue_log")]
+    queue_log_mapping: Option<PathBuf>,
+
+    /// With --queue-log: Asterisk restarts at this time (QUEUESTART; the calls in
+    /// progress are cut), in the fault grammar's time forms (+2h, 10:40). Repeatable.
+    #[arg(long, value_name = "TIME", requires = "queue_log")]
+    queue_log_restart: Vec<String>,
 }
 
 /// A usage error: exit code 2.
@@ -179,6 +197,10 @@ fn build(a: &Args) -> Result<SwitchConfig> {
     if a.buffer == 0 {
         return Err(usage("--buffer: must be at least 1".into()));
     }
+    let queue_log = match &a.queue_log {
+        None => None,
+        Some(path) => Some(queue_log(a, path, &profile, start_s, &tz, &faults)?),
+    };
     Ok(SwitchConfig {
         profile,
         seed: a.seed,
@@ -195,6 +217,57 @@ fn build(a: &Args) -> Result<SwitchConfig> {
         drain_timeout: Duration::from_secs(a.drain_timeout),
         heartbeat_ms: a.heartbeat_ms.max(10),
         progress: std::io::stderr().is_terminal(),
+        queue_log,
+    })
+}
+
+/// `--queue-log` and its companions: a profile a queue log can express, no fault the
+/// world would see (a clock change, a switch restart), new files, the mapping written.
+fn queue_log(
+    a: &Args,
+    path: &std::path::Path,
+    profile: &Profile,
+    start_s: i64,
+    tz: &chrono_tz::Tz,
+    faults: &[faults::Resolved],
+) -> Result<QueueLogConfig> {
+    queuelog::check_profile(profile)
+        .map_err(|e| usage(format!("--queue-log: {}: {e}", a.profile.display())))?;
+    if let Some(f) = faults.iter().find(|f| {
+        matches!(
+            f.kind,
+            faults::FaultKind::Clock(_) | faults::FaultKind::Restart
+        )
+    }) {
+        return Err(usage(format!(
+            "--queue-log: a {} fault is not in a queue log (use --queue-log-restart for Asterisk's)",
+            f.kind
+        )));
+    }
+    let mut restarts_s = Vec::new();
+    for r in &a.queue_log_restart {
+        let item = format!("restart@{r}");
+        let items = faults::parse_line(&item)
+            .map_err(|e| usage(format!("--queue-log-restart {r:?}: {e}")))?;
+        let resolved = faults::resolve(&items, start_s, tz, &[])
+            .map_err(|e| usage(format!("--queue-log-restart {r:?}: {e}")))?;
+        restarts_s.extend(resolved.iter().map(|f| f.at));
+    }
+    for p in std::iter::once(path).chain(a.queue_log_mapping.as_deref()) {
+        if p.exists() {
+            bail!(
+                "{}: already exists; cms-linksim writes a new file",
+                p.display()
+            );
+        }
+    }
+    if let Some(m) = &a.queue_log_mapping {
+        std::fs::write(m, queuelog::mapping_toml(profile))
+            .with_context(|| format!("{}: cannot write the mapping", m.display()))?;
+    }
+    Ok(QueueLogConfig {
+        path: path.to_path_buf(),
+        restarts_s,
     })
 }
 

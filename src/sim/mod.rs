@@ -13,6 +13,9 @@
 //!   feeds the truth. No I/O.
 //! - [`truth`]: the ground truth, a second implementation of `docs/data-items.md` from
 //!   call and agent timelines, and its writer (collector schema, `source = 'truth'`).
+//! - [`queuelog`]: the workload as the queue log Asterisk would write for it (the
+//!   chain proof through `cms-asterisk`), and the truth restricted to what a queue log
+//!   can express. No I/O.
 //! - [`faults`]: the fault grammar (one-line form and script files).
 //! - [`switch`]: listeners, link sessions (session rules), the clock, faults, drain;
 //!   [`LinkServer`], the same sessions for a stream made outside the simulator (the
@@ -22,6 +25,7 @@ pub mod dist;
 pub mod faults;
 pub mod gen;
 pub mod profile;
+pub mod queuelog;
 pub mod switch;
 pub mod truth;
 

@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn shipped_profiles_parse() {
-        for f in ["tiny", "reference", "large"] {
+        for f in ["tiny", "reference", "large", "asterisk"] {
             let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{f}.toml"));
             Profile::load(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
         }

@@ -15,6 +15,7 @@
 use super::faults::{FaultKind, LinkSel, Resolved};
 use super::gen::{Counts, Generator, Stop};
 use super::profile::Profile;
+use super::queuelog::QueueLog;
 use super::truth::{TruthMsg, TruthWriter};
 use crate::proto::codec::LinkCodec;
 use crate::proto::{
@@ -74,6 +75,18 @@ pub struct SwitchConfig {
     /// Send a [`Notice::Progress`] about once a second (the binary asks for it when its
     /// stderr is a terminal).
     pub progress: bool,
+    /// Also write the workload as an Asterisk queue log (`--queue-log`).
+    pub queue_log: Option<QueueLogConfig>,
+}
+
+/// `--queue-log`: where the queue log goes and when Asterisk restarts in it.
+#[derive(Debug, Clone)]
+pub struct QueueLogConfig {
+    /// The log. Each batch of lines is appended to whatever file the path names then,
+    /// so a rename rotation (`mv queue_log queue_log.1`) makes it start a new file.
+    pub path: PathBuf,
+    /// Asterisk restarts (QUEUESTART, every call cut), UTC seconds.
+    pub restarts_s: Vec<i64>,
 }
 
 /// What the switch tells its operator as it happens. `cms-linksim` prints each one on
@@ -163,6 +176,8 @@ pub struct Summary {
     pub truth_intervals: u64,
     /// Links that had not ACKed the last event when the drain timed out.
     pub undrained: Vec<String>,
+    /// With `--queue-log`: what the writer did.
+    pub queue_log: Option<super::queuelog::Stats>,
 }
 
 impl std::fmt::Display for Summary {
@@ -181,7 +196,15 @@ impl std::fmt::Display for Summary {
             self.overruns,
             self.epochs,
             self.truth_intervals
-        )
+        )?;
+        if let Some(q) = &self.queue_log {
+            write!(
+                f,
+                "; queue log: {} lines, {} calls, {} restarts cutting {} calls, {} events it cannot express",
+                q.lines, q.calls, q.restarts, q.cut_calls, q.inexpressible
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -321,6 +344,7 @@ pub async fn run(
     let end_s = cfg.start_s + cfg.duration_s;
     let gen = new_generator(&cfg, end_s);
     let truth_writer = open_truth(&cfg)?;
+    let qlog = open_queue_log(&cfg)?;
     // Bind every link before anything else, so a bad address fails fast.
     let listeners = bind_links(&cfg.listen).await?;
     let ports: serde_json::Map<String, serde_json::Value> = listeners
@@ -341,11 +365,12 @@ pub async fn run(
     // The generator driver: a plain thread, so a busy generator never starves sessions.
     let h2 = hub.clone();
     let c2 = cfg.clone();
-    let driver = std::thread::spawn(move || drive(&h2, &c2, end_s, ttx));
-    let (mut summary, wall) = tokio::task::spawn_blocking(move || driver.join())
+    let driver = std::thread::spawn(move || drive(&h2, &c2, end_s, ttx, qlog));
+    let (mut summary, wall, qlog_result) = tokio::task::spawn_blocking(move || driver.join())
         .await
         .expect("join")
         .expect("the generator thread panicked");
+    qlog_result?;
     summary.undrained = drain(&hub, &cfg).await;
     hub.cancel_sessions();
     summary.wall = wall;
@@ -493,6 +518,59 @@ fn new_generator(cfg: &SwitchConfig, end_s: i64) -> Generator {
     gen
 }
 
+/// The queue-log writer and its file, when the run writes one (`--queue-log`): the log
+/// begins with Asterisk's QUEUESTART at the start time.
+fn open_queue_log(cfg: &SwitchConfig) -> Result<Option<QueueLogOut>, SimError> {
+    let Some(q) = &cfg.queue_log else {
+        return Ok(None);
+    };
+    let err = |what: String| SimError::File {
+        path: q.path.clone(),
+        what,
+    };
+    let writer = QueueLog::new(&cfg.profile, cfg.start_s, &q.restarts_s)
+        .map_err(|e| err(format!("the profile cannot be written as a queue log: {e}")))?;
+    let mut out = QueueLogOut {
+        writer,
+        path: q.path.clone(),
+    };
+    out.flush()?;
+    Ok(Some(out))
+}
+
+/// The queue-log writer and where its lines go.
+struct QueueLogOut {
+    writer: QueueLog,
+    path: PathBuf,
+}
+
+impl QueueLogOut {
+    /// Reads what the generator emitted up to its clock (before the hub takes it).
+    fn feed(&mut self, gen: &Generator) {
+        self.writer.feed(&gen.out);
+        self.writer.advance(gen.now_ms());
+    }
+
+    /// Appends the new lines to the file the path names now (a new one after a rename
+    /// rotation), as Asterisk does after `logger rotate`.
+    fn flush(&mut self) -> Result<(), SimError> {
+        use std::io::Write;
+        let text = self.writer.take_text();
+        if text.is_empty() {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| SimError::File {
+                path: self.path.clone(),
+                what: format!("cannot write the queue log: {e}"),
+            })
+    }
+}
+
 /// The new truth database, when the run writes one.
 fn open_truth(cfg: &SwitchConfig) -> Result<Option<TruthWriter>, SimError> {
     let Some((path, minutes)) = &cfg.truth else {
@@ -631,7 +709,9 @@ fn drive(
     cfg: &SwitchConfig,
     end_s: i64,
     truth: std::sync::mpsc::Sender<TruthMsg>,
-) -> (Summary, Duration) {
+    mut qlog: Option<QueueLogOut>,
+) -> (Summary, Duration, Result<(), SimError>) {
+    let mut result = Ok(());
     let t0 = Instant::now();
     let mut summary = Summary {
         epochs: 1,
@@ -645,10 +725,18 @@ fn drive(
         };
         let mut gen = hub.gen.lock().unwrap();
         let stop = gen.run_until(target, 20_000);
-        hub.publish(&mut gen, &truth);
+        if let Some(q) = &mut qlog {
+            q.feed(&gen);
+            if let Err(e) = q.flush() {
+                result = Err(e);
+                break;
+            }
+        }
+        let ql = qlog.as_ref().map(|q| &q.writer);
+        hub.publish(&mut gen, &truth, ql);
         if let Stop::Fault(i) = stop {
             let f = &cfg.faults[i / 2];
-            apply_fault(hub, &mut gen, f, i % 2 == 1, &truth);
+            apply_fault(hub, &mut gen, f, i % 2 == 1, &truth, ql);
             summary.faults_applied += (i % 2 == 0) as u64;
             if f.kind == FaultKind::Restart {
                 summary.epochs += 1;
@@ -657,7 +745,8 @@ fn drive(
         let done = stop == Stop::Reached && target >= end_s;
         if done {
             gen.finish();
-            send_truth(&mut gen, &truth);
+            send_truth(&mut gen, &truth, ql);
+            summary.queue_log = ql.map(|q| q.stats);
             summary.calls = gen.counts.calls;
             summary.blocked = gen.counts.blocked;
             summary.events = gen.counts.events;
@@ -688,7 +777,7 @@ fn drive(
     let wall = t0.elapsed();
     hub.state.lock().unwrap().finished = true;
     hub.notify.notify_waiters();
-    (summary, wall)
+    (summary, wall, result)
 }
 
 /// What a hub starts from: its epoch and where in it.
@@ -783,10 +872,15 @@ impl Hub {
     /// Moves what the generator made into the log (trimmed to what the links still
     /// need) and its closed truth intervals to the writer, and drops the sessions that
     /// fell behind.
-    fn publish(&self, gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
+    fn publish(
+        &self,
+        gen: &mut Generator,
+        truth: &std::sync::mpsc::Sender<TruthMsg>,
+        qlog: Option<&QueueLog>,
+    ) {
         let out = gen.out.split();
         let now_ms = gen.now_ms();
-        send_truth(gen, truth);
+        send_truth(gen, truth, qlog);
         let mut st = self.state.lock().unwrap();
         st.append(out);
         st.clock_ms = now_ms;
@@ -841,10 +935,20 @@ impl<G: Snapshot> Hub<G> {
     }
 }
 
-/// Hands closed intervals to the writer thread.
-fn send_truth(gen: &mut Generator, truth: &std::sync::mpsc::Sender<TruthMsg>) {
+/// Hands closed intervals to the writer thread; with a queue log, restricted to what it
+/// can express (the writer has read every event up to the generator's clock, so it
+/// knows whether a restart touched them).
+fn send_truth(
+    gen: &mut Generator,
+    truth: &std::sync::mpsc::Sender<TruthMsg>,
+    qlog: Option<&QueueLog>,
+) {
     if let Some(tr) = &mut gen.truth {
-        for ci in tr.take_closed() {
+        let len_s = i64::from(tr.config().interval_minutes) * 60;
+        for mut ci in tr.take_closed() {
+            if let Some(q) = qlog {
+                q.restrict(&mut ci, len_s);
+            }
             let _ = truth.send(TruthMsg::Interval(ci));
         }
     }
@@ -856,6 +960,7 @@ fn apply_fault(
     f: &Resolved,
     ending: bool,
     truth: &std::sync::mpsc::Sender<TruthMsg>,
+    qlog: Option<&QueueLog>,
 ) {
     let what = format!("{} on {}", f.kind, f.link);
     info!(fault = %what, ending, "fault");
@@ -929,7 +1034,7 @@ fn apply_fault(
             st.clock_ms = gen.now_ms();
             st.end_ms += d * 1000;
             drop(st);
-            send_truth(gen, truth);
+            send_truth(gen, truth, qlog);
         }
     }
 }

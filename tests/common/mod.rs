@@ -16,7 +16,8 @@
 //! [`ConnRecord`]. The test sees it through [`ScriptedSwitch::connection`]; a failure
 //! the test never looked at fails the test when the switch is dropped.
 //!
-//! Beside it: [`collector`] (a real `cms collect` process), [`sim`] (a real
+//! Beside it: [`collector`] (a real `cms collect` process), [`bridge`] (a real
+//! `cms-asterisk` following a queue log), [`sim`] (a real
 //! `cms-linksim` and a pair of collectors, checked against its ground truth), [`run`] (the
 //! simulated run the pair scenarios start from), [`site`]
 //! (a configuration in a temp directory and `cms` run with it), [`smallfs`] (a small
@@ -28,6 +29,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod bridge;
 pub mod collector;
 pub mod golden;
 pub mod http;
