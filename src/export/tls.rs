@@ -151,7 +151,17 @@ pub fn connect_failure(e: &tokio_postgres::Error, tls: Option<&Trust>, host: &st
     if let Some(r) = rustls_error(e) {
         return certificate_failure(r, tls, host);
     }
-    let text = e.to_string();
+    // The client's own text does not hold its cause ("error performing TLS handshake"):
+    // the causes are added, each once.
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text = format!("{text}: {t}");
+        }
+        cause = c.source();
+    }
     if text.contains("server does not support TLS") {
         return "the server does not offer TLS (ssl = off in its postgresql.conf?), and sslmode=require or --warehouse-ca requires it".into();
     }
@@ -187,7 +197,9 @@ fn certificate_failure(r: &rustls::Error, tls: Option<&Trust>, host: &str) -> St
         }
     };
     match r {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+        // BadSignature: a trusted certificate has the issuer's name but another key (two
+        // self-signed certificates with one subject, as rcgen's defaults make them).
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
             format!(
                 "TLS: the server's certificate is not trusted: it is not signed by {trusted_by}"
             )
