@@ -5,7 +5,9 @@
 //! no incomplete copy where a complete one exists, and no duplicate; an export killed
 //! (SIGKILL) inside a batch and run again changes nothing else; a rerun of every export
 //! changes nothing; and a second, different complete copy is recorded as a conflict, not
-//! written over the first.
+//! written over the first. Over TLS (docs/warehouse.md, "TLS"), a server that takes
+//! only TLS is fed when its certificate is verified, and refused with the reason when
+//! it cannot be, or in plaintext.
 //!
 //! Skips with a message without PostgreSQL (tests/pg/ci-setup.sh), unless
 //! `CMS_REQUIRE_POSTGRES=1`.
@@ -446,4 +448,195 @@ fn three_sites_both_servers_one_warehouse() {
     assert_eq!(conflicts[0].get::<_, i64>(1), t);
     assert_eq!(conflicts[0].get::<_, String>(2), old);
     assert_eq!(conflicts[0].get::<_, String>(3), "srv-a");
+}
+
+/// One failed export of the TLS test: it exits `code`, its message holds every piece of
+/// `says` (the warehouse's name and the reason), never the password, and the warehouse
+/// holds nothing afterwards.
+fn refused(c: &Collector, pg: &Client, args: &[&str], code: i32, says: &[&str]) {
+    let mut all = vec!["export", "--site", "tls"];
+    all.extend_from_slice(args);
+    let (got, out) = cms(c, &all, &[]);
+    assert_eq!(got, code, "cms {all:?}:\n{out}");
+    for s in says {
+        assert!(out.contains(s), "cms {all:?}: {s:?} not said:\n{out}");
+    }
+    assert!(!out.contains("hunter2"), "the password is shown:\n{out}");
+    assert_eq!(
+        pg.one_i64(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'cms\\_%'",
+            &[]
+        ),
+        0,
+        "cms {all:?} wrote into the warehouse"
+    );
+}
+
+/// TLS (docs/warehouse.md, "TLS"): a server that takes TCP connections only over TLS,
+/// with a self-signed certificate. The export reaches it with `sslmode=require` and that
+/// certificate as `--warehouse-ca`, and the warehouse then holds exactly the server's
+/// intervals and rows; without the CA (the system's roots), with another CA, in
+/// plaintext, with an unreadable CA file, and against a server without TLS it fails with
+/// the warehouse's name and the reason, and writes nothing (the successful export then
+/// sends every interval: nothing was marked sent).
+#[test]
+fn tls_with_the_servers_certificate_and_refusals() {
+    let Some(cluster) = Cluster::start_tls() else {
+        return;
+    };
+    let pair = Pair::run(
+        PROFILE,
+        &[
+            "--seed",
+            "41",
+            "--start",
+            "2026-11-03T06:00",
+            "--duration",
+            "1h",
+            "--speed",
+            "3600",
+        ],
+    );
+    let c = &pair.a;
+    let pg = Client::connect(&cluster.socket_url());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("server.pem");
+    std::fs::write(&ca, cluster.tls_cert.as_ref().unwrap()).unwrap();
+    let other = dir.path().join("other.pem");
+    let stranger =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(&other, stranger.cert.pem()).unwrap();
+    let missing = dir.path().join("missing.pem");
+    let (ca_s, other_s, missing_s) = (
+        ca.to_str().unwrap(),
+        other.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    );
+    let base = format!("postgres://cms:hunter2@127.0.0.1:{}/postgres", cluster.port);
+    let require = format!("{base}?sslmode=require");
+    let name = format!("warehouse:tls@127.0.0.1:{}/postgres", cluster.port);
+
+    // The system's roots do not know a self-signed certificate.
+    refused(
+        c,
+        &pg,
+        &["--warehouse", &require],
+        1,
+        &[&name, "certificate is not trusted", "system's store"],
+    );
+    // Another CA than the one that signed the server's certificate.
+    refused(
+        c,
+        &pg,
+        &["--warehouse", &require, "--warehouse-ca", other_s],
+        1,
+        &[&name, "certificate is not trusted", other_s],
+    );
+    // Plaintext, asked for or by default (as before TLS existed): the server refuses.
+    for url in [format!("{base}?sslmode=disable"), base.clone()] {
+        refused(
+            c,
+            &pg,
+            &["--warehouse", &url],
+            1,
+            &[&name, "no encryption", "only over TLS"],
+        );
+    }
+    // A CA file that cannot be read; a CA with sslmode=disable (a usage error).
+    refused(
+        c,
+        &pg,
+        &["--warehouse", &require, "--warehouse-ca", missing_s],
+        1,
+        &[&name, missing_s, "cannot read"],
+    );
+    refused(
+        c,
+        &pg,
+        &[
+            "--warehouse",
+            &format!("{base}?sslmode=disable"),
+            "--warehouse-ca",
+            ca_s,
+        ],
+        2,
+        &["--warehouse-ca", "sslmode=disable"],
+    );
+    // A server without TLS, when TLS is required.
+    if let Some(plain) = Cluster::start() {
+        let (got, out) = cms(
+            c,
+            &[
+                "export",
+                "--site",
+                "tls",
+                "--warehouse",
+                &plain.url(),
+                "--warehouse-ca",
+                ca_s,
+            ],
+            &[],
+        );
+        assert_eq!(got, 1, "{out}");
+        let plain_name = format!("warehouse:tls@127.0.0.1:{}/postgres", plain.port);
+        assert!(
+            out.contains(&plain_name) && out.contains("does not offer TLS"),
+            "{out}"
+        );
+    }
+
+    // The server's own certificate as the CA: over TLS, every interval, every row.
+    let (got, out) = cms(
+        c,
+        &[
+            "export",
+            "--site",
+            "tls",
+            "--warehouse",
+            &require,
+            "--warehouse-ca",
+            ca_s,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(got, 0, "{out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let local = statuses(&c.db_path());
+    assert!(!local.is_empty());
+    assert_eq!(
+        r[0]["new"].as_u64(),
+        Some(local.len() as u64),
+        "the refused exports marked nothing sent: {out}"
+    );
+    // The server logged the export's session (log_connections) as a TLS one.
+    assert!(
+        cluster.log().contains("SSL enabled"),
+        "no TLS session in the server's log:\n{}",
+        cluster.log()
+    );
+    let wh: BTreeMap<i64, (String, i64, String)> = pg
+        .query(
+            "SELECT istart, status, row_count, checksum FROM cms_interval WHERE site = 'tls' AND acd = 1",
+            &[],
+        )
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
+    assert_eq!(wh, local, "the intervals");
+    for status in ["complete", "incomplete"] {
+        let which: BTreeSet<i64> = local
+            .iter()
+            .filter(|(_, v)| v.0 == status)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in TABLES {
+            assert_eq!(
+                pg_rows(&pg, "tls", t, status),
+                sqlite_rows(&c.db_path(), t, &which),
+                "{} rows of the {status} intervals",
+                t.name
+            );
+        }
+    }
 }

@@ -4,11 +4,12 @@
 //!
 //! [`track`] knows which intervals changed (triggers on `interval_status`) and what each
 //! target was sent; [`files`] writes the generic CSV layout and the Calabrio queue file;
-//! [`warehouse`] feeds PostgreSQL. This module ties them to a database and a
+//! [`warehouse`] feeds PostgreSQL, over TLS when [`tls`] says so. This module ties them to a database and a
 //! configuration. It does not decide what an interval holds (that is `agg`, `merge`) and
 //! never writes interval data: the only writes are the export's own bookkeeping.
 
 pub mod files;
+pub mod tls;
 pub mod track;
 pub mod warehouse;
 
@@ -198,9 +199,17 @@ pub struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "generic")]
     pub format: Vec<Format>,
     /// Feed this PostgreSQL warehouse (postgres://user@host:port/database; default
-    /// $CMS_WAREHOUSE_URL when --site is given). No TLS: see docs/warehouse.md.
+    /// $CMS_WAREHOUSE_URL when --site is given). Plaintext unless the URL ends in
+    /// ?sslmode=require or --warehouse-ca is given: see docs/warehouse.md, "TLS".
     #[arg(long)]
     pub warehouse: Option<String>,
+    /// Connect to the warehouse over TLS only, and trust its certificate only if this PEM
+    /// file (a private CA, or the server's self-signed certificate) signed it. With
+    /// sslmode=require and no --warehouse-ca, the system's root store is the trust. The
+    /// certificate must also name the URL's host; an unverified TLS connection is never
+    /// made (stricter than libpq's sslmode=require).
+    #[arg(long, value_name = "FILE")]
+    pub warehouse_ca: Option<PathBuf>,
     /// This pair's site name in the warehouse: the same on both servers of a pair,
     /// different for every pair.
     #[arg(long)]
@@ -236,6 +245,12 @@ pub fn run(cfg: &Config, a: &Args) -> Result<Vec<Report>, ExportError> {
             "cms export: say where to: --out DIR, or --warehouse URL --site NAME".into(),
         ));
     }
+    if url.is_none() && a.warehouse_ca.is_some() {
+        return Err(ExportError::Usage(
+            "cms export --warehouse-ca: only with --warehouse URL (or $CMS_WAREHOUSE_URL) and --site NAME"
+                .into(),
+        ));
+    }
     if url.is_some() && a.site.is_none() {
         return Err(ExportError::Usage(
             "cms export --warehouse: --site NAME is required (the same on both servers of a pair)"
@@ -256,6 +271,7 @@ pub fn run(cfg: &Config, a: &Args) -> Result<Vec<Report>, ExportError> {
                 site,
                 acds: &a.acd,
                 batch_rows: a.batch_rows,
+                ca: a.warehouse_ca.as_deref(),
             },
         )?);
     }

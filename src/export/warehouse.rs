@@ -10,15 +10,19 @@
 //! deadlocking; a deadlock or serialization failure is retried. A batch is marked sent
 //! in the server's database after its commit: a killed export leaves whole batches,
 //! and its rerun sends the rest (a batch sent twice changes nothing: the rule is
-//! idempotent). It does not choose the intervals (that is [`super::track`]).
+//! idempotent). It does not choose the intervals (that is [`super::track`]), nor decide
+//! or verify TLS (that is [`super::tls`]).
 
+use super::tls::{self, Transport, Trust};
 use super::{sql, track, width, ExportError, Interval, Report, RowReader};
 use crate::config::Config;
 use crate::items::TABLES;
 use crate::store::Store;
 use futures::SinkExt;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{Client, NoTls};
 
 /// The warehouse schema, applied by every export (idempotent).
@@ -41,18 +45,23 @@ const ATTEMPTS: u32 = 4;
 /// The target name of a warehouse export: site, host, port and database, never the
 /// password.
 pub fn target_name(pg: &tokio_postgres::Config, site: &str) -> String {
-    let host = pg
-        .get_hosts()
+    let host = host(pg);
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let db = pg.get_dbname().or(pg.get_user()).unwrap_or("postgres");
+    format!("warehouse:{site}@{host}:{port}/{db}")
+}
+
+/// The (first) host of the URL, as connecting uses it (and TLS checks it against the
+/// server's certificate).
+fn host(pg: &tokio_postgres::Config) -> String {
+    pg.get_hosts()
         .first()
         .map(|h| match h {
             tokio_postgres::config::Host::Tcp(s) => s.clone(),
             #[cfg(unix)]
             tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
-        .unwrap_or_else(|| "localhost".into());
-    let port = pg.get_ports().first().copied().unwrap_or(5432);
-    let db = pg.get_dbname().or(pg.get_user()).unwrap_or("postgres");
-    format!("warehouse:{site}@{host}:{port}/{db}")
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Parses a warehouse URL (or key=value string) without ever echoing its password.
@@ -262,18 +271,29 @@ pub struct Options<'a> {
     pub site: &'a str,
     pub acds: &'a [u16],
     pub batch_rows: usize,
+    /// `--warehouse-ca`: verify the server's certificate against this PEM file (TLS
+    /// required); see [`tls::transport`].
+    pub ca: Option<&'a Path>,
 }
 
 /// Exports the pending intervals of `store` into the warehouse.
 ///
 /// # Errors
-/// The warehouse cannot be reached or refuses a statement (the message names it, never
-/// its password), or the database cannot be read. Batches committed before the error
-/// stay, and are marked sent.
+/// The warehouse cannot be reached, its certificate is not trusted, or it refuses a
+/// statement (the message names it, never its password), or the database cannot be
+/// read. Batches committed before the error stay, and are marked sent. A CA file that
+/// cannot be used fails before anything is connected or written.
 pub fn export(cfg: &Config, store: &Store, o: &Options<'_>) -> Result<Report, ExportError> {
     check_site(o.site)?;
-    let pg = parse_url(o.url)?;
+    let mut pg = parse_url(o.url)?;
     let target = target_name(&pg, o.site);
+    let transport = tls::transport(&mut pg, o.ca).map_err(|e| match e {
+        tls::SetupError::Usage(m) => ExportError::Usage(m),
+        tls::SetupError::Trust(what) => ExportError::Warehouse {
+            target: target.clone(),
+            what,
+        },
+    })?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -282,13 +302,40 @@ pub fn export(cfg: &Config, store: &Store, o: &Options<'_>) -> Result<Report, Ex
             what: "cannot start the async runtime",
             source,
         })?;
-    rt.block_on(run(cfg, store, &pg, &target, o))
+    rt.block_on(run(cfg, store, &pg, transport, &target, o))
+}
+
+/// Connects as `transport` says and drives the connection on its own task.
+async fn connect(
+    pg: &tokio_postgres::Config,
+    transport: Transport,
+) -> Result<(Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+    async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "warehouse connection ended");
+        }
+    }
+    Ok(match transport {
+        Transport::Plain => {
+            let (client, conn) = pg.connect(NoTls).await?;
+            (client, tokio::spawn(drive(conn)))
+        }
+        Transport::Tls { connector, .. } => {
+            let (client, conn) = pg.connect(connector).await?;
+            (client, tokio::spawn(drive(conn)))
+        }
+    })
 }
 
 async fn run(
     cfg: &Config,
     store: &Store,
     pg: &tokio_postgres::Config,
+    transport: Transport,
     target: &str,
     o: &Options<'_>,
 ) -> Result<Report, ExportError> {
@@ -304,15 +351,20 @@ async fn run(
         };
         wh(format!("{doing}: {detail}"))
     };
-    let (mut client, conn) = pg
-        .connect(NoTls)
-        .await
-        .map_err(|e| pgerr("cannot connect", e))?;
-    let driver = tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "warehouse connection ended");
-        }
-    });
+    let trust: Option<Trust> = match &transport {
+        Transport::Plain => None,
+        Transport::Tls { trust, .. } => Some(trust.clone()),
+    };
+    let (mut client, driver) = connect(pg, transport).await.map_err(|e| {
+        let doing = match trust {
+            Some(_) => "cannot connect over TLS",
+            None => "cannot connect",
+        };
+        wh(format!(
+            "{doing}: {}",
+            tls::connect_failure(&e, trust.as_ref(), &host(pg))
+        ))
+    })?;
     client
         .batch_execute(&format!(
             "SET statement_timeout = '{STATEMENT_TIMEOUT}'; SET lock_timeout = '{LOCK_TIMEOUT}';"

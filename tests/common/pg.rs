@@ -4,6 +4,11 @@
 //! server runs as the `postgres` user (PostgreSQL refuses root), which then owns the
 //! directory. No service, no system cluster is touched.
 //!
+//! [`Cluster::start_tls`] starts one that accepts TCP connections only over TLS, with a
+//! self-signed certificate made here for `localhost` and `127.0.0.1` (docs/warehouse.md,
+//! "TLS", sets a server up the same way); the test's own [`Client`] then connects over
+//! the Unix socket, which stays plaintext.
+//!
 //! Without PostgreSQL's binaries (`tests/pg/ci-setup.sh` installs Debian's) the test
 //! skips with a message, unless `CMS_REQUIRE_POSTGRES=1` (set by `.ci/run`) makes it fail.
 
@@ -18,6 +23,9 @@ pub struct Cluster {
     /// Run the server's tools as this user (root cannot run them).
     user: Option<&'static str>,
     pub port: u16,
+    /// The server's self-signed certificate (PEM) when started with TLS: what a client
+    /// passes as `--warehouse-ca`.
+    pub tls_cert: Option<String>,
 }
 
 fn is_root() -> bool {
@@ -67,6 +75,17 @@ impl Cluster {
     /// [`Cluster::start`], with PostgreSQL's default durability when `durable` (the
     /// bench measures a server as it would run).
     pub fn start_with(durable: bool) -> Option<Cluster> {
+        Cluster::start_opts(durable, false)
+    }
+
+    /// [`Cluster::start`] with `ssl = on` and a self-signed certificate for `localhost`
+    /// and `127.0.0.1` ([`Cluster::tls_cert`]); pg_hba.conf trusts TCP connections over
+    /// TLS and rejects plaintext ones (`hostssl ... trust`, `hostnossl ... reject`).
+    pub fn start_tls() -> Option<Cluster> {
+        Cluster::start_opts(false, true)
+    }
+
+    fn start_opts(durable: bool, tls: bool) -> Option<Cluster> {
         let Some(bin) = bindir() else {
             let msg = "PostgreSQL is not installed (no initdb): run tests/pg/ci-setup.sh";
             if std::env::var("CMS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
@@ -93,11 +112,12 @@ impl Cluster {
             .local_addr()
             .unwrap()
             .port();
-        let c = Cluster {
+        let mut c = Cluster {
             bin,
             dir,
             user,
             port,
+            tls_cert: None,
         };
         let data = c.data();
         c.run(
@@ -114,6 +134,9 @@ impl Cluster {
                 "--locale=C",
             ],
         );
+        if tls {
+            c.tls_cert = Some(c.set_up_tls());
+        }
         let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {}",
             c.dir.path().display()
@@ -143,6 +166,48 @@ impl Cluster {
             || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
         );
         Some(c)
+    }
+
+    /// Writes `server.crt` and `server.key` (mode 0600, owned by the server's user, as
+    /// PostgreSQL demands of a key) into the data directory, turns `ssl` on (and
+    /// `log_connections`, whose lines say which sessions used TLS) and replaces
+    /// pg_hba.conf: the socket trusted, TCP trusted over TLS only. Returns the PEM.
+    fn set_up_tls(&self) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&crt, cert.cert.pem()).unwrap();
+        std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut conf,
+            b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nlog_connections = on\n",
+        )
+        .unwrap();
+        if let Some(u) = self.user {
+            let o = Command::new("chown")
+                .arg(u)
+                .arg(&crt)
+                .arg(&key)
+                .arg(data.join("pg_hba.conf"))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "chown {u}: {}", text(&o));
+        }
+        cert.cert.pem()
     }
 
     fn data(&self) -> PathBuf {
@@ -183,6 +248,16 @@ impl Cluster {
     /// The connection URL of the database `postgres` as user `cms`.
     pub fn url(&self) -> String {
         format!("postgres://cms@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The same database over the cluster's Unix socket (plaintext, trusted even when
+    /// TCP takes TLS only): for the test's own [`Client`].
+    pub fn socket_url(&self) -> String {
+        format!(
+            "host={} port={} user=cms dbname=postgres",
+            self.dir.path().display(),
+            self.port
+        )
     }
 }
 
