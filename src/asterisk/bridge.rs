@@ -49,11 +49,35 @@ struct FileEntry {
     state: Translator,
 }
 
+/// The translation's version, kept in the index: raise it whenever the same lines give
+/// other events (or the translator's saved state changes shape), so that a bridge
+/// upgraded in place starts a new epoch instead of replaying, under sequence numbers the
+/// collectors already hold, a stream that differs from the one they took. 2: a member
+/// removed from its last queue is forgotten with its pause.
+pub const TRANSLATION: u32 = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Index {
+    /// [`TRANSLATION`] of the release that wrote it (absent, 0: before the field).
+    #[serde(default)]
+    translation: u32,
     epoch: u64,
     mapping: String,
     files: Vec<FileEntry>,
+}
+
+/// The part of an index read first: whether this release can read the rest.
+#[derive(Deserialize)]
+struct IndexHead {
+    #[serde(default)]
+    translation: u32,
+}
+
+/// What the index file holds.
+enum Stored {
+    Index(Index),
+    /// Written by a release that translates differently: a new epoch begins.
+    Other(u32),
 }
 
 /// Why the bridge stopped.
@@ -76,11 +100,18 @@ fn mapping_hash(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..32].to_string()
 }
 
-fn load_index(path: &Path) -> Result<Option<Index>, BridgeError> {
+fn load_index(path: &Path) -> Result<Option<Stored>, BridgeError> {
+    let bad = |e: serde_json::Error| file_err(path, format!("not a cms-asterisk index: {e}"));
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| file_err(path, format!("not a cms-asterisk index: {e}"))),
+        Ok(b) => {
+            let head: IndexHead = serde_json::from_slice(&b).map_err(bad)?;
+            if head.translation != TRANSLATION {
+                return Ok(Some(Stored::Other(head.translation)));
+            }
+            serde_json::from_slice(&b)
+                .map(|i| Some(Stored::Index(i)))
+                .map_err(bad)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(file_err(path, e)),
     }
@@ -132,8 +163,16 @@ struct Resume {
 }
 
 fn plan_resume(cfg: &BridgeConfig, index_path: &Path) -> Result<Option<Resume>, BridgeError> {
-    let Some(index) = load_index(index_path)? else {
-        return Ok(None);
+    let index = match load_index(index_path)? {
+        None => return Ok(None),
+        Some(Stored::Other(v)) => {
+            warn!(
+                "the index was written by a release that translates the log differently \
+                 (translation {v}, this release's {TRANSLATION}): a new epoch begins"
+            );
+            return Ok(None);
+        }
+        Some(Stored::Index(i)) => i,
     };
     if index.mapping != mapping_hash(&cfg.mapping_text) {
         warn!("the mapping changed: a new epoch begins");
@@ -179,6 +218,7 @@ pub async fn run(
                 }
             };
             let idx = Index {
+                translation: TRANSLATION,
                 epoch,
                 mapping: mapping_hash(&cfg.mapping_text),
                 files: Vec::new(),
@@ -278,4 +318,67 @@ pub async fn run(
     }
     server.shutdown();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> BridgeConfig {
+        let text = "wrapup_seconds = 60\n[queues.support]\nskill = 1\n".to_string();
+        BridgeConfig {
+            log: dir.join("queue_log"),
+            mapping: Mapping::parse(&text).unwrap(),
+            mapping_text: text,
+            state_dir: dir.join("state"),
+            listen: vec![],
+            heartbeat_ms: 1000,
+            poll: Duration::from_millis(50),
+            port_file: None,
+        }
+    }
+
+    #[test]
+    fn an_index_of_another_translation_starts_a_new_epoch_and_a_bad_one_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = config(d.path());
+        std::fs::write(&cfg.log, "1700000000|NONE|NONE|NONE|QUEUESTART|\n").unwrap();
+        let first = std::fs::read(&cfg.log).unwrap();
+        let fp = super::super::follow::fingerprint(&first).unwrap();
+        let idx = |translation: u32| Index {
+            translation,
+            epoch: 7,
+            mapping: mapping_hash(&cfg.mapping_text),
+            files: vec![FileEntry {
+                fingerprint: fp.clone(),
+                first_seq: 1,
+                state: Translator::new(cfg.mapping.clone()),
+            }],
+        };
+        let path = d.path().join("index.json");
+        // This release's index: resumed.
+        save_index(&path, &idx(TRANSLATION)).unwrap();
+        let r = plan_resume(&cfg, &path).unwrap().expect("resumed");
+        assert_eq!(r.index.epoch, 7);
+        // An older release's (and one from before the field): a new epoch.
+        save_index(&path, &idx(TRANSLATION - 1)).unwrap();
+        assert!(plan_resume(&cfg, &path).unwrap().is_none());
+        let mut old = serde_json::to_value(idx(TRANSLATION)).unwrap();
+        old.as_object_mut().unwrap().remove("translation");
+        // Its translator state of another shape is never read.
+        old["files"][0]["state"] = serde_json::json!({"shape": "of another release"});
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(plan_resume(&cfg, &path).unwrap().is_none());
+        // A damaged index of this release is an error naming the file.
+        std::fs::write(
+            &path,
+            format!("{{\"translation\": {TRANSLATION}, \"epoch\": "),
+        )
+        .unwrap();
+        let e = plan_resume(&cfg, &path).err().expect("refused").to_string();
+        assert!(
+            e.contains("index.json") && e.contains("not a cms-asterisk index"),
+            "{e}"
+        );
+    }
 }

@@ -34,7 +34,7 @@ struct Site {
 fn site(extra: &str) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "server_id = \"srv-a\"\ndata_dir = \"{}\"\ntime_zone = \"America/New_York\"\n\
+        "server_id = \"srv-a\"\ndata_dir = '{}'\ntime_zone = \"America/New_York\"\n\
          {extra}\n[[acd]]\nid = 1\nswitch = \"127.0.0.1:5001\"\n[[acd]]\nid = 2\n\
          switch = \"127.0.0.1:5002\"\n",
         dir.path().display()
