@@ -11,6 +11,7 @@
 #   FUZZ_SECONDS=3600 fuzz/ci.sh    a soak: one hour per target
 #   fuzz/ci.sh frame session        only these targets
 #   fuzz/ci.sh --setup              only install cargo-fuzz (.ci/prefetch.sh, in the background)
+#   fuzz/ci.sh --build-only         only build the targets (.ci/run, niced, during the tests)
 #
 # The corpus grown during the run goes to a scratch directory (FUZZ_WORK, default a
 # temporary one), never into the repository: new seeds are added by hand (docs/fuzzing.md).
@@ -24,6 +25,11 @@ export RUSTC_BOOTSTRAP=1
 
 seconds="${FUZZ_SECONDS:-40}"
 all=(frame session archive restore config peer_msg)
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+    build_only=1
+    shift
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all[@]}")
@@ -54,6 +60,10 @@ echo "fuzz: building ${targets[*]}"
 for t in "${targets[@]}"; do
     cargo fuzz build -O "$t"
 done
+if [ "$build_only" = 1 ]; then
+    echo "fuzz: built ${targets[*]}"
+    exit 0
+fi
 
 failed=()
 for t in "${targets[@]}"; do

@@ -9,7 +9,9 @@
 # non-zero exit and a FAILED line; nothing is skipped silently):
 #   setup          apt packages, cargo-deb, the rustup Windows target (installs only what
 #                  is missing)
-#   build-linux    cargo build --release --bins
+#   build-linux    cargo test --release --no-run: the release binaries the test suite runs
+#                  (a no-op after .ci/run's test build; `cargo build --release --bins` would
+#                  compile the tree again, its features not unified with the dev-dependencies')
 #   deb            packaging/deb/build-deb.sh: the .deb, and a rebuilt one with a bumped
 #                  version for the upgrade test
 #   lintian        lintian --pedantic, failing on errors and warnings; overrides shown
@@ -105,7 +107,14 @@ s_setup() {
     wixl --version
 }
 
-s_build_linux() { cargo build --release --locked --bins; }
+# The packages hold the binaries the tests ran: `cargo test` builds target/release/cms,
+# cms-linksim and cms-asterisk for the integration tests, with the dependencies' features
+# unified with the dev-dependencies'; `cargo build --bins` would build other ones (and
+# take minutes on CI for the same code).
+s_build_linux() {
+    cargo test --release --locked --no-run
+    ls -l target/release/cms target/release/cms-linksim target/release/cms-asterisk
+}
 
 s_deb() {
     local deb v
