@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::bridge::Bridge;
+use common::bridge::{append, Bridge};
 use common::collector::{item, open, status, t, Collector};
 use common::wait::until;
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 const MAPPING: &str = r#"
@@ -22,17 +20,6 @@ service_level = 20
 [dids]
 "5551234" = 1
 "#;
-
-fn append(p: &Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
 
 /// Unix seconds of HH:MM:SS on 2026-11-02 UTC (the collector tests' day).
 fn s(h: i64, m: i64, sec: i64) -> i64 {

@@ -20,10 +20,9 @@
 
 mod common;
 
-use common::bridge::Bridge;
+use common::bridge::{append, Bridge};
 use common::collector::{open, Collector};
 use common::sim::{assert_identical, profile_path, statuses, wait_switch_time};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,17 +33,6 @@ const HOUR: i64 = 3600;
 /// Asterisk restarts at 10:40 (the simulator's `--queue-log-restart +2h40m`).
 const RESTART: i64 = START + 2 * HOUR + 40 * 60;
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn append(p: &Path, lines: &[&str]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
 
 fn ts(line: &str) -> i64 {
     line.split('|').next().unwrap().parse().unwrap()

@@ -278,35 +278,35 @@ impl Triggers {
     }
 }
 
-/// Writes the state row (logged, never fatal).
-async fn save(cfg: &Config, s: &sp::PeerState) {
+/// Runs `f` on this server's database on a blocking thread; a failure is logged as
+/// `what`, never fatal (the peer task's own bookkeeping).
+async fn write_db(
+    cfg: &Config,
+    what: &'static str,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
+) {
     let db = cfg.db_path();
-    let s = s.clone();
     let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let store = Store::open(&db)?;
-        sp::save_state(&store.conn, &s)?;
+        f(&store.conn)?;
         Ok(())
     })
     .await;
     if let Ok(Err(e)) = r {
-        warn!("peer state: {e:#}");
+        warn!("{what}: {e:#}");
     }
+}
+
+/// Writes the state row (logged, never fatal).
+async fn save(cfg: &Config, s: &sp::PeerState) {
+    let s = s.clone();
+    write_db(cfg, "peer state", move |c| sp::save_state(c, &s)).await;
 }
 
 /// Writes what a sync saw of the peer's intervals (logged, never fatal).
 pub async fn save_views(cfg: &Config, views: Vec<sp::PeerView>) {
-    if views.is_empty() {
-        return;
-    }
-    let db = cfg.db_path();
-    let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let store = Store::open(&db)?;
-        sp::save_views(&store.conn, &views)?;
-        Ok(())
-    })
-    .await;
-    if let Ok(Err(e)) = r {
-        warn!("peer view: {e:#}");
+    if !views.is_empty() {
+        write_db(cfg, "peer view", move |c| sp::save_views(c, &views)).await;
     }
 }
 

@@ -85,6 +85,15 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS peer_state (
     healed INTEGER NOT NULL, pending INTEGER NOT NULL, conflicts INTEGER NOT NULL,
     peer_lacks INTEGER NOT NULL, peer_lacks_from TEXT NOT NULL)";
 
+/// Whether `name` exists yet (these tables are created by their first write).
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+}
+
 /// Writes the peer state (creating the table the first time).
 ///
 /// # Errors
@@ -117,12 +126,7 @@ pub fn save_state(conn: &Connection, s: &PeerState) -> rusqlite::Result<()> {
 /// # Errors
 /// A database error other than the table not existing yet.
 pub fn load_state(conn: &Connection) -> rusqlite::Result<Option<PeerState>> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'peer_state'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !table_exists(conn, "peer_state")? {
         return Ok(None);
     }
     conn.query_row(
@@ -243,12 +247,7 @@ pub fn load_view(
     acd: u16,
     (lo, hi): (u32, u32),
 ) -> rusqlite::Result<Option<PeerView>> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'peer_view'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !table_exists(conn, "peer_view")? {
         return Ok(None);
     }
     let Some(at) = conn

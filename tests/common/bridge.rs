@@ -79,3 +79,16 @@ impl Drop for Bridge {
         }
     }
 }
+
+/// Appends `lines` to the queue log at `p` (created if missing), as Asterisk writes it.
+pub fn append<S: AsRef<str>>(p: &Path, lines: &[S]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{}", l.as_ref()).unwrap();
+    }
+}
