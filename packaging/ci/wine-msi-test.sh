@@ -1,6 +1,7 @@
 #!/bin/bash
 # Tests the Windows installer under Wine: install, the service reaches RUNNING and
-# collects from cms-linksim on loopback, the install created the site key the default
+# collects from cms-linksim on loopback and serves /livez, /readyz and /metrics on
+# 127.0.0.1:9464 (docs/metrics.md), the install created the site key the default
 # configuration names (no access for others in the DACL Wine reports; a backup made
 # there carries its MAC, verified here and by the Linux cms with a copy of the key), a
 # repair (REINSTALL=ALL) keeps the key, Stop takes the checkpointing shutdown path, a
@@ -77,6 +78,12 @@ json_field() { status_json | sed -n "s/^ *\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}
 has_complete_interval() { local v; v=$(json_field last_complete_interval); [ -n "$v" ] && [ "$v" != null ]; }
 log_has() { [ -f "$pd/logs/cms.log" ] && [[ "$(cat "$pd/logs/cms.log")" == *"$1"* ]]; }
 key_sum() { sha256sum "$key" | cut -d' ' -f1; }
+# http_get PATH: the service's answer (status line, headers, body), bounded by 10 s.
+http_get() {
+    timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9464 &&
+        printf "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "$1" >&3 &&
+        cat <&3' _ "$1" | tr -d '\r'
+}
 key_kept() { # key_kept WHEN: the key is the one the first install created
     [ -f "$key" ] || fail "$1 removed C:\\ProgramData\\cms\\site.key"
     [ "$(key_sum)" = "$first_key_sum" ] || fail "$1 replaced C:\\ProgramData\\cms\\site.key"
@@ -174,6 +181,18 @@ wine "$c/cms-ci/cms-linksim.exe" --profile "$(winepath -w "$profile")" --listen 
 linksim_pid=$!
 wait_for 60 "an interval is complete in the database" has_complete_interval
 wine "$cms_exe" --config "$conf" status | tr -d '\r'
+
+step "the service's HTTP endpoints, as on Linux (docs/metrics.md)"
+live=$(http_get /livez) || fail "no answer from http://127.0.0.1:9464/livez"
+head -1 <<<"$live" | grep -q '^HTTP/1.1 200' || fail "/livez: $(head -1 <<<"$live")"
+ready=$(http_get /readyz) || fail "no answer from /readyz"
+head -1 <<<"$ready" | grep -q '^HTTP/1.1 200' || fail "/readyz with the link in data transfer: $ready"
+metrics=$(http_get /metrics) || fail "no answer from /metrics"
+grep -qx 'cms_link_state{acd="1",state="data_transfer"} 1' <<<"$metrics" ||
+    fail "/metrics does not show link 1 in data transfer: $(grep '^cms_link_state' <<<"$metrics")"
+offered=$(sed -n 's/^cms_frames_received_total{acd="1",type="call_offered"} \([0-9]*\)$/\1/p' <<<"$metrics")
+[ "${offered:-0}" -gt 0 ] || fail "/metrics counts no call_offered frame: $(grep '^cms_frames_received_total' <<<"$metrics" | head -5)"
+echo "/livez and /readyz 200; /metrics: link 1 data_transfer, $offered call_offered frames"
 before_complete=$(json_field last_complete_interval)
 before_seq=$(json_field last_seq)
 
