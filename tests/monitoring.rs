@@ -6,7 +6,7 @@
 mod common;
 
 use common::collector::Collector;
-use common::http::{get, served_addr};
+use common::http::{get, get_basic, served_addr};
 use common::sim::{profile_tz, Sim};
 use common::wait::until;
 use std::time::Duration;
@@ -228,6 +228,21 @@ fn the_token_is_enforced_off_loopback() {
     let right = get(addr, "/readyz", Some(TOKEN));
     assert_eq!(right.status, 503, "{right:?}");
     assert!(right.body.starts_with("acd 1: link "), "{right:?}");
+    // A browser: the refusal offers Basic, and the token as the password opens the console.
+    let refused = get(addr, "/", None);
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused
+            .head
+            .contains("www-authenticate: Basic realm=\"cms\""),
+        "{refused:?}"
+    );
+    let page = get_basic(addr, "/", "supervisor", TOKEN);
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(
+        get_basic(addr, "/", "supervisor", "not-the-token-0123").status,
+        401
+    );
 }
 
 /// A non-loopback `listen` without a token: `cms collect` refuses to start, naming the

@@ -2,8 +2,9 @@
 //! the routes the web console adds.
 //!
 //! Owns the `[http]` section (`listen`, `token`, `enabled`), the router ([`router`]), the
-//! access rule (loopback: open; any other address: `Authorization: Bearer TOKEN` on
-//! every route except `/livez`, compared in constant time) and the server task
+//! access rule (loopback: open; any other address: the token on every route except
+//! `/livez`, as `Authorization: Bearer TOKEN` for scrapers or as the password of HTTP
+//! Basic credentials, which a browser asks its user for; compared in constant time) and the server task
 //! ([`serve`]), which runs on the collector's tokio runtime and stops with the
 //! collector's one shutdown path. Not responsible for what the metrics count
 //! ([`crate::metrics`]) nor for the console's pages.
@@ -178,7 +179,24 @@ async fn metrics(State(s): State<WebState>) -> Response {
     }
 }
 
-/// The access rule: on a non-loopback address, `Authorization: Bearer TOKEN`.
+/// The token an `Authorization` header presents: `Bearer TOKEN` (a scraper), or `Basic`
+/// credentials whose password is the token (a browser; the user name is not checked).
+fn presented(authorization: &str) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(t) = authorization.strip_prefix("Bearer ") {
+        return Some(t.to_string());
+    }
+    let b64 = authorization.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_string())
+}
+
+/// The access rule: on a non-loopback address, the token (see [`presented`]). A refusal
+/// offers both schemes, so a browser shows its login box.
 async fn access(State(s): State<WebState>, req: Request, next: Next) -> Response {
     let Some(token) = s.config.http.token.as_deref() else {
         return next.run(req).await;
@@ -187,17 +205,27 @@ async fn access(State(s): State<WebState>, req: Request, next: Next) -> Response
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if token_matches(given, token) {
+        .and_then(presented)
+        .unwrap_or_default();
+    if token_matches(&given, token) {
         next.run(req).await
     } else {
-        (
+        let mut r = (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a valid Authorization: Bearer token is required (http.token)\n",
+            "the token is required (http.token): Authorization: Bearer TOKEN, or any user \
+             name with the token as password\n",
         )
-            .into_response()
+            .into_response();
+        for scheme in [
+            "Basic realm=\"cms\", charset=\"UTF-8\"",
+            "Bearer realm=\"cms\"",
+        ] {
+            r.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(scheme),
+            );
+        }
+        r
     }
 }
 

@@ -54,3 +54,19 @@ fn the_token_must_match_exactly() {
     assert!(!token_matches("0123456789abcde", t));
     assert!(!token_matches("", t));
 }
+
+#[test]
+fn the_token_comes_as_bearer_or_as_a_basic_password() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    assert_eq!(presented("Bearer abc").as_deref(), Some("abc"));
+    let basic = format!("Basic {}", b64("supervisor:0123456789abcdef"));
+    assert_eq!(presented(&basic).as_deref(), Some("0123456789abcdef"));
+    // A password may hold a colon; the user name may be empty.
+    let basic = format!("Basic {}", b64(":a:b"));
+    assert_eq!(presented(&basic).as_deref(), Some("a:b"));
+    for bad in ["Basic !!!", "Basic", "Digest x", "bearer abc", ""] {
+        assert_eq!(presented(bad), None, "{bad}");
+    }
+    assert_eq!(presented(&format!("Basic {}", b64("no-colon"))), None);
+}

@@ -15,6 +15,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The status line and headers as sent (hyper sends header names in lower case).
+    pub head: String,
     pub body: String,
 }
 
@@ -31,6 +33,22 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
 /// # Errors
 /// Cannot connect, time-out, or an answer that is not HTTP/1.1.
 pub fn try_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<Answer> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    request(addr, path, &auth)
+}
+
+/// [`get`] with HTTP Basic credentials, as a browser sends them.
+pub fn get_basic(addr: SocketAddr, path: &str, user: &str, password: &str) -> Answer {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    request(addr, path, &format!("Authorization: Basic {b}\r\n"))
+        .unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+}
+
+/// One GET with `auth` (a whole header line, or empty).
+fn request(addr: SocketAddr, path: &str, auth: &str) -> std::io::Result<Answer> {
     assert!(
         addr.ip().is_loopback(),
         "tests send only to loopback, not {addr}"
@@ -38,9 +56,6 @@ pub fn try_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Re
     let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)?;
     s.set_read_timeout(Some(TIMEOUT))?;
     s.set_write_timeout(Some(TIMEOUT))?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
@@ -63,7 +78,11 @@ pub fn try_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Re
     } else {
         body.to_string()
     };
-    Ok(Answer { status, body })
+    Ok(Answer {
+        status,
+        head: head.to_string(),
+        body,
+    })
 }
 
 /// The body of a chunked answer.
