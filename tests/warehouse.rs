@@ -516,13 +516,14 @@ fn tls_with_the_servers_certificate_and_refusals() {
     let require = format!("{base}?sslmode=require");
     let name = format!("warehouse:tls@127.0.0.1:{}/postgres", cluster.port);
 
-    // The system's roots do not know a self-signed certificate.
+    // The system's roots do not know a self-signed certificate (or, on a machine
+    // without ca-certificates, there are none: refused before connecting, as said).
     refused(
         c,
         &pg,
         &["--warehouse", &require],
         1,
-        &[&name, "certificate is not trusted", "system's store"],
+        &[&name, "system's store"],
     );
     // Another CA than the one that signed the server's certificate.
     refused(

@@ -9,7 +9,8 @@
 //! has (the same lines give the same events), and goes on following: a collector that
 //! was away for any length of time is replayed from the log itself, back to the
 //! oldest file still on disk; before that it gets a pump-up and a GAP. A new epoch
-//! begins only with no index, a changed mapping, or none of the index's files left.
+//! begins only with no index, an index of another translation ([`TRANSLATION`]), a
+//! changed mapping, or none of the index's files left.
 
 use super::follow::{find, read_whole, Follower, Item};
 use super::mapping::Mapping;

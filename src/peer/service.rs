@@ -286,14 +286,17 @@ async fn write_db(
     f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send + 'static,
 ) {
     let db = cfg.db_path();
+    let shown = db.display().to_string();
     let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let store = Store::open(&db)?;
         f(&store.conn)?;
         Ok(())
     })
     .await;
-    if let Ok(Err(e)) = r {
-        warn!("{what}: {e:#}");
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("{what}: {shown}: cannot write: {e:#}"),
+        Err(e) => warn!("{what}: {shown}: the writer failed: {e}"),
     }
 }
 

@@ -309,6 +309,19 @@ impl QueueLog {
         }
     }
 
+    /// A cut call's caller side ended at `ms` (released, abandoned, disconnected): it is
+    /// over once its agent, if it had one, is free too. `false`: `call` was not cut.
+    fn cut_ended(&mut self, call: u32, ms: i64) -> bool {
+        let Some(c) = self.cut.get_mut(&call) else {
+            return false;
+        };
+        c.ended = true;
+        if c.agent.is_none() {
+            self.cut_done(call, ms);
+        }
+        true
+    }
+
     /// The cut call whose agent is `agent`, if any.
     fn cut_of_agent(&self, agent: u32) -> Option<u32> {
         self.cut
@@ -413,11 +426,7 @@ impl QueueLog {
                 );
             }
             EventKind::CallReleased { call, by } => {
-                if let Some(c) = self.cut.get_mut(call) {
-                    c.ended = true;
-                    if c.agent.is_none() {
-                        self.cut_done(*call, ms);
-                    }
+                if self.cut_ended(*call, ms) {
                     return;
                 }
                 let Some(c) = self.calls.remove(call) else {
@@ -445,11 +454,7 @@ impl QueueLog {
                 );
             }
             EventKind::CallAbandoned { call } => {
-                if let Some(c) = self.cut.get_mut(call) {
-                    c.ended = true;
-                    if c.agent.is_none() {
-                        self.cut_done(*call, ms);
-                    }
+                if self.cut_ended(*call, ms) {
                     return;
                 }
                 let Some(c) = self.calls.remove(call) else {
@@ -488,12 +493,7 @@ impl QueueLog {
             EventKind::CallBusy { call } | EventKind::CallDisconnected { call } => {
                 // A call that never entered a queue (its queue was full).
                 self.offered.remove(call);
-                if let Some(c) = self.cut.get_mut(call) {
-                    c.ended = true;
-                    if c.agent.is_none() {
-                        self.cut_done(*call, ms);
-                    }
-                } else {
+                if !self.cut_ended(*call, ms) {
                     self.stats.inexpressible += 1;
                 }
             }

@@ -284,10 +284,12 @@ pub fn load_view(
                 listed = true;
                 PeerDay::Listed(vec![])
             }
-            _ => PeerDay::Held {
+            HELD => PeerDay::Held {
                 intervals,
                 complete,
             },
+            // Written by another release: not guessed at.
+            other => return Err(rusqlite::Error::IntegralValueOutOfRange(1, other)),
         };
         v.days.insert(day, pd);
     }
