@@ -174,3 +174,121 @@ fn queue_log_to_two_collectors_through_faults() {
     a.stop();
     b.stop();
 }
+
+/// `--queues-conf`: a queue only queues.conf names, its `servicelevel` and `wrapuptime`
+/// (from a template) book the call's service level and the member's ACW; the mapping
+/// sets neither. The queue's name is not a number: it is the first automatic skill.
+/// `log_membername_as_agent` makes Asterisk log the member by its name (Carol) in
+/// ADDMEMBER too.
+#[test]
+fn queues_conf_wrapuptime_is_the_acw() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("asterisk.toml"),
+        "periods = [5, 10, 20, 30, 40, 50, 60, 120, 180]\n",
+    )
+    .unwrap();
+    let conf = d.join("queues.conf");
+    std::fs::write(
+        &conf,
+        "[general]\n\
+         persistentmembers = yes\n\
+         log_membername_as_agent = yes\n\
+         #include queues_custom.conf\n\
+         [agents](!)\n\
+         wrapuptime = 60 ; the ACW\n\
+         strategy = ringall\n\
+         [support](agents)\n\
+         servicelevel => 20\n\
+         member => PJSIP/100,0,Carol\n",
+    )
+    .unwrap();
+    let log = d.join("queue_log");
+    append(
+        &log,
+        &[
+            format!("{}|NONE|support|Carol|ADDMEMBER|", s(9, 50, 0)),
+            format!(
+                "{}|1762077480.7|support|NONE|ENTERQUEUE||5550100|1",
+                s(9, 58, 0)
+            ),
+            format!(
+                "{}|1762077480.7|support|Carol|CONNECT|16|1762077492.8|4",
+                s(9, 58, 16)
+            ),
+            format!(
+                "{}|1762077480.7|support|Carol|COMPLETECALLER|16|360|1",
+                s(10, 4, 16)
+            ),
+            // Moves the log's time past 10:15, so 10:00 closes.
+            format!("{}|NONE|support|Carol|PAUSE|", s(10, 20, 0)),
+        ],
+    );
+    let bridge = Bridge::start_with(
+        d,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &["--queues-conf".as_ref(), conf.as_os_str()],
+    );
+    let log_text = bridge.log();
+    assert!(
+        log_text.contains("#include queues_custom.conf not followed"),
+        "{log_text}"
+    );
+    let (pa, _) = bridge.ports();
+    let mut a = Collector::start_as("ast-qc", pa);
+    wait_closed(&a, t(10, 0, 0), &bridge);
+    let db = open(&a.db_path()).unwrap();
+    let sp = |col: &str| item(&db, "hsplit", "split = 60001", t(10, 0, 0), col);
+    assert_eq!(sp("acdcalls"), 1, "{}", a.log());
+    assert_eq!(sp("acceptable"), 1);
+    assert_eq!(sp("acwtime"), 60);
+    // Carol is PJSIP/100: agent 100, not an automatic number.
+    let ag = |col: &str| {
+        item(
+            &db,
+            "hagent",
+            "agent = 100 AND split = 60001",
+            t(10, 0, 0),
+            col,
+        )
+    };
+    assert_eq!(ag("i_acwtime"), 60);
+    assert_eq!(ag("i_acdtime"), 256);
+    a.stop();
+}
+
+/// A queues.conf the bridge cannot use: exit 2 naming the file, the line and the reason,
+/// and nothing started (no state directory, no index).
+#[test]
+fn a_bad_queues_conf_stops_the_bridge_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("queues.conf");
+    std::fs::write(
+        &conf,
+        "[support]\nstrategy = ringall\nwrapuptime = 1 minute\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cms-asterisk"))
+        .arg("--log")
+        .arg(d.join("queue_log"))
+        .arg("--queues-conf")
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(d.join("state"))
+        .args(["--listen", "A=127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cms-asterisk: {}: line 3: wrapuptime = \"1 minute\": not a number of seconds",
+            conf.display()
+        )),
+        "{err}"
+    );
+    assert!(!d.join("state").exists());
+}

@@ -32,8 +32,8 @@ const MAX_FILES: usize = 64;
 pub struct BridgeConfig {
     pub log: PathBuf,
     pub mapping: Mapping,
-    /// The mapping file's bytes, hashed into the index: another mapping is another
-    /// stream, so it starts a new epoch.
+    /// The mapping's identity ([`mapping_identity`]), hashed into the index: another
+    /// mapping is another stream, so it starts a new epoch.
     pub mapping_text: String,
     pub state_dir: PathBuf,
     pub listen: Vec<(String, SocketAddr)>,
@@ -94,6 +94,21 @@ fn file_err(path: &Path, e: impl std::fmt::Display) -> BridgeError {
     BridgeError::File {
         path: path.to_path_buf(),
         what: e.to_string(),
+    }
+}
+
+/// What identifies the effective mapping in the index: the mapping file's bytes, and,
+/// with a `queues.conf`, the effective mapping it gave (`effective`, as JSON). So a
+/// change of a queue's `wrapuptime`, a new queue or member in `queues.conf` starts a new
+/// epoch, while a comment or a key the mapping does not read (`musicclass`) does not;
+/// and without `queues.conf` the identity is the file's bytes, as before the option.
+pub fn mapping_identity(mapping_text: &str, effective: Option<&Mapping>) -> String {
+    match effective {
+        None => mapping_text.to_string(),
+        Some(m) => format!(
+            "{mapping_text}\n; with queues.conf, effective: {}",
+            serde_json::to_string(m).expect("a mapping serialises")
+        ),
     }
 }
 
@@ -337,6 +352,31 @@ mod tests {
             poll: Duration::from_millis(50),
             port_file: None,
         }
+    }
+
+    /// The mapping's identity in the index: the file's bytes alone without queues.conf
+    /// (indexes written before the option still resume); with it, what queues.conf
+    /// changed in the effective mapping, not its comments or unused keys.
+    #[test]
+    fn queues_conf_values_are_part_of_the_mapping_identity() {
+        let text = "wrapup_seconds = 60\n";
+        let m = Mapping::parse(text).unwrap();
+        assert_eq!(mapping_identity(text, None), text);
+        let eff = |conf: &str| {
+            let qc = super::super::queues_conf::parse(conf).unwrap();
+            mapping_hash(&mapping_identity(
+                text,
+                Some(&m.with_queues_conf(&qc).unwrap()),
+            ))
+        };
+        let base = eff("[support]\nwrapuptime = 15\n");
+        assert_ne!(base, mapping_hash(text));
+        assert_eq!(
+            base,
+            eff("; FreePBX\n[support]\nwrapuptime = 15 ; s\nmusicclass = x\n")
+        );
+        assert_ne!(base, eff("[support]\nwrapuptime = 20\n"));
+        assert_ne!(base, eff("[support]\nwrapuptime = 15\n[sales]\n"));
     }
 
     #[test]

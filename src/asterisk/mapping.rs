@@ -7,9 +7,16 @@
 //! gives the same stream: a queue or member whose name is a number (FreePBX queue
 //! `8000`, member `PJSIP/201`) keeps it; any other gets the next free automatic number
 //! in the order the log first names it ([`AUTO_SKILL_BASE`], [`AUTO_AGENT_BASE`]).
+//!
+//! [`Mapping::with_queues_conf`] puts Asterisk's `queues.conf` under the file: its
+//! queues become listed queues (numbered by the same rule, the automatic ones in the
+//! file's order, so before any queue the log names), with their `servicelevel` and
+//! `wrapuptime`; its members named by a `membername` get their interface's number.
+//! What the TOML file says always wins.
 
+use super::queues_conf::QueuesConf;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// First automatic skill number (queue names that are not numbers).
@@ -207,6 +214,89 @@ impl Mapping {
     pub fn aux(&self, reason: &str) -> u8 {
         self.aux_codes.get(reason).copied().unwrap_or(0)
     }
+
+    /// This mapping with `queues.conf`'s defaults under it: what the mapping says wins,
+    /// `queues.conf` fills in the rest (docs/asterisk.md, "queues.conf").
+    ///
+    /// - Every queue of `qc` becomes a listed queue. A queue the mapping lists keeps its
+    ///   skill and gets `queues.conf`'s `servicelevel` / `wrapuptime` where the mapping
+    ///   does not set its own. Another keeps its number when its name is one (1..=65535);
+    ///   the rest get [`AUTO_SKILL_BASE`], ... in the file's order, skipping every skill
+    ///   taken. Listed, they are defined at the log's first line and numbered before any
+    ///   queue the log names: the numbers depend on the two files only, never on which
+    ///   queue the log names first, so they are the same after every restart.
+    /// - A queue `queues.conf` does not set a value for takes the mapping's top-level
+    ///   `service_level` / `wrapup_seconds` (whose own default is Asterisk's, 0).
+    /// - A member the log names by its `membername` ("Bob Jones"), which the mapping does
+    ///   not list and which holds no extension number itself, is its interface's agent
+    ///   (`Local/202@from-queue/n` -> 202, or the interface's entry in `[agents]`). A
+    ///   name that already has a fixed number keeps it: `queues.conf` renumbers nothing.
+    ///
+    /// # Errors
+    /// A queue of `queues.conf` whose name is the number of a skill the mapping gives
+    /// another queue (the message names both), or no automatic skill number left.
+    pub fn with_queues_conf(&self, qc: &QueuesConf) -> Result<Mapping, String> {
+        let mut m = self.clone();
+        let mut taken: BTreeMap<u16, String> = self
+            .queues
+            .iter()
+            .map(|(n, q)| (q.skill, n.clone()))
+            .collect();
+        let mut auto = Vec::new();
+        for q in &qc.queues {
+            if let Some(listed) = m.queues.get_mut(&q.name) {
+                listed.service_level = listed.service_level.or(q.service_level);
+                listed.wrapup_seconds = listed.wrapup_seconds.or(q.wrapup_seconds);
+                continue;
+            }
+            let skill = match q.name.parse::<u16>().ok().filter(|&s| s > 0) {
+                Some(s) => {
+                    if let Some(other) = taken.get(&s) {
+                        return Err(format!(
+                            "queue '{}' (line {}) is skill {s}, which is queue '{other}' \
+                             already: list it under [queues] with another skill",
+                            q.name, q.line
+                        ));
+                    }
+                    taken.insert(s, q.name.clone());
+                    s
+                }
+                None => {
+                    auto.push(q.name.clone());
+                    0
+                }
+            };
+            m.queues.insert(
+                q.name.clone(),
+                QueueMap {
+                    skill,
+                    service_level: q.service_level,
+                    wrapup_seconds: q.wrapup_seconds,
+                },
+            );
+        }
+        let used: BTreeSet<u16> = taken.keys().copied().collect();
+        let mut free = (AUTO_SKILL_BASE..=u16::MAX).filter(|s| !used.contains(s));
+        for name in auto {
+            let s = free
+                .next()
+                .ok_or_else(|| format!("queue '{name}': no automatic skill number left"))?;
+            m.queues.get_mut(&name).expect("inserted above").skill = s;
+        }
+        for q in &qc.queues {
+            for mem in &q.members {
+                let name = mem.log_name();
+                if m.agents.contains_key(name) || self.fixed_agent(name).is_some() {
+                    continue;
+                }
+                if let Some(a) = self.fixed_agent(&mem.interface) {
+                    m.agents.insert(name.to_string(), a);
+                }
+            }
+        }
+        m.validate()?;
+        Ok(m)
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +370,80 @@ mod tests {
             ..Mapping::default()
         };
         assert_eq!(m, want);
+    }
+
+    fn conf(text: &str) -> QueuesConf {
+        super::super::queues_conf::parse(text).unwrap()
+    }
+
+    /// The mapping wins, queues.conf fills in, the top-level defaults last; queues.conf's
+    /// queues are numbered in file order, before the log's.
+    #[test]
+    fn queues_conf_under_the_mapping() {
+        let m = Mapping::parse(
+            r#"
+            service_level = 20
+            wrapup_seconds = 5
+            [queues.support]
+            skill = 60001
+            wrapup_seconds = 30
+            [agents]
+            "Ann" = 555
+            "#,
+        )
+        .unwrap();
+        let qc = conf(
+            "[general]\n\
+             [tpl](!)\n\
+             wrapuptime = 12\n\
+             [support](tpl)\n\
+             servicelevel = 40\n\
+             [zeta]\n\
+             member => PJSIP/alice,0,Alice\n\
+             [8000](tpl)\n\
+             servicelevel = 60\n\
+             member => Local/201@from-queue/n,0,Bob Jones,hint:201@ext-local\n\
+             member => PJSIP/202,0,Ann\n\
+             member => PJSIP/203,0,7140\n\
+             [alpha]\n\
+             member => PJSIP/204\n",
+        );
+        let e = m.with_queues_conf(&qc).unwrap();
+        let q = |n: &str| {
+            let q = &e.queues[n];
+            (q.skill, e.service_level(n), e.wrapup_ms(n) / 1000)
+        };
+        // Listed: its skill and wrap-up; queues.conf's service level fills in.
+        assert_eq!(q("support"), (60001, 40, 30));
+        // Automatic numbers in file order (zeta before alpha), skipping 60001.
+        assert_eq!(q("zeta"), (60002, 20, 5));
+        assert_eq!(q("alpha"), (60003, 20, 5));
+        assert_eq!(q("8000"), (8000, 60, 12));
+        assert_eq!(e.fixed_agent("Bob Jones"), Some(201));
+        // Listed, or a number of its own, or nothing to go by: unchanged.
+        assert_eq!(e.fixed_agent("Ann"), Some(555));
+        assert_eq!(e.fixed_agent("7140"), Some(7140));
+        assert_eq!(e.fixed_agent("Alice"), None);
+        assert_eq!(e.fixed_agent("PJSIP/204"), Some(204));
+        assert_eq!(e.agents.len(), 2, "{:?}", e.agents);
+        // The same files give the same mapping, whatever the log says first.
+        assert_eq!(m.with_queues_conf(&qc).unwrap(), e);
+        // The reference mapping's top-level values do not hide queues.conf's.
+        let r = Mapping::parse(include_str!("../../packaging/asterisk.toml")).unwrap();
+        let r = r.with_queues_conf(&conf("[q]\nwrapuptime = 9\n")).unwrap();
+        assert_eq!(r.wrapup_ms("q"), 9000);
+    }
+
+    #[test]
+    fn a_queues_conf_queue_on_a_listed_skill_is_refused() {
+        let m = Mapping::parse("[queues.sales]\nskill = 8000\n").unwrap();
+        let e = m
+            .with_queues_conf(&conf("[general]\n[8000]\nwrapuptime = 1\n"))
+            .unwrap_err();
+        assert!(
+            e.contains("'8000' (line 2)") && e.contains("'sales'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   are exact (or exact given the configured wrap-up), per table.
 //! - [`mapping`]: the TOML mapping (queues -> skills, members -> agents, DIDs -> VDNs,
 //!   pause reasons -> AUX codes, wrap-up -> ACW) and its fixed numbering rules.
+//! - [`queues_conf`]: Asterisk's `queues.conf` read as the mapping's defaults (queues,
+//!   service levels, wrap-up times, static members). No I/O but [`queues_conf::load`].
 //! - [`translate`]: the bookings: queue-log events to link events, deterministic, with
 //!   the inexact marker where a queue log cannot say what happened. No I/O.
 //! - [`follow`]: reading the log file: complete lines only, rotations (rename and
@@ -26,6 +28,7 @@ pub mod exact;
 pub mod follow;
 pub mod mapping;
 pub mod parse;
+pub mod queues_conf;
 pub mod translate;
 
 pub use mapping::Mapping;

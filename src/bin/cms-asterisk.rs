@@ -3,15 +3,16 @@
 //! SIGTERM or Ctrl-C. Manual: docs/asterisk.md.
 //!
 //! Exit codes: 0 stopped by a signal; 1 a run-time error (the file or address named in
-//! the message); 2 a usage error (bad option or mapping).
+//! the message); 2 a usage error (bad option, mapping or queues.conf).
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cms::asterisk::bridge::{run, BridgeConfig};
-use cms::asterisk::Mapping;
+use cms::asterisk::bridge::{mapping_identity, run, BridgeConfig};
+use cms::asterisk::{queues_conf, Mapping};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tracing::{debug, info, warn};
 
 /// Follows Asterisk's queue log and serves it over the ACD link (proto/acd-link.md) to
 /// the collectors, as a switch would.
@@ -30,6 +31,12 @@ struct Args {
     /// reasons -> AUX codes, wrap-up); none = the defaults of docs/asterisk.md.
     #[arg(long, value_name = "FILE")]
     mapping: Option<PathBuf>,
+
+    /// Asterisk's queues.conf (or FreePBX's queues_additional.conf): its queues,
+    /// servicelevel, wrapuptime and static members as the mapping's defaults; the
+    /// mapping wins where both say something. #include lines are not followed.
+    #[arg(long, value_name = "FILE")]
+    queues_conf: Option<PathBuf>,
 
     /// Where the bridge keeps its index (epoch, files, sequence numbers).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/cms-asterisk")]
@@ -93,6 +100,26 @@ fn go(a: Args) -> Result<()> {
             (m, text)
         }
         None => (Mapping::default(), String::new()),
+    };
+    let (mapping, mapping_text) = match &a.queues_conf {
+        None => (mapping, mapping_text),
+        Some(p) => {
+            let qc = queues_conf::load(p).map_err(|e| Usage(e.to_string()))?;
+            for (line, note) in &qc.notes {
+                warn!(file = %p.display(), line, "{note}");
+            }
+            debug!(file = %p.display(), keys = ?qc.ignored, "queues.conf keys not used");
+            let m = mapping
+                .with_queues_conf(&qc)
+                .map_err(|e| Usage(format!("{}: {e}", p.display())))?;
+            info!(
+                file = %p.display(),
+                queues = qc.queues.len(),
+                "queues.conf read"
+            );
+            let id = mapping_identity(&mapping_text, Some(&m));
+            (m, id)
+        }
     };
     for (i, (n, _)) in a.listen.iter().enumerate() {
         if a.listen[..i].iter().any(|(m, _)| m == n) {

@@ -15,6 +15,11 @@ impl Bridge {
     /// Starts the bridge with links A and B on `a` and `b` (port 0: any free port);
     /// waits (bounded) for its port file.
     pub fn start(dir: &Path, a: &str, b: &str) -> Bridge {
+        Bridge::start_with(dir, a, b, &[])
+    }
+
+    /// [`Bridge::start`] with more options (`--queues-conf FILE`).
+    pub fn start_with(dir: &Path, a: &str, b: &str, extra: &[&std::ffi::OsStr]) -> Bridge {
         let ports = dir.join("ports.json");
         let _ = std::fs::remove_file(&ports);
         let log = std::fs::OpenOptions::new()
@@ -33,6 +38,7 @@ impl Bridge {
             .args(["--poll-ms", "50", "--heartbeat-ms", "200"])
             .arg("--port-file")
             .arg(&ports)
+            .args(extra)
             .env("CMS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
