@@ -56,6 +56,17 @@ pub fn pause_reason(r: u8) -> String {
     }
 }
 
+/// Whether agent `a` pauses in all its queues at once (an odd number) or queue by queue
+/// (an even one). Asterisk logs both: `QueuePauseMember`/`PauseQueueMember` (AMI, CLI,
+/// dialplan) without a queue writes one `PAUSEALL` line (queue `NONE`) and then `PAUSE`
+/// in every queue of the member (`apps/app_queue.c`, `set_member_paused`, which logs the
+/// ALL line "on the first found entry", before the first queue's PAUSE); with a queue,
+/// `PAUSE` in that queue only, so an agent app that pauses each queue by name writes only
+/// those. Likewise `UNPAUSEALL` / `UNPAUSE`. The chain exercises both.
+pub fn pauses_all_queues(a: u32) -> bool {
+    a % 2 == 1
+}
+
 /// Why the workload of `p` cannot be written as a queue log, naming the profile field.
 ///
 /// # Errors
@@ -555,6 +566,16 @@ impl QueueLog {
                     // AVAIL was never paused.
                     _ => return,
                 };
+                if pauses_all_queues(*agent) {
+                    // app_queue's set_member_paused without a queue: one PAUSEALL (queue
+                    // NONE) before the member's first queue, then PAUSE in each queue.
+                    let all = if now.is_some() {
+                        "PAUSEALL"
+                    } else {
+                        "UNPAUSEALL"
+                    };
+                    self.line(s, "NONE", "NONE", &member(*agent), all, &[&reason]);
+                }
                 for q in queues {
                     self.line(s, "NONE", &queue_name(q), &member(*agent), ev, &[&reason]);
                 }
@@ -735,6 +756,78 @@ mod tests {
         for l in got.lines() {
             crate::asterisk::parse::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}"));
         }
+    }
+
+    /// An agent that pauses in all its queues at once: PAUSEALL then PAUSE per queue,
+    /// as app_queue writes them; a new reason while paused, then UNPAUSEALL. The
+    /// bridge's translator books one AUX state per change, with the reason's code.
+    #[test]
+    fn a_pause_in_all_queues_is_pauseall() {
+        let mut q = QueueLog::new(&profile(), T0, &[]).unwrap();
+        let state = |ts, state| {
+            ev(
+                ts,
+                EventKind::AgentState {
+                    agent: 101,
+                    state,
+                    skill: 0,
+                },
+            )
+        };
+        let skills = vec![
+            SkillLevel { skill: 1, level: 1 },
+            SkillLevel { skill: 2, level: 1 },
+        ];
+        for e in [
+            ev(T0, EventKind::AgentLogin { agent: 101, skills }),
+            state(T0, AgentState::Avail),
+            state(T0 + 60, AgentState::Aux(1)),
+            state(T0 + 90, AgentState::Aux(2)),
+            state(T0 + 120, AgentState::Avail),
+        ] {
+            q.event(&e);
+        }
+        let want = "\
+1762077000|NONE|NONE|NONE|QUEUESTART|
+1762077000|NONE|q1|PJSIP/101|ADDMEMBER|
+1762077000|NONE|q2|PJSIP/101|ADDMEMBER|
+1762077060|NONE|NONE|PJSIP/101|PAUSEALL|Break1
+1762077060|NONE|q1|PJSIP/101|PAUSE|Break1
+1762077060|NONE|q2|PJSIP/101|PAUSE|Break1
+1762077090|NONE|NONE|PJSIP/101|PAUSEALL|Break2
+1762077090|NONE|q1|PJSIP/101|PAUSE|Break2
+1762077090|NONE|q2|PJSIP/101|PAUSE|Break2
+1762077120|NONE|NONE|PJSIP/101|UNPAUSEALL|
+1762077120|NONE|q1|PJSIP/101|UNPAUSE|
+1762077120|NONE|q2|PJSIP/101|UNPAUSE|
+";
+        let got = q.take_text();
+        assert_eq!(got, want);
+        let mut tr = crate::asterisk::Translator::new(mapping(&profile()));
+        let mut out = Vec::new();
+        for (i, l) in got.lines().enumerate() {
+            tr.line(i as u64 + 1, l, &mut out).unwrap();
+        }
+        let states: Vec<(i64, AgentState)> = out
+            .iter()
+            .filter_map(|(ts, k)| match k {
+                EventKind::AgentState {
+                    agent: 101, state, ..
+                } => Some((ts / 1000 - T0, *state)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                // A login per ADDMEMBER (one queue, then both), each with its state.
+                (0, AgentState::Avail),
+                (0, AgentState::Avail),
+                (60, AgentState::Aux(1)),
+                (90, AgentState::Aux(2)),
+                (120, AgentState::Avail),
+            ]
+        );
     }
 
     /// An abandon while ringing, and a restart with a call connected: the call's later
