@@ -481,11 +481,11 @@ fn write_intervals<W: std::io::Write>(
     let acds = &opts.sel.acds;
     std::thread::scope(|scope| -> Result<()> {
         let mut rxs = Vec::new();
-        let (t0, r0) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+        let (t0, r0) = std::sync::mpsc::sync_channel(CHUNK as usize);
         rxs.push(r0);
         scope.spawn(move || read_intervals(conn, acds, range, 0, readers, t0));
         for (i, c) in snap.extra.into_iter().enumerate() {
-            let (t, r) = std::sync::mpsc::sync_channel(4 * CHUNK as usize);
+            let (t, r) = std::sync::mpsc::sync_channel(CHUNK as usize);
             rxs.push(r);
             scope.spawn(move || read_intervals(&c, acds, range, 1 + i as u64, readers, t));
         }

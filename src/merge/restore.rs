@@ -724,7 +724,7 @@ fn write_intervals(
     std::thread::scope(|scope| -> Result<()> {
         // A second thread reads and decodes the intervals, and sums each day's rows for
         // its daily summary, while this one writes them.
-        let (sender, decoded) = std::sync::mpsc::sync_channel(16);
+        let (sender, decoded) = std::sync::mpsc::sync_channel(2);
         let todo_list = &todo;
         scope.spawn(move || decode_and_sum(rd, todo_list, grid, sender));
         let bar = opts.progress.then(|| {
