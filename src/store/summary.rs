@@ -486,7 +486,9 @@ fn rollup(
 ) -> std::result::Result<(), SumError> {
     let f = from.format("%Y-%m-%d").to_string();
     let e = to.format("%Y-%m-%d").to_string();
-    let mut rows = Vec::new();
+    // Row by row into the accumulator: a month of the daily rows of a large centre is
+    // over 100 MB, the accumulator one day's worth.
+    let mut row = Vec::new();
     for t in TABLES {
         let mut q = RawStmt::new(
             tx,
@@ -501,11 +503,11 @@ fn rollup(
         q.bind_i64(1, acd as i64)?;
         q.bind_text(2, &f)?;
         q.bind_text(3, &e)?;
-        rows.clear();
-        q.collect_rows(&mut rows)?;
+        row.resize(q.columns(), 0);
         let mut acc = FxHashMap::default();
-        for r in rows.chunks_exact(q.columns()) {
-            combine_into(&mut acc, t, r)?;
+        while q.step()? {
+            q.read(&mut row);
+            combine_into(&mut acc, t, &row)?;
         }
         write_rows(tx, period, t, acd, &f, &acc, None)?;
     }
