@@ -1,8 +1,9 @@
-//! The benches' shared history of the reference centre: one simulated day aggregated in
-//! process and committed through `Store::commit` exactly as the collector does, then
-//! replicated over N days (checksums recomputed, summaries built), cached under
-//! `target/bench-data/` (delete the directory to regenerate); and the release `cms` binary
-//! the benches run. Used by `backup_restore.rs` and `export.rs` (`#[path]` module).
+//! The benches' shared history of a centre (the reference one, or the large one of
+//! `maxima.rs`): one simulated day aggregated in process and committed through
+//! `Store::commit` exactly as the collector does, then replicated over N days (checksums
+//! recomputed, summaries built), cached under `target/bench-data/` (delete the directory
+//! to regenerate); and the release `cms` binary the benches run. Used by
+//! `backup_restore.rs`, `export.rs` and `maxima.rs` (`#[path]` module).
 
 #![allow(dead_code)] // each bench uses a different part
 
@@ -25,6 +26,41 @@ pub const DAY0: i64 = 1_704_085_200;
 pub const DAY0_DATE: (i32, u32, u32) = (2024, 1, 1);
 /// Bump when the generated history changes shape, so stale caches are not reused.
 pub const CACHE_VERSION: &str = "v1";
+
+/// The centre a history is of: its profile, its zone, and the local midnight of its first
+/// day. The history replicates that day as it is, so it must not cross a DST change.
+pub struct Centre {
+    /// Profile file, relative to the crate root.
+    pub profile: &'static str,
+    pub zone: &'static str,
+    pub day0: i64,
+    pub date0: (i32, u32, u32),
+    /// Cache directory under `target/bench-data/` (with [`CACHE_VERSION`] appended).
+    pub cache: &'static str,
+    /// The last day the history may reach without a DST change.
+    pub max_days: i64,
+}
+
+/// The reference centre from 2024-01-01 in New York (DST begins on 2024-03-10).
+pub const REFERENCE: Centre = Centre {
+    profile: "profiles/reference.toml",
+    zone: "America/New_York",
+    day0: DAY0,
+    date0: DAY0_DATE,
+    cache: "backup-restore",
+    max_days: 69,
+};
+
+/// The large centre (`profiles/large.toml`, 5,000 agents) from 2024-01-15 in Paris
+/// (2024-01-14T23:00:00Z; DST begins on 2024-03-31).
+pub const LARGE: Centre = Centre {
+    profile: "profiles/large.toml",
+    zone: "Europe/Paris",
+    day0: 1_705_273_200,
+    date0: (2024, 1, 15),
+    cache: "large",
+    max_days: 76,
+};
 
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,11 +92,11 @@ pub fn release_cms() -> Option<PathBuf> {
 
 /// One day of the reference centre, through the aggregation and `Store::commit` as the
 /// collector does (one commit per closed interval, admin data with the first).
-pub fn generate_day(profile: &Profile, grid: &Grid, db: &Path) {
+pub fn generate_day(c: &Centre, profile: &Profile, grid: &Grid, db: &Path) {
     let _ = std::fs::remove_file(db);
     let mut store = Store::open(db).expect("create day database");
-    let end = DAY0 + 86_400;
-    let mut g = Generator::new(profile, 1, DAY0, end, None);
+    let end = c.day0 + 86_400;
+    let mut g = Generator::new(profile, 1, c.day0, end, None);
     let epoch = g.start_epoch();
     let mut agg = Aggregator::new(*grid);
     agg.start_epoch(epoch);
@@ -131,13 +167,19 @@ impl History {
     }
 }
 
+/// A server of the reference centre (New York).
 pub fn write_config(dir: &Path, server_id: &str) {
+    write_config_in(dir, server_id, REFERENCE.zone, "");
+}
+
+/// `dir/cms.toml` for a server in `zone`, `extra` appended (a `[peer]` section, say).
+pub fn write_config_in(dir: &Path, server_id: &str, zone: &str, extra: &str) {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::write(
         dir.join("cms.toml"),
         format!(
-            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n\n\
-             [[acd]]\nid = 1\nswitch = \"127.0.0.1:5001\"\n"
+            "server_id = \"{server_id}\"\ndata_dir = \"data\"\ntime_zone = \"{zone}\"\n\n\
+             [[acd]]\nid = 1\nswitch = \"127.0.0.1:5001\"\n{extra}"
         ),
     )
     .unwrap();
@@ -153,16 +195,27 @@ pub fn columns(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
         .collect()
 }
 
-/// The day's history replicated over `days` days (cached).
+/// The reference day's history replicated over `days` days (cached).
 pub fn history(cache: &Path, day: &Path, grid: &Grid, days: i64) -> History {
+    history_of(&REFERENCE, cache, day, grid, days)
+}
+
+/// `c`'s day replicated over `days` days (cached).
+pub fn history_of(c: &Centre, cache: &Path, day: &Path, grid: &Grid, days: i64) -> History {
+    assert!(
+        days <= c.max_days,
+        "{}: a history of {days} days would cross a DST change (at most {})",
+        c.profile,
+        c.max_days
+    );
     let dir = cache.join(format!("history-{days}d"));
     let done = dir.join("done");
     if !done.exists() {
         let t = Instant::now();
         let _ = std::fs::remove_dir_all(&dir);
-        write_config(&dir, "bench-source");
+        write_config_in(&dir, "bench-source", c.zone, "");
         std::fs::copy(day, dir.join("data/cms.db")).unwrap();
-        replicate(&dir.join("data/cms.db"), grid, days);
+        replicate(c, &dir.join("data/cms.db"), grid, days);
         std::fs::write(&done, "").unwrap();
         println!(
             "built the {days}-day history in {:.1} s",
@@ -192,9 +245,9 @@ pub fn history(cache: &Path, day: &Path, grid: &Grid, days: i64) -> History {
 
 /// Copies day 0's interval rows and status to days 1..days (istart, row_date and the
 /// sequence numbers shifted), recomputes each copy's checksum, builds the summaries.
-pub fn replicate(db: &Path, grid: &Grid, days: i64) {
+pub fn replicate(c: &Centre, db: &Path, grid: &Grid, days: i64) {
     let mut store = Store::open(db).unwrap();
-    let day0 = chrono::NaiveDate::from_ymd_opt(DAY0_DATE.0, DAY0_DATE.1, DAY0_DATE.2).unwrap();
+    let day0 = chrono::NaiveDate::from_ymd_opt(c.date0.0, c.date0.1, c.date0.2).unwrap();
     let max_seq: i64 = store
         .conn
         .query_row("SELECT MAX(last_seq) FROM interval_status", [], |r| {
@@ -216,10 +269,11 @@ pub fn replicate(db: &Path, grid: &Grid, days: i64) {
             })
             .collect();
         copies.push(format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE istart >= {DAY0} AND istart < {}",
+            "INSERT INTO {table} ({}) SELECT {} FROM {table} WHERE istart >= {} AND istart < {}",
             cols.join(", "),
             exprs.join(", "),
-            DAY0 + 86_400
+            c.day0,
+            c.day0 + 86_400
         ));
     }
     for k in 1..days {
@@ -237,7 +291,7 @@ pub fn replicate(db: &Path, grid: &Grid, days: i64) {
             let mut st = tx
                 .prepare("SELECT istart FROM interval_status WHERE istart >= ?1 AND istart < ?2")
                 .unwrap();
-            let lo = DAY0 + k * 86_400;
+            let lo = c.day0 + k * 86_400;
             st.query_map(params![lo, lo + 86_400], |r| r.get(0))
                 .unwrap()
                 .map(|r| r.unwrap())
@@ -266,20 +320,27 @@ pub fn replicate(db: &Path, grid: &Grid, days: i64) {
 /// The reference profile, its 15-minute grid, the cache directory and its simulated day
 /// (generated the first time).
 pub fn reference_day() -> (Profile, Grid, PathBuf, PathBuf) {
-    let profile =
-        Profile::load(&root().join("profiles/reference.toml")).expect("reference profile");
+    centre_day(&REFERENCE)
+}
+
+/// `c`'s profile, its 15-minute grid, the cache directory and its simulated day
+/// (generated the first time).
+pub fn centre_day(c: &Centre) -> (Profile, Grid, PathBuf, PathBuf) {
+    let profile = Profile::load(&root().join(c.profile)).expect("profile loads");
+    assert_eq!(profile.time_zone, c.zone, "{}: time zone", c.profile);
     let grid = Grid::new(profile.tz(), 15);
     let cache = root()
         .join("target/bench-data")
-        .join(format!("backup-restore-{CACHE_VERSION}"));
+        .join(format!("{}-{CACHE_VERSION}", c.cache));
     std::fs::create_dir_all(&cache).unwrap();
     let day = cache.join("day.db");
     if !cache.join("day.done").exists() {
         let t = Instant::now();
-        generate_day(&profile, &grid, &day);
+        generate_day(c, &profile, &grid, &day);
         std::fs::write(cache.join("day.done"), "").unwrap();
         println!(
-            "generated one simulated day in {:.1} s",
+            "generated one simulated day of {} in {:.1} s",
+            c.profile,
             t.elapsed().as_secs_f64()
         );
     }
