@@ -256,6 +256,7 @@ fn switch_config(dir: &Path) -> anyhow::Result<(SwitchConfig, chrono_tz::Tz)> {
         heartbeat_ms: 1000,
         progress: false,
         queue_log: None,
+        ack_stats: None,
     };
     Ok((cfg, tz))
 }

@@ -736,3 +736,96 @@ async fn reconnect_during_a_half_open_window_gets_welcome_first() {
     }
     drop(sim);
 }
+
+/// `--ack-stats`: one CSV line per ACK with the lag from when the switch made the event
+/// to when its ACK arrived; an ACK held back for 400 ms shows a lag of at least that, an
+/// ACK that repeats the last one has no lag, and the summary gives the quantiles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_stats_records_each_acks_lag() {
+    const HOLD: Duration = Duration::from_millis(400);
+    let dir = tempfile::tempdir().unwrap();
+    let (pf, stats, err) = (
+        dir.path().join("ports.json"),
+        dir.path().join("acks.csv"),
+        dir.path().join("stderr"),
+    );
+    let mut args = tiny_args("3", &["A=127.0.0.1:0"]);
+    args.extend(["--wait-links", "1"]);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .arg("--port-file")
+        .arg(&pf)
+        .arg("--ack-stats")
+        .arg(&stats)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("spawn cms-linksim");
+    let port = until(
+        Duration::from_secs(20),
+        || "cms-linksim's port file".into(),
+        || {
+            let s = std::fs::read_to_string(&pf).ok()?;
+            serde_json::from_str::<HashMap<String, u16>>(&s)
+                .ok()?
+                .get("A")
+                .copied()
+        },
+    );
+    let mut c = Client::connect(port, 0, 0).await.unwrap();
+    let (epoch, held, _) = read_until(&mut c, 100).await;
+    // The event has been made and received; its ACK comes HOLD later, then once more.
+    tokio::time::sleep(HOLD).await;
+    c.ack(epoch, held).await;
+    c.ack(epoch, held).await;
+    let end_ms = TINY_START_MS + 3 * 3_600_000;
+    let mut last = held;
+    loop {
+        match c.next().await.expect("stream ended early") {
+            Frame::Event(e) => last = e.seq,
+            Frame::Heartbeat { ts, last_seq } if ts == end_ms && last_seq == last => break,
+            _ => {}
+        }
+    }
+    c.ack(epoch, last).await;
+    let st = until(
+        Duration::from_secs(30),
+        || "cms-linksim to exit after the drain".into(),
+        || child.try_wait().unwrap(),
+    );
+    assert!(st.success(), "{st:?}");
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines[0], ["unix_ms", "link", "seq", "lag_ms"]);
+    assert_eq!(lines.len(), 4, "a line per ACK:\n{text}");
+    let (held_s, last_s) = (held.to_string(), last.to_string());
+    assert_eq!(lines[1][1..3], ["A", held_s.as_str()], "{text}");
+    let lag: u64 = lines[1][3].parse().unwrap();
+    assert!(
+        lag >= HOLD.as_millis() as u64 && lag < 60_000,
+        "the held ACK's lag: {lag} ms"
+    );
+    assert_eq!(
+        lines[2][1..],
+        ["A", held_s.as_str(), ""],
+        "a repeat has no lag"
+    );
+    assert_eq!(lines[3][1..3], ["A", last_s.as_str()], "{text}");
+    assert!(lines[3][3].parse::<u64>().is_ok(), "{text}");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let at: u128 = lines[1][0].parse().unwrap();
+    assert!(now_ms - at < 120_000, "unix_ms is the wall clock: {at}");
+    let summary = std::fs::read_to_string(&err).unwrap();
+    let max = summary
+        .split("ACK lag: A 2 ACKs, ")
+        .nth(1)
+        .and_then(|s| s.split("max ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no ACK lag in the summary:\n{summary}"));
+    assert!(max >= lag, "{summary}");
+}

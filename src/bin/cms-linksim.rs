@@ -109,6 +109,13 @@ struct Args {
     /// progress are cut), in the fault grammar's time forms (+2h, 10:40). Repeatable.
     #[arg(long, value_name = "TIME", requires = "queue_log")]
     queue_log_restart: Vec<String>,
+
+    /// Record every ACK the collectors send into this CSV file (created or truncated):
+    /// `unix_ms,link,seq,lag_ms`, the lag running from when the switch made event `seq`
+    /// to when its ACK arrived (empty for an ACK of nothing new); quantiles per link in
+    /// the summary. See docs/linksim.md, "ACK lag".
+    #[arg(long, value_name = "FILE")]
+    ack_stats: Option<PathBuf>,
 }
 
 /// A usage error: exit code 2.
@@ -218,6 +225,7 @@ fn build(a: &Args) -> Result<SwitchConfig> {
         heartbeat_ms: a.heartbeat_ms.max(10),
         progress: std::io::stderr().is_terminal(),
         queue_log,
+        ack_stats: a.ack_stats.clone(),
     })
 }
 

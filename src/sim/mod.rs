@@ -20,7 +20,10 @@
 //! - [`switch`]: listeners, link sessions (session rules), the clock, faults, drain;
 //!   [`LinkServer`], the same sessions for a stream made outside the simulator (the
 //!   Asterisk bridge), with its source behind the [`Snapshot`] trait.
+//! - [`acklag`]: `--ack-stats`, each ACK's lag from the switch's side (when the event was
+//!   appended to the log to when its ACK arrived), a CSV file and per-link quantiles.
 
+pub mod acklag;
 pub mod dist;
 pub mod faults;
 pub mod gen;

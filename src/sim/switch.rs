@@ -12,6 +12,7 @@
 //! The generator never waits for a link: a session whose cursor falls more than
 //! `--buffer` events behind the head is dropped (an overrun) and must reconnect.
 
+use super::acklag::{AckLag, AckLog, Appended};
 use super::faults::{FaultKind, LinkSel, Resolved};
 use super::gen::{Counts, Generator, Stop};
 use super::profile::Profile;
@@ -77,6 +78,8 @@ pub struct SwitchConfig {
     pub progress: bool,
     /// Also write the workload as an Asterisk queue log (`--queue-log`).
     pub queue_log: Option<QueueLogConfig>,
+    /// Record every ACK's lag into this CSV file (`--ack-stats`, [`super::acklag`]).
+    pub ack_stats: Option<PathBuf>,
 }
 
 /// `--queue-log`: where the queue log goes and when Asterisk restarts in it.
@@ -178,6 +181,8 @@ pub struct Summary {
     pub undrained: Vec<String>,
     /// With `--queue-log`: what the writer did.
     pub queue_log: Option<super::queuelog::Stats>,
+    /// With `--ack-stats`: each link's ACK lag.
+    pub ack_lag: Vec<AckLag>,
 }
 
 impl std::fmt::Display for Summary {
@@ -203,6 +208,10 @@ impl std::fmt::Display for Summary {
                 "; queue log: {} lines, {} calls, {} restarts cutting {} calls, {} events it cannot express",
                 q.lines, q.calls, q.restarts, q.cut_calls, q.inexpressible
             )?;
+        }
+        if !self.ack_lag.is_empty() {
+            let links: Vec<String> = self.ack_lag.iter().map(|l| l.to_string()).collect();
+            write!(f, "; ACK lag: {}", links.join("; "))?;
         }
         Ok(())
     }
@@ -263,6 +272,9 @@ struct State {
     finished: bool,
     end_ms: i64,
     links: Vec<LinkState>,
+    /// With `--ack-stats`: when each batch of the log was appended (an ACK's lag runs
+    /// from there).
+    appended: Option<Appended>,
 }
 
 /// The source of a link server's stream, as the sessions see it: the pump-up snapshot
@@ -293,6 +305,8 @@ struct Hub<G = Generator> {
     next_session: AtomicU64,
     overruns: AtomicU64,
     notices: Notices,
+    /// `--ack-stats`: the file and the lags. Lock order: after `state`, never both held.
+    acks: Option<Mutex<AckLog>>,
 }
 
 impl State {
@@ -315,6 +329,9 @@ impl State {
         if self.frames.is_empty() {
             self.first_seq = self.head + 1;
         }
+        if let Some(a) = &mut self.appended {
+            a.trim(self.first_seq);
+        }
     }
 
     /// Moves the generator's encoded frames into the log, one entry per frame.
@@ -326,6 +343,9 @@ impl State {
             }
             self.frames.push_back(f);
             self.head += 1;
+        }
+        if let Some(a) = &mut self.appended {
+            a.push(self.head, Instant::now());
         }
     }
 }
@@ -345,6 +365,16 @@ pub async fn run(
     let gen = new_generator(&cfg, end_s);
     let truth_writer = open_truth(&cfg)?;
     let qlog = open_queue_log(&cfg)?;
+    let acks = match &cfg.ack_stats {
+        None => None,
+        Some(p) => {
+            let names: Vec<String> = cfg.listen.iter().map(|l| l.0.clone()).collect();
+            Some(AckLog::create(p, &names).map_err(|e| SimError::File {
+                path: p.clone(),
+                what: format!("cannot write the ACK stats: {e}"),
+            })?)
+        }
+    };
     // Bind every link before anything else, so a bad address fails fast.
     let listeners = bind_links(&cfg.listen).await?;
     let ports: serde_json::Map<String, serde_json::Value> = listeners
@@ -356,7 +386,7 @@ pub async fn run(
         write_port_file(p, &ports)?;
     }
     notices(Notice::Listening { ports });
-    let (hub, down_rx) = Hub::start(&cfg, gen, end_s, notices);
+    let (hub, down_rx) = Hub::start(&cfg, gen, end_s, notices, acks);
     for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
         tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
     }
@@ -375,6 +405,9 @@ pub async fn run(
     hub.cancel_sessions();
     summary.wall = wall;
     summary.overruns = hub.overruns.load(AO::Relaxed);
+    if let Some(a) = &hub.acks {
+        summary.ack_lag = a.lock().unwrap().summary();
+    }
     if let Some(w) = writer {
         summary.truth_intervals = tokio::task::spawn_blocking(move || w.join())
             .await
@@ -449,7 +482,7 @@ impl<G: Snapshot> LinkServer<G> {
             heartbeat_ms: cfg.heartbeat_ms,
             acd: cfg.acd,
         };
-        let (hub, down_rx) = Hub::new(&cfg.listen, source, start, notices);
+        let (hub, down_rx) = Hub::new(&cfg.listen, source, start, notices, None);
         for (i, ((_, addr, l), rx)) in listeners.into_iter().zip(down_rx).enumerate() {
             tokio::spawn(listen_loop(hub.clone(), i, addr, l, rx));
         }
@@ -801,6 +834,7 @@ impl<G: Snapshot> Hub<G> {
         gen: G,
         h: HubStart,
         notices: Notices,
+        acks: Option<AckLog>,
     ) -> (Arc<Hub<G>>, Vec<watch::Receiver<bool>>) {
         let state = State {
             epoch: h.epoch,
@@ -824,6 +858,7 @@ impl<G: Snapshot> Hub<G> {
                     truncate_gen: 0,
                 })
                 .collect(),
+            appended: acks.is_some().then(Appended::default),
         };
         let (down, down_rx): (Vec<_>, Vec<_>) =
             listen.iter().map(|_| watch::channel(false)).unzip();
@@ -839,6 +874,7 @@ impl<G: Snapshot> Hub<G> {
             next_session: AtomicU64::new(1),
             overruns: AtomicU64::new(0),
             notices,
+            acks: acks.map(Mutex::new),
         });
         (hub, down_rx)
     }
@@ -852,6 +888,7 @@ impl Hub {
         mut gen: Generator,
         end_s: i64,
         notices: Notices,
+        acks: Option<AckLog>,
     ) -> (Arc<Hub>, Vec<watch::Receiver<bool>>) {
         let epoch = gen.start_epoch();
         let out = gen.out.split();
@@ -864,7 +901,7 @@ impl Hub {
             heartbeat_ms: cfg.heartbeat_ms,
             acd: cfg.profile.acd,
         };
-        let (hub, down_rx) = Hub::new(&cfg.listen, gen, start, notices);
+        let (hub, down_rx) = Hub::new(&cfg.listen, gen, start, notices, acks);
         hub.state.lock().unwrap().append(out);
         (hub, down_rx)
     }
@@ -1022,6 +1059,9 @@ fn apply_fault(
             st.frames.clear();
             st.head = 0;
             st.first_seq = 1;
+            if let Some(a) = &mut st.appended {
+                a.clear();
+            }
             st.epoch = gen.start_epoch();
             st.epoch_cold = false;
             let out = gen.out.split();
@@ -1533,9 +1573,22 @@ async fn read_loop<G: Snapshot>(
                 if epoch == st.epoch && st.links[link].session.as_ref().is_some_and(|s| s.id == sid)
                 {
                     let head = st.head;
+                    let seq = seq.min(head);
+                    // The lag of an ACK that acknowledges something new (--ack-stats),
+                    // taken before the trim forgets when `seq` was appended.
+                    let lag = (seq > st.links[link].acked).then(|| {
+                        st.appended
+                            .as_ref()
+                            .and_then(|a| a.when(seq))
+                            .map(|t| t.elapsed())
+                    });
                     let l = &mut st.links[link];
-                    l.acked = l.acked.max(seq.min(head));
+                    l.acked = l.acked.max(seq);
                     st.trim(hub.buffer);
+                    drop(st);
+                    if let Some(a) = &hub.acks {
+                        a.lock().unwrap().ack(link, seq, lag);
+                    }
                 }
             }
             Ok(Some(Ok(f))) => {
