@@ -40,6 +40,21 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// collector interleave short transactions, so a second is plenty; longer means a bug.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
+/// The busy handler of every [`Store`] connection: waits for a lock another connection
+/// holds by polling every millisecond, for at most [`BUSY_TIMEOUT_MS`]. SQLite's own
+/// `busy_timeout` sleeps in growing steps of up to 100 ms, so a collector commit waiting
+/// behind a restore's short transaction could miss the moment it ended and wait through
+/// the next one too (`benches/peer_delay.rs` saw 473 ms). With this handler, and the
+/// restore leaving the lock free for [`merge::YIELD`] after each of its commits, a
+/// waiting commit gets the lock within one restore transaction.
+fn poll_busy(tries: i32) -> bool {
+    if u64::try_from(tries).unwrap_or(0) >= BUSY_TIMEOUT_MS {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
+}
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
@@ -137,7 +152,7 @@ impl Store {
         };
         store
             .conn
-            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .busy_handler(Some(poll_busy))
             .map_err(|e| sql_err(path, e))?;
         let v = store.user_version()?;
         if v > SCHEMA_VERSION {
@@ -175,7 +190,7 @@ impl Store {
         // that a restore that reported success is on disk (`merge::restore`).
         self.set_synchronous("NORMAL")?;
         self.conn
-            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .busy_handler(Some(poll_busy))
             .map_err(|e| sql_err(&p, e))?;
         self.conn.set_prepared_statement_cache_capacity(64);
         Ok(())
