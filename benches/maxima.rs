@@ -60,7 +60,10 @@ fn main() {
     if parts.iter().any(|p| p == "history") {
         let sizes: Vec<i64> = env_list("CMS_MAXIMA_HISTORY_DAYS", "1,7,30")
             .iter()
-            .map(|d| d.parse().expect("CMS_MAXIMA_HISTORY_DAYS: days, comma-separated"))
+            .map(|d| {
+                d.parse()
+                    .expect("CMS_MAXIMA_HISTORY_DAYS: days, comma-separated")
+            })
             .collect();
         histories(&cms, &sizes);
     }
@@ -84,7 +87,10 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(t.elapsed() < limit, "gave up waiting for {what} after {limit:?}");
+        assert!(
+            t.elapsed() < limit,
+            "gave up waiting for {what} after {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -112,7 +118,11 @@ fn wait_rss(child: &mut Child, what: &str, limit: Duration) -> (ExitStatus, f64)
         // SAFETY: wait4 writes into the status and rusage we own.
         let mut u: libc::rusage = unsafe { std::mem::zeroed() };
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut u) };
-        assert!(r >= 0, "wait4 on {what}: {}", std::io::Error::last_os_error());
+        assert!(
+            r >= 0,
+            "wait4 on {what}: {}",
+            std::io::Error::last_os_error()
+        );
         if r == pid {
             return (ExitStatus::from_raw(status), u.ru_maxrss as f64 / 1024.0);
         }
@@ -366,7 +376,12 @@ fn histories(cms: &Path, sizes: &[i64]) {
     }
     let worst = rows
         .iter()
-        .map(|r| r.backup_rss.max(r.restore_rss).max(r.sync_rss).max(r.holder_rss))
+        .map(|r| {
+            r.backup_rss
+                .max(r.restore_rss)
+                .max(r.sync_rss)
+                .max(r.holder_rss)
+        })
         .fold(0.0, f64::max);
     println!(
         "  peak RSS of any backup, restore, sync or holder: {worst:.1} MB ({:.2} x the \
@@ -493,11 +508,15 @@ fn measure(cms: &Path, h: &History, cache: &Path) -> Sized {
             .expect("cms collect starts"),
     ));
     let hpid = hold.0.as_ref().unwrap().id();
-    wait_for("the holder's peer listener", Duration::from_secs(60), || {
-        std::net::TcpStream::connect(("127.0.0.1", port_h))
-            .ok()
-            .map(|_| ())
-    });
+    wait_for(
+        "the holder's peer listener",
+        Duration::from_secs(60),
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", port_h))
+                .ok()
+                .map(|_| ())
+        },
+    );
     let (sync_s, sync_rss) = run(
         "cms sync --once",
         cms_at(cms, &fresh).args(["sync", "--once"]),
