@@ -18,6 +18,8 @@
 
 #[path = "common/history.rs"]
 mod history;
+#[path = "common/procs.rs"]
+mod procs;
 
 use cms::interval::Grid;
 use cms::items::TABLES;

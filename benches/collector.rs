@@ -25,11 +25,15 @@ use cms::metrics::{AcdMetrics, Metrics};
 use cms::proto::{decode_frame, Decoded, Frame};
 use cms::sim::gen::{Generator, Stop};
 use cms::sim::profile::Profile;
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "common/procs.rs"]
+mod procs;
+
+use procs::{cpu_secs, proc_mb, release_bins, root, wait_for, Guard};
 
 const AGG_TARGET: f64 = 2_000_000.0;
 const E2E_TARGET: f64 = 500_000.0;
@@ -37,10 +41,6 @@ const RSS_TARGET_MB: f64 = 200.0;
 /// 2024-01-15T05:00:00Z, local midnight in the reference profile's zone (New York).
 const START: i64 = 1_705_294_800;
 const ROUNDS: u64 = 7;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn days() -> i64 {
     std::env::var("CMS_BENCH_DAYS")
@@ -237,88 +237,10 @@ fn in_memory(profile: &Profile, days: i64) {
     );
 }
 
-/// `target/release/NAME`, built first with `cargo build --release --bins`.
-fn release_bins() -> Option<(PathBuf, PathBuf)> {
-    let dir = root().join("target/release");
-    let (cms, sim) = (dir.join("cms"), dir.join("cms-linksim"));
-    println!("building the release binaries (cargo build --release --bins) ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "--bins"])
-        .current_dir(root())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !built {
-        println!("WARNING: cargo build --release --bins failed; using the binaries already there");
-    }
-    let cms = match std::env::var_os("CMS_BENCH_CMS") {
-        Some(p) => {
-            println!("collectors: {} (CMS_BENCH_CMS)", Path::new(&p).display());
-            PathBuf::from(p)
-        }
-        None => cms,
-    };
-    if cms.exists() && sim.exists() {
-        Some((cms, sim))
-    } else {
-        println!(
-            "end to end: SKIPPED: {} or {} is missing; build them with `cargo build --release --bins`",
-            cms.display(),
-            sim.display()
-        );
-        None
-    }
-}
-
-/// Kills the child on the way out, unless it was reaped.
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// CPU seconds (user + system) a running process has used so far.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz)
-}
-
-/// A memory figure of a running process from /proc/PID/status (`VmHWM:` is the peak
-/// resident set, `VmRSS:` the current one), MB.
-fn proc_mb(pid: u32, field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// One end-to-end run; `http`: the collectors serve HTTP and a thread scrapes
 /// `/metrics` on both every second. Returns the sustained events/s per collector.
 fn end_to_end(profile: &Profile, profile_path: &Path, days: i64, http: bool) -> Option<f64> {
-    let (cms, sim) = release_bins()?;
+    let (cms, sim) = release_bins("end to end")?;
     println!(
         "end to end with HTTP {}",
         if http {
@@ -332,31 +254,14 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64, http: bool) -> 
     // --buffer holds the whole run (a reference day is about 415,000 events), so no
     // collector is ever dropped for falling behind.
     let buffer = 2_000_000 * days;
-    let sim_log = std::fs::File::create(d.join("sim.log")).unwrap();
-    let mut simc = Guard(Some(
-        Command::new(&sim)
-            .arg("--profile")
+    let (mut simc, ports) = procs::linksim_two_links(sim.as_ref(), d, |c| {
+        c.arg("--profile")
             .arg(profile_path)
             .args(["--seed", "1", "--start", "2024-01-15T00:00"])
             .args(["--duration", &format!("{days}d"), "--speed", "max"])
             .args(["--buffer", &buffer.to_string()])
-            .args(["--listen", "A=127.0.0.1:0", "--listen", "B=127.0.0.1:0"])
-            .arg("--port-file")
-            .arg(d.join("ports.json"))
-            .args(["--wait-links", "2", "--drain-timeout", "600"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(sim_log)
-            .spawn()
-            .expect("cms-linksim starts"),
-    ));
-    let ports: BTreeMap<String, u16> =
-        wait_for("cms-linksim port file", Duration::from_secs(20), || {
-            let text = std::fs::read_to_string(d.join("ports.json")).ok()?;
-            serde_json::from_str::<BTreeMap<String, u16>>(&text)
-                .ok()
-                .filter(|p| p.len() == 2)
-        });
+            .args(["--drain-timeout", "600"]);
+    });
     let mut collectors = Vec::new();
     for (name, link) in [("srv-a", "A"), ("srv-b", "B")] {
         let cd = d.join(name);
@@ -424,19 +329,8 @@ fn end_to_end(profile: &Profile, profile_path: &Path, days: i64, http: bool) -> 
         st
     };
     let wall = t0.elapsed().as_secs_f64();
-    let log = std::fs::read_to_string(d.join("sim.log")).unwrap_or_default();
-    assert!(status.success(), "cms-linksim failed: {status:?}\n{log}");
-    let summary = log
-        .lines()
-        .find(|l| l.contains("cms-linksim: done:"))
-        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
-    let events: u64 = summary
-        .split(" events in ")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no event count in {summary:?}"));
-    println!("{}", summary.trim());
+    let (log, summary, events) = procs::linksim_done(d, status);
+    println!("{summary}");
     for l in log.lines().filter(|l| {
         !l.contains(" done: ") && (l.contains("overrun") || l.contains("drain timeout"))
     }) {

@@ -10,6 +10,8 @@ mod history;
 #[allow(dead_code)]
 #[path = "../tests/common/pg.rs"]
 mod pg;
+#[path = "common/procs.rs"]
+mod procs;
 #[allow(dead_code)]
 #[path = "../tests/common/wait.rs"]
 mod wait;

@@ -21,9 +21,11 @@
 
 #[path = "common/history.rs"]
 mod history;
+#[path = "common/procs.rs"]
+mod procs;
 
 use history::{centre_day, history_of, release_cms, write_config_in, History, LARGE};
-use std::collections::BTreeMap;
+use procs::{free_port, proc_mb, wait_for, Guard};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -67,45 +69,6 @@ fn main() {
             .collect();
         histories(&cms, &sizes);
     }
-}
-
-/// Kills the child when dropped (a failed bench leaves no process behind).
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t.elapsed() < limit,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A figure of /proc/PID/status in MB (VmHWM:, VmRSS:).
-fn proc_mb(pid: u32, field: &str) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<f64>()
-        .ok()
-        .map(|kb| kb / 1024.0)
 }
 
 /// Waits for `child` with wait4: its exit status and peak RSS (ru_maxrss, MB).
@@ -172,36 +135,19 @@ fn collect(cms: &Path, sim: &Path, days: i64) {
         .tempdir_in(root.join("target"))
         .unwrap();
     let d = dir.path();
-    let sim_log = std::fs::File::create(d.join("sim.log")).unwrap();
     let t_sim = Instant::now();
     // The buffer holds the whole run (the large day is about 13 million events), so no
     // collector is ever dropped for falling behind.
-    let mut simc = Guard(Some(
-        Command::new(sim)
-            .arg("--profile")
+    let (mut simc, ports) = procs::linksim_two_links(sim, d, |c| {
+        c.arg("--profile")
             .arg(root.join(LARGE.profile))
             .args(["--seed", "1", "--start", "2024-01-15T00:00"])
             .args(["--duration", &format!("{days}d"), "--speed", "max"])
             .args(["--buffer", &(20_000_000 * days).to_string()])
-            .args(["--listen", "A=127.0.0.1:0", "--listen", "B=127.0.0.1:0"])
-            .arg("--port-file")
-            .arg(d.join("ports.json"))
             .arg("--truth")
             .arg(d.join("truth.db"))
-            .args(["--wait-links", "2", "--drain-timeout", "3600"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(sim_log)
-            .spawn()
-            .expect("cms-linksim starts"),
-    ));
-    let ports: BTreeMap<String, u16> =
-        wait_for("cms-linksim's port file", Duration::from_secs(60), || {
-            let text = std::fs::read_to_string(d.join("ports.json")).ok()?;
-            serde_json::from_str::<BTreeMap<String, u16>>(&text)
-                .ok()
-                .filter(|p| p.len() == 2)
-        });
+            .args(["--drain-timeout", "3600"]);
+    });
     let mut collectors = Vec::new();
     for (name, link) in [("srv-a", "A"), ("srv-b", "B")] {
         let cd = d.join(name);
@@ -252,19 +198,8 @@ fn collect(cms: &Path, sim: &Path, days: i64) {
         st
     };
     let wall = t0.elapsed().as_secs_f64();
-    let log = std::fs::read_to_string(d.join("sim.log")).unwrap_or_default();
-    assert!(status.success(), "cms-linksim failed: {status:?}\n{log}");
-    let summary = log
-        .lines()
-        .find(|l| l.contains("cms-linksim: done:"))
-        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
-    let events: u64 = summary
-        .split(" events in ")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no event count in {summary:?}"));
-    println!("  {}", summary.trim());
+    let (_, summary, events) = procs::linksim_done(d, status);
+    println!("  {summary}");
     println!(
         "  {events} events to each collector in {wall:.1} s (clock start to the simulator's \
          exit, everything acknowledged by both; {:.1} s from the simulator's start): \
@@ -398,14 +333,6 @@ fn line(x: &[f64], y: &[f64]) -> (f64, f64) {
     let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
     let b = sxy / sxx;
     (my - b * mx, b)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `cms peer init` in `dir/id`: the fingerprint of its `peer_id = "..."` line.

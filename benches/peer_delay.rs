@@ -25,8 +25,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "common/procs.rs"]
+mod procs;
+
+use procs::{cpu_secs, free_port, proc_mb, release_bins, root, wait_for, Guard};
 
 const DELAY_TARGET_MS: f64 = 200.0;
 const RSS_TARGET_MB: f64 = 100.0;
@@ -37,88 +42,9 @@ const AFTER: Duration = Duration::from_secs(30);
 /// The bound on the backfill (62 days took 17 s in the `peer_sync` bench).
 const BACKFILL_LIMIT: Duration = Duration::from_secs(900);
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn history() -> Option<PathBuf> {
     let h = root().join("target/bench-data/backup-restore-v1/history-62d");
     h.join("done").exists().then_some(h)
-}
-
-/// `target/release/cms` and `cms-linksim`, built first with `cargo build --release --bins`.
-fn release_bins() -> Option<(PathBuf, PathBuf)> {
-    let dir = root().join("target/release");
-    let (cms, sim) = (dir.join("cms"), dir.join("cms-linksim"));
-    println!("building the release binaries (cargo build --release --bins) ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "--bins"])
-        .current_dir(root())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        println!("WARNING: cargo build --release --bins failed; using the binaries already there");
-    }
-    if cms.exists() && sim.exists() {
-        Some((cms, sim))
-    } else {
-        println!(
-            "peer_delay: SKIPPED: {} or {} is missing; build them with `cargo build --release --bins`",
-            cms.display(),
-            sim.display()
-        );
-        None
-    }
-}
-
-/// Kills the child on the way out, unless it was reaped.
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Guard {
-    fn pid(&self) -> u32 {
-        self.0.as_ref().expect("running").id()
-    }
-
-    /// SIGTERM, then the exit within `limit` (the collector checkpoints on the way out).
-    fn stop(&mut self, what: &str, limit: Duration) {
-        let mut c = self.0.take().expect("running");
-        signal(c.id(), "-TERM");
-        let st = wait_for(&format!("{what} to exit after SIGTERM"), limit, || {
-            c.try_wait().expect("try_wait")
-        });
-        if !st.success() {
-            println!("WARNING: {what} exited with {st:?}");
-        }
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    Command::new("kill")
-        .arg(sig)
-        .arg(pid.to_string())
-        .status()
-        .expect("kill");
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn unix_ms() -> i64 {
@@ -126,33 +52,6 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// CPU seconds (user + system) a running process has used so far.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz)
-}
-
-/// A memory figure from /proc/PID/status (`VmHWM:` the peak resident set), MB.
-fn proc_mb(pid: u32, field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One collector's directory, configuration and process.
@@ -338,7 +237,7 @@ fn main() {
         );
         std::process::exit(1);
     };
-    let Some((cms, sim)) = release_bins() else {
+    let Some((cms, sim)) = release_bins("peer_delay") else {
         return;
     };
     // Beside the history: the 337 MB copy stays on the same disk.
@@ -370,33 +269,16 @@ fn main() {
     let (peer_a, peer_b) = (free_port(), free_port());
 
     let stats = d.join("acks.csv");
-    let sim_log = std::fs::File::create(d.join("sim.log")).unwrap();
-    let simc = Guard(Some(
-        Command::new(&sim)
-            .arg("--profile")
+    let (simc, ports) = procs::linksim_two_links(sim.as_ref(), d, |c| {
+        c.arg("--profile")
             .arg(root().join("profiles/reference.toml"))
             .args(["--seed", "1", "--start", "2024-03-04T08:00"])
             .args(["--duration", "12h", "--speed", "60"])
             .args(["--buffer", "2000000"])
-            .args(["--listen", "A=127.0.0.1:0", "--listen", "B=127.0.0.1:0"])
-            .arg("--port-file")
-            .arg(d.join("ports.json"))
-            .args(["--wait-links", "2", "--drain-timeout", "5"])
+            .args(["--drain-timeout", "5"])
             .arg("--ack-stats")
-            .arg(&stats)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(sim_log)
-            .spawn()
-            .expect("cms-linksim starts"),
-    ));
-    let ports: BTreeMap<String, u16> =
-        wait_for("cms-linksim port file", Duration::from_secs(20), || {
-            let text = std::fs::read_to_string(d.join("ports.json")).ok()?;
-            serde_json::from_str::<BTreeMap<String, u16>>(&text)
-                .ok()
-                .filter(|p| p.len() == 2)
-        });
+            .arg(&stats);
+    });
     a.write_config(ports["A"], "");
     b.write_config(
         ports["B"],

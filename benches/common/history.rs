@@ -3,7 +3,8 @@
 //! `Store::commit` exactly as the collector does, then replicated over N days (checksums
 //! recomputed, summaries built), cached under `target/bench-data/` (delete the directory
 //! to regenerate); and the release `cms` binary the benches run. Used by
-//! `backup_restore.rs`, `export.rs` and `maxima.rs` (`#[path]` module).
+//! `backup_restore.rs`, `export.rs` and `maxima.rs` (`#[path]` module, beside
+//! `common/procs.rs`).
 
 #![allow(dead_code)] // each bench uses a different part
 
@@ -17,7 +18,6 @@ use cms::store::intervals::Commit;
 use cms::store::{interval_checksum, summary, Store};
 use rusqlite::params;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 /// 2024-01-01T05:00:00Z: local midnight in New York. 62 days from here end on
@@ -62,32 +62,11 @@ pub const LARGE: Centre = Centre {
     max_days: 76,
 };
 
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+pub use super::procs::root;
 
 /// `target/release/cms`, built first with `cargo build --release --bins`.
 pub fn release_cms() -> Option<PathBuf> {
-    let cms = root().join("target/release/cms");
-    println!("building the release binaries (cargo build --release --bins) ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "--release", "--bins"])
-        .current_dir(root())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !built {
-        println!("WARNING: cargo build --release --bins failed; using the binary already there");
-    }
-    if cms.exists() {
-        Some(cms)
-    } else {
-        println!(
-            "SKIPPED: {} is missing; build it with `cargo build --release --bins`",
-            cms.display()
-        );
-        None
-    }
+    super::procs::release_bins("this bench").map(|(cms, _)| cms)
 }
 
 /// One day of the reference centre, through the aggregation and `Store::commit` as the
