@@ -1,7 +1,8 @@
 //! The classic maxima (issue #13): the large centre (`profiles/large.toml`: 5,000 agents,
 //! 200 skills, 400 VDNs, 80 trunk groups) through the whole pipeline. A run by hand, not
-//! part of CI: `cargo bench --bench maxima` (about 40 minutes and 25 GB of disk with the
-//! defaults on the 2-core machine; docs/benchmarks.md has the figures).
+//! part of CI: `cargo bench --bench maxima` (about 10 minutes and 10 GB of disk with the
+//! defaults on the 2-core machine, 16 minutes and 20 GB with 60 days as well;
+//! docs/benchmarks.md has the figures).
 //!
 //! 1. Collect: the release `cms-linksim` plays `CMS_MAXIMA_SIM_DAYS` (default 1) simulated
 //!    day(s) at `--speed max` to two release `cms collect`, and writes its ground truth;
