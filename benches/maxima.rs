@@ -16,7 +16,8 @@
 //!    `[peer]` section, `cms sync --once` on the fresh server). Then a least-squares line
 //!    through the sizes: the cost per day, and what a year of 15-minute intervals would
 //!    take if the growth stays linear (the per-day figures of the sizes say whether it
-//!    does). A year at this size does not fit the machine's disk (about 0.8 GB a day).
+//!    does). A year at this size (22 GB of database, four copies at once) does not
+//!    fit the machine's disk.
 //!
 //! `CMS_MAXIMA_PARTS` (default `collect,history`) chooses the parts.
 
