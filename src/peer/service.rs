@@ -34,6 +34,10 @@ struct Shared {
     state: Mutex<sp::PeerState>,
     /// One restore at a time: sessions this side asks in are serialised.
     asking: tokio::sync::Mutex<()>,
+    /// One write of the state row at a time, each taking the state as it is then: a
+    /// write cannot land after a newer one with an older copy (the start's "not
+    /// connected" after the first session's "last sync").
+    persisting: tokio::sync::Mutex<()>,
     /// Failed sessions' warnings, rate-limited.
     repeats: Mutex<Repeats>,
     /// The collector's live state: the peer's reachability for `/readyz`.
@@ -144,6 +148,7 @@ fn setup(
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
         state: Mutex::new(state),
         asking: tokio::sync::Mutex::new(()),
+        persisting: tokio::sync::Mutex::new(()),
         repeats: Mutex::new(Repeats::default()),
         metrics,
     })
@@ -323,6 +328,7 @@ impl Shared {
     }
 
     async fn persist(&self) {
+        let _one = self.persisting.lock().await;
         let s = self.state.lock().expect("peer state lock").clone();
         save(&self.cfg, &s).await;
     }

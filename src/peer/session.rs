@@ -380,6 +380,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     let w = std::io::Write::write_all(&mut f, &b)
                         .with_context(|| format!("{}: cannot write", spool.path.display()));
                     if let Err(e) = w {
+                        // The spool goes before anyone is told: nothing of the stream
+                        // stays behind once the failure is said.
+                        drop(f);
+                        drop(spool);
                         return self.cannot_take(e).await;
                     }
                     n += b.len() as u64;
@@ -396,6 +400,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .with_context(|| format!("{}: cannot write", spool.path.display()));
         drop(f);
         if let Err(e) = flushed {
+            drop(spool);
             return self.cannot_take(e).await;
         }
         self.out.bytes_received += n;
