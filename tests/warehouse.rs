@@ -32,6 +32,9 @@ struct Site {
     pair: Pair,
 }
 
+/// The intervals of a site's run (06:00 to 09:00, 15 minutes each).
+const RUN_INTERVALS: usize = 12;
+
 fn run_site(faults: &str, seed: &str) -> Pair {
     Pair::run(
         PROFILE,
@@ -267,13 +270,6 @@ fn check_site(pg: &Client, s: &Site) {
     }
 }
 
-fn incomplete(db: &Path) -> usize {
-    statuses(db)
-        .values()
-        .filter(|v| v.0 == "incomplete")
-        .count()
-}
-
 #[test]
 fn three_sites_both_servers_one_warehouse() {
     let Some(cluster) = Cluster::start() else {
@@ -299,15 +295,23 @@ fn three_sites_both_servers_one_warehouse() {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let (north, south, east) = (&sites[0], &sites[1], &sites[2]);
-    assert!(
-        incomplete(&north.pair.a.db_path()) > 0,
-        "north: A has a gap"
-    );
-    assert!(
-        incomplete(&south.pair.b.db_path()) > 0,
-        "south: B has a gap"
-    );
-    assert!(incomplete(&east.pair.a.db_path()) > 0 && incomplete(&east.pair.b.db_path()) > 0);
+    // Each outage shows on the servers it hit: as incomplete intervals, or as missing
+    // ones when the collector got back in only after the run's last event (at 3600x
+    // its reconnect backoff is simulated hours; under CI's load east's did).
+    for (site, c) in [
+        ("north", &north.pair.a),
+        ("south", &south.pair.b),
+        ("east", &east.pair.a),
+        ("east", &east.pair.b),
+    ] {
+        let st = statuses(&c.db_path());
+        let complete = st.values().filter(|v| v.0 == "complete").count();
+        assert!(
+            complete < RUN_INTERVALS,
+            "{site}: {} has no gap: {st:?}",
+            c.dir.path().display()
+        );
+    }
 
     // north: the incomplete copy first, the complete one replaces it. south: the
     // complete copy first, the incomplete one never replaces it.
